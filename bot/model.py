@@ -1,0 +1,259 @@
+"""The few types that flow through the whole pipeline.
+
+An :class:`ImageRef` is what a finder saw in a file, with the exact bytes of every written part,
+so that the edit engine can splice a new value in without re-serialising anything. A
+:class:`Finding` wraps one ``ImageRef`` with what the registry said and what the rules propose;
+it is the only thing the outputs (table, JSON, SARIF, PR body, check run) ever read.
+
+This module sits at the bottom of the package: every layer imports it, it imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a written value sits: byte offsets into the file (end exclusive), and the 1-based
+    line and column (in characters) of its first byte, for people and for SARIF."""
+
+    start: int
+    end: int
+    line: int
+    column: int
+
+
+class Role(enum.StrEnum):
+    """Which piece of a reference a :class:`Part` holds."""
+
+    IMAGE = "image"  # a whole reference string: "nginx:1.27", "${BASE:-alpine:3.20}"'s default
+    REGISTRY = "registry"  # Helm split fields and kustomize's newName live in several scalars
+    REPOSITORY = "repository"
+    TAG = "tag"
+    DIGEST = "digest"
+    NAME = "name"  # a value that names the image (kustomize `name`, Helm `image:` inside a map)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One written scalar that contributes to a reference.
+
+    ``span`` covers the value's characters as written, inside any quotes; ``quote`` is the
+    quoting around it (``""`` for plain, ``"'"`` or ``'"'``), so the edit engine can keep it or
+    add quotes when a new bare value would change its YAML type. ``raw`` is False when the bytes
+    in the span are not literally ``text`` (escapes, folded lines): such a part is not edited.
+    ``path`` is set when the part lives in another file than the reference that uses it (an
+    Ansible variable defined in ``defaults/main.yml``).
+    """
+
+    role: Role
+    text: str
+    span: Span
+    quote: str = ""
+    raw: bool = True
+    path: str | None = None
+
+
+class Skip(enum.StrEnum):
+    """Why a place that names an image yields no reference we can check."""
+
+    TEMPLATED = "templated"  # Helm/Jinja/Go templates, ${VAR} without default, $(...)
+    VARIABLE = "variable-without-default"
+    NON_STRING = "non-string-value"  # `image: 123`, `image: !Ref x`, a list where a string goes
+    INVALID = "invalid-reference"  # does not parse under Docker's grammar; `detail` says why
+    CHART_DEFAULT = "tag-from-chart-default"  # repository written, tag left to the chart
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where in its file a reference sits, as far as the rules care.
+
+    ``needs_shell`` is True when the container's command runs a shell (``sh -c``, ``bash``,
+    heredocs), False when it is known to exec a binary directly, None when it cannot be known.
+    ``field`` is a dotted path to the value (``spec.template.spec.containers[0].image``).
+    """
+
+    kind: str | None = None  # Kubernetes kind, "service", "stage", "job", ...
+    name: str | None = None  # resource / service / job name
+    container: str | None = None
+    needs_shell: bool | None = None
+    field: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+class Source(enum.StrEnum):
+    """The file kinds (one finder module each) and the artifact kinds they report."""
+
+    KUBERNETES = "kubernetes"
+    HELM_VALUES = "helm-values"
+    HELM_TEMPLATE = "helm-template"
+    KUSTOMIZE = "kustomize"
+    COMPOSE = "compose"
+    DOCKERFILE = "dockerfile"
+    ANSIBLE = "ansible"
+    GITHUB_ACTIONS = "github-actions"
+    GITLAB_CI = "gitlab-ci"
+    ARGOCD = "argocd"
+    FLUX = "flux"
+    JINJA = "jinja"
+    YAML = "yaml"  # any other YAML with an `image:` key (Argo Workflows, Tekton, CRDs)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """One image reference as written in one file.
+
+    ``text`` is the reference as a person reads it in the file (for split Helm fields, the parts
+    joined: ``bitnami/kubectl:1.31``). ``reference`` is the normalised form exactly as Docker
+    prints it (``docker.io/bitnami/kubectl:1.31``), or None with a ``skip`` reason and a
+    ``detail``. ``line``/``column`` point at the place that uses the image (for split fields,
+    the first part). ``artifact`` is ``"image"`` or ``"oci-artifact"`` (Flux OCIRepository).
+    """
+
+    path: str
+    line: int
+    column: int
+    source: Source
+    text: str
+    parts: tuple[Part, ...]
+    reference: str | None
+    skip: Skip | None = None
+    detail: str | None = None
+    context: Context = field(default_factory=Context)
+    artifact: str = "image"
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """Stable identity within one scan."""
+        return (self.path, self.line, self.column)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanError:
+    """A file that could not be read or parsed; the scan goes on without it."""
+
+    path: str
+    message: str
+
+
+class Status(enum.StrEnum):
+    """What the registry said about a reference (the classification in the README)."""
+
+    OK = "ok"
+    TAG_MISSING = "tag-missing"
+    REPO_MISSING = "repo-missing"
+    AUTH_REQUIRED = "auth-required"
+    AUTH_FAILED = "auth-failed"
+    FORBIDDEN = "forbidden"
+    DIGEST_MISSING = "digest-missing"
+    RATE_LIMITED = "rate-limited"
+    UNREACHABLE = "unreachable"
+    BLOCKED = "blocked"
+    INVALID = "invalid"
+    UNCHECKED = "unchecked"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the registry answered, kept so a reviewer can see why we said what we said."""
+
+    http_status: int | None = None
+    error_code: str | None = None  # registry error code (MANIFEST_UNKNOWN, ...) or our own
+    digest: str | None = None  # of what the reference resolves to (an index's own digest)
+    media_type: str | None = None
+    checked_at: str | None = None  # ISO 8601 UTC
+    detail: str | None = None
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the bytes ``span.start:span.end`` of ``path`` (which must read ``old``) by ``new``."""
+
+    path: str
+    span: Span
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """What a rule proposes for one finding: the new reference, verified on its registry, and
+    the byte edits that write it. ``edits`` is empty for advice-only outcomes."""
+
+    rule: str
+    why: str
+    before: str  # reference as written
+    after: str  # new reference as it will be written
+    target: str | None = None  # normalised new reference
+    digest: str | None = None  # verified digest of the target
+    checked_at: str | None = None
+    edits: tuple[Edit, ...] = ()
+    advice: str | None = None
+
+
+@dataclass(slots=True)
+class Finding:
+    """One reference with its status, evidence and, when a rule fires, its fix or advice."""
+
+    ref: ImageRef
+    status: Status = Status.UNCHECKED
+    evidence: Evidence | None = None
+    rule: str | None = None
+    fix: Fix | None = None
+    advice: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape documented in the README (other tools read it; keep it stable)."""
+        r = self.ref
+        return {
+            "path": r.path,
+            "line": r.line,
+            "column": r.column,
+            "source": str(r.source),
+            "artifact": r.artifact,
+            "text": r.text,
+            "reference": r.reference,
+            "skip": None if r.skip is None else str(r.skip),
+            "detail": r.detail,
+            "status": str(self.status),
+            "digest": self.evidence.digest if self.evidence else None,
+            "evidence": _plain(self.evidence),
+            "context": _plain(r.context),
+            "parts": [
+                {
+                    "role": str(p.role),
+                    "text": p.text,
+                    "path": p.path or r.path,
+                    "line": p.span.line,
+                    "column": p.span.column,
+                    "start": p.span.start,
+                    "end": p.span.end,
+                }
+                for p in r.parts
+            ],
+            "rule": self.rule,
+            "fix": _plain(self.fix),
+            "advice": self.advice,
+        }
+
+
+def _plain(obj: object) -> Any:
+    """Dataclass -> JSON-ready dict (enums as their values, tuples as lists)."""
+    if obj is None:
+        return None
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, (tuple, list)):
+        return [_plain(x) for x in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    return obj
