@@ -173,6 +173,15 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """The registry's answer for one normalised reference (what ``registry`` gives ``rules``)."""
+
+    reference: str
+    status: Status
+    evidence: Evidence = field(default_factory=Evidence)
+
+
+@dataclass(frozen=True, slots=True)
 class Edit:
     """Replace the bytes ``span.start:span.end`` of ``path`` (which must read ``old``) by ``new``."""
 
