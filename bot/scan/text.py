@@ -48,9 +48,7 @@ class Locator:
         line = bisect.bisect_right(self._line_chars, index) - 1
         start = self._line_chars[line]
         return (
-            self._base
-            + self._line_bytes[line]
-            + len(self.text[start:index].encode("utf-8", "surrogatepass"))
+            self._base + self._line_bytes[line] + len(self.text[start:index].encode("utf-8", "surrogatepass"))
         )
 
     def span(self, start: int, end: int) -> Span:

@@ -214,9 +214,7 @@ def walk(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[tuple[str | int, 
             raise YamlRejected(f"nesting deeper than {MAX_DEPTH} levels")
         yield path, node
         if isinstance(node, MappingNode):
-            children = [
-                ((*path, key if key is not None else "?"), v) for key, _k, v in items(node)
-            ]
+            children = [((*path, key if key is not None else "?"), v) for key, _k, v in items(node)]
             stack.extend(reversed(children))
         elif isinstance(node, SequenceNode):
             stack.extend(reversed([((*path, i), v) for i, v in enumerate(node.value)]))
