@@ -99,10 +99,10 @@ class ScanResult:
 
 def decode(data: bytes) -> tuple[str, int]:
     """UTF-8 text and the number of BOM bytes removed; ValueError with a reason otherwise."""
-    if b"\x00" in data[:8192]:
-        raise ValueError("binary file")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ValueError("UTF-16 text is not supported")
+    if b"\x00" in data[:8192]:
+        raise ValueError("binary file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -1,0 +1,129 @@
+"""The bounded YAML reader: exact spans, scalars as written, and every hazard from security.md §2
+ending as a YamlRejected (never a crash, never an exponential walk)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.model import Role
+from bot.scan import yamlsrc as y
+
+
+def _image_parts(text: str) -> list[tuple[str, str]]:
+    out = []
+    for doc in y.documents(text):
+        for path, node in y.walk(doc.root):
+            if path and path[-1] == "image":
+                p = doc.part(node, Role.IMAGE)
+                data = text.encode()
+                assert data[p.span.start : p.span.end].decode() == p.text
+                out.append((y.dotted(path), p.text))
+    return out
+
+
+def test_spans_are_bytes_of_the_value_inside_quotes() -> None:
+    text = (
+        "# é comment\nspec:\n  containers:\n"
+        "  - image: \"nginx:1.27\"\n  - image: 'redis:7'\n  - image: alpine\n"
+    )
+    assert _image_parts(text) == [
+        ("spec.containers[0].image", "nginx:1.27"),
+        ("spec.containers[1].image", "redis:7"),
+        ("spec.containers[2].image", "alpine"),
+    ]
+
+
+def test_line_and_column_are_one_based_and_point_inside_quotes() -> None:
+    (doc,) = y.documents('a: 1\nimage: "x:1"\n')
+    node = y.get(doc.root, "image")
+    assert doc.position(node) == (2, 9)
+
+
+def test_multi_document_offsets_and_prefilter() -> None:
+    text = "kind: ConfigMap\ndata: {}\n---\nkind: Pod\nimage: busybox:1.36\n---\nfoo: bar\n"
+    docs = y.documents(text, want=lambda t: "image" in t)
+    assert len(docs) == 1
+    node = y.get(docs[0].root, "image")
+    part = docs[0].part(node, Role.IMAGE)
+    assert text.encode()[part.span.start : part.span.end] == b"busybox:1.36"
+    assert (part.span.line, part.span.column) == (5, 8)
+
+
+def test_crlf_spans() -> None:
+    text = "a: 1\r\nimage: nginx:1\r\n"
+    (doc,) = y.documents(text)
+    p = doc.part(y.get(doc.root, "image"), Role.IMAGE)
+    assert text.encode()[p.span.start : p.span.end] == b"nginx:1"
+    assert p.span.line == 2
+
+
+def test_scalars_are_read_as_written() -> None:
+    (doc,) = y.documents("tag: 1.10\nport: 8080\nflag: true\nref: !Ref x\nnull_: ~\ns: '1.10'\n")
+    assert y.text_of(y.get(doc.root, "tag")) is None  # a float is not a string...
+    assert y.text_of(y.get(doc.root, "tag"), numeric=True) == "1.10"  # ...but its text is kept
+    assert y.text_of(y.get(doc.root, "port"), numeric=True) == "8080"
+    assert y.text_of(y.get(doc.root, "flag"), numeric=True) is None
+    assert y.text_of(y.get(doc.root, "ref")) is None
+    assert y.text_of(y.get(doc.root, "null_")) is None
+    assert y.text_of(y.get(doc.root, "s")) == "1.10"
+
+
+def test_raw_is_false_when_bytes_differ_from_value() -> None:
+    (doc,) = y.documents('a: "ngi\\x6ex:1"\nb: >\n  folded\n')
+    assert doc.part(y.get(doc.root, "a"), Role.IMAGE).raw is False
+    assert doc.part(y.get(doc.root, "b"), Role.IMAGE).raw is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 50_000, "nesting deeper"),  # libyaml's composer would segfault
+        ("- " * 20_000 + "x", "nesting deeper"),
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+        ("a: [1, 2\n", "invalid YAML"),
+        ("image: nginx\u202e:1\n", "bidi"),
+        ("image: x\x1b[2J\n", "control"),
+        ("---\na: 1\n" * 2500, "more than"),
+    ],
+)
+def test_hazards_are_rejected(text: str, message: str) -> None:
+    with pytest.raises(y.YamlRejected, match=message):
+        for doc in y.documents(text):
+            list(y.walk(doc.root))
+
+
+def test_billion_laughs_walks_each_node_once() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 9)}]")
+    lines.append("image: nginx:1")
+    (doc,) = y.documents("\n".join(lines) + "\n")
+    visited = list(y.walk(doc.root))
+    assert len(visited) < 200  # 387M leaves if expanded
+
+
+def test_merge_key_bomb_is_linear() -> None:
+    lines = ["m0: &m0 {image: a:1}"]
+    lines += [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}" for i in range(1, 25)]
+    (doc,) = y.documents("\n".join(lines) + "\n")
+    assert len(list(y.walk(doc.root))) < 200
+
+
+def test_self_reference_terminates() -> None:
+    (doc,) = y.documents("a: &a [*a, image]\n")
+    assert [p for p, _ in y.walk(doc.root)] == [(), ("a",), ("a", 1)]
+
+
+def test_python_tags_are_not_constructed(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    (doc,) = y.documents(f'image: !!python/object/apply:os.system ["touch {marker}"]\n')
+    assert not marker.exists()
+    assert y.text_of(y.get(doc.root, "image")) is None
+
+
+def test_node_limit() -> None:
+    text = "l: [" + ", ".join("x" for _ in range(3000)) + "]\n"
+    (doc,) = y.documents(text)
+    with pytest.raises(y.YamlRejected, match="nodes"):
+        list(y.walk(doc.root, limit=1000))
