@@ -37,10 +37,14 @@ def make_ref(
     skip: Skip | None = None,
     detail: str | None = None,
     artifact: str = "image",
+    effective: str | None = None,
 ) -> ImageRef:
     """An :class:`ImageRef` for ``text`` (the reference as written, parts joined). A given
-    ``skip`` wins over the verdict; the position is the first part's."""
-    reference, why, info = (None, skip, detail) if skip is not None else verdict(text)
+    ``skip`` wins over the verdict; the position is the first part's. ``effective`` is judged
+    instead of ``text`` when what is pulled differs from what is written (a Helm map whose tag
+    comes from the chart, a global registry, a kustomize override)."""
+    judged = text if effective is None else effective
+    reference, why, info = (None, skip, detail) if skip is not None else verdict(judged)
     first = parts[0].span if parts else None
     return ImageRef(
         path=path,

@@ -1,0 +1,498 @@
+"""The YAML image walker that the Kubernetes, Helm values, kustomize, Ansible and Argo CD finders
+share, so that an ``image:`` key means the same thing in every file kind.
+
+One pass over a composed document (:func:`images`) looks at every mapping key that ends in
+``image`` (any case) and reads its value as
+
+- a string: the whole reference (``image: nginx:1.27``), for keys ``image`` everywhere and for
+  any ``*image`` key where :attr:`Where.strings` says so (Helm values);
+- a mapping with ``reference``: a Kubernetes image volume (``volumes[].image.reference``);
+- a mapping with ``repository``/``name``/``image``: a Helm-style image map (:func:`helm_map`);
+- anything else under ``image``: a non-string value, reported as skipped.
+
+Every value node is reported once (``seen``), at its first occurrence in document order, which is
+the anchor when aliases share it. Container context (name, whether the command runs a shell) comes
+from the mapping that holds the key.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.model import Context, ImageRef, Part, Role, Skip, Source, Span
+from bot.scan.common import make_ref
+from bot.scan.text import Locator
+from bot.scan.yamlsrc import (
+    FLOAT,
+    INT,
+    NULL,
+    Doc,
+    YamlRejected,
+    documents,
+    dotted,
+    get,
+    get_path,
+    items,
+    text_of,
+    walk,
+)
+
+Path = tuple[str | int, ...]
+
+# Helm image-map keys, in the order of preference when several name the same piece.
+_REPO_KEYS = ("repository", "name", "image")
+_TAG_KEYS = ("tag", "version")
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "pwsh", "powershell"})
+_WRAPPERS = frozenset({"env", "tini", "dumb-init", "exec", "nice", "nohup", "su-exec", "gosu", "busybox"})
+_HEREDOC = re.compile(r"<<-?\s*['\"]?[A-Za-z_]")
+
+
+def want(chunk: str) -> bool:
+    """Linear pre-filter: a document that never spells ``image`` (``images``, ``docker_image``,
+    ``image.repository`` parameters included) holds nothing for these finders."""
+    return "mage" in chunk or "MAGE" in chunk
+
+
+def image_key_only(key: str) -> bool:
+    """Outside Helm values only ``image:`` itself holds a whole reference string."""
+    return key.lower() == "image"
+
+
+def any_image_key(key: str) -> bool:
+    """In Helm values any ``*image`` key may hold one (``initImage: busybox:1.36``), as Renovate
+    reads them."""
+    return key.lower().endswith("image")
+
+
+@dataclass(slots=True)
+class Where:
+    """What a reference found in a document is reported as, and the Helm values it may use."""
+
+    path: str
+    source: Source
+    kind: str | None = None
+    name: str | None = None
+    strings: Callable[[str], bool] = image_key_only
+    registry: Part | None = None  # global.imageRegistry in force, as written
+    chart: Callable[[], tuple[str, str] | None] | None = None  # -> (appVersion, Chart.yaml path)
+    notes: tuple[str, ...] = ()
+    seen: set[int] = field(default_factory=set)  # value nodes already reported
+
+    def context(self, fpath: Path, holder: MappingNode | None, notes: tuple[str, ...] = ()) -> Context:
+        container = shell = None
+        if holder is not None:
+            if len(fpath) >= 2 and isinstance(fpath[-2], int):
+                container = text_of(get(holder, "name"))
+            shell = needs_shell(holder)
+        return Context(self.kind, self.name, container, shell, dotted(fpath), (*self.notes, *notes))
+
+
+# --- the walker ------------------------------------------------------------------------------
+
+
+def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
+    """Every reference under ``root``; ``prefix`` is the path of ``root`` in its document."""
+    for path, node in walk(root):
+        if not isinstance(node, MappingNode):
+            continue
+        for k, v in node.value:
+            if not isinstance(k, ScalarNode) or id(v) in where.seen:
+                continue
+            key = k.value
+            low = key.lower()
+            if not low.endswith("image"):
+                continue
+            fpath = (*prefix, *path, key)
+            ref: ImageRef | None = None
+            if isinstance(v, MappingNode):
+                ref = _image_mapping(doc, v, fpath, where, node)
+            elif isinstance(v, ScalarNode):
+                text = text_of(v)
+                if low == "image":
+                    if v.tag != NULL:
+                        ref = string_ref(doc, v, fpath, where, node)
+                elif text and text.strip() and where.strings(key):
+                    ref = string_ref(doc, v, fpath, where, node)
+            elif low == "image":
+                ref = _non_string(doc, v, fpath, where, node)
+            if ref is not None:
+                where.seen.add(id(v))
+                yield ref
+
+
+def string_ref(doc: Doc, node: ScalarNode, fpath: Path, where: Where, holder: MappingNode | None) -> ImageRef:
+    """A whole reference written as one scalar; non-strings (``123``, ``!Ref x``) are skipped."""
+    part = doc.part(node, Role.IMAGE)
+    ctx = where.context(fpath, holder)
+    if text_of(node) is None:
+        return make_ref(
+            where.path,
+            where.source,
+            part.text,
+            [part],
+            ctx,
+            skip=Skip.NON_STRING,
+            detail=f"not a string: {_describe_tag(node)}",
+        )
+    return make_ref(where.path, where.source, part.text, [part], ctx)
+
+
+def _non_string(doc: Doc, node: Node, fpath: Path, where: Where, holder: MappingNode) -> ImageRef:
+    s, e = doc.start(node), doc.base + node.end_mark.index
+    written = doc.loc.text[s:e].rstrip()
+    part = Part(Role.IMAGE, written, doc.loc.span(s, s + len(written)))
+    return make_ref(
+        where.path,
+        where.source,
+        written,
+        [part],
+        where.context(fpath, holder),
+        skip=Skip.NON_STRING,
+        detail=f"not a string: {_describe_tag(node)}",
+    )
+
+
+def _describe_tag(node: Node) -> str:
+    tag = node.tag or ""
+    short = tag.removeprefix("tag:yaml.org,2002:")
+    kind = {ScalarNode: "scalar", SequenceNode: "list", MappingNode: "mapping"}[type(node)]
+    return f"{kind} tagged {short}" if short != tag else f"{kind} ({short})"
+
+
+def _image_mapping(
+    doc: Doc, node: MappingNode, fpath: Path, where: Where, holder: MappingNode
+) -> ImageRef | None:
+    ref_node = get(node, "reference")
+    if isinstance(ref_node, ScalarNode) and get(node, "repository") is None:
+        # Kubernetes image volume: volumes[].image.reference (KEP-4639).
+        return string_ref(doc, ref_node, (*fpath, "reference"), where, None)
+    return helm_map(doc, node, fpath, where)
+
+
+# --- Helm image maps -------------------------------------------------------------------------
+
+
+def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef | None:
+    """A Helm-style image map, or None when it names no repository.
+
+    The effective reference follows the bitnami ``common.images.image`` helper, which most charts
+    copy: the registry is ``global.imageRegistry`` when set, else ``registry``; the reference is
+    ``registry + "/" + repository`` (just ``repository`` without a registry), then ``"@" +
+    digest`` when a digest is set (the tag is then ignored), else ``":" + tag``, else ``":" +``
+    the chart's ``appVersion``. ``name`` or ``image`` stand for ``repository`` and ``version``
+    for ``tag``. One :class:`Part` per written scalar, so an edit touches only what changes;
+    ``text`` joins the map's own scalars as written.
+    """
+    chosen: dict[str, tuple[str, Node]] = {}
+    for key, _k, v in items(node):
+        if key is None:
+            continue
+        low = key.lower()
+        slot = (
+            "repository"
+            if low in _REPO_KEYS
+            else "tag"
+            if low in _TAG_KEYS
+            else low
+            if low in ("registry", "digest")
+            else None
+        )
+        if slot is not None and slot not in chosen and not (isinstance(v, ScalarNode) and v.tag == NULL):
+            chosen[slot] = (low, v)
+    if "repository" not in chosen or isinstance(chosen["repository"][1], MappingNode):
+        return None
+    roles = {
+        "registry": Role.REGISTRY,
+        "repository": Role.REPOSITORY,
+        "name": Role.NAME,
+        "image": Role.NAME,
+        "tag": Role.TAG,
+        "version": Role.TAG,
+        "digest": Role.DIGEST,
+    }
+    parts: list[Part] = []
+    values: dict[str, str] = {}
+    bad: list[str] = []
+    notes: list[str] = []
+    for slot, (key, v) in chosen.items():
+        if not isinstance(v, ScalarNode):
+            bad.append(f"{key} is a {'list' if isinstance(v, SequenceNode) else 'mapping'}")
+            continue
+        parts.append(doc.part(v, roles[key]))
+        text = text_of(v, numeric=slot == "tag")
+        if text is None:
+            bad.append(f"{key} is not a string: {_describe_tag(v)}")
+            continue
+        values[slot] = text
+        if slot == "tag" and v.tag in (INT, FLOAT):
+            as_number = repr(float(text)) if v.tag == FLOAT else text
+            if v.tag == FLOAT and as_number != text:
+                notes.append(f"unquoted tag {text} is read by Helm as the number {as_number}: quote it")
+            else:
+                notes.append(f"unquoted tag {text} is read by Helm as a number: quote it")
+        where.seen.add(id(v))
+    parts.sort(key=lambda p: p.span.start)
+    registry, repository = values.get("registry", ""), values.get("repository", "")
+    tag, digest = values.get("tag", ""), values.get("digest", "")
+    written = f"{registry}/{repository}" if registry else repository
+    written += (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+    ctx_notes = tuple(notes)
+    ctx = where.context(fpath, None)
+    if bad:
+        return make_ref(
+            where.path,
+            where.source,
+            written,
+            parts,
+            _with(ctx, ctx_notes),
+            skip=Skip.NON_STRING,
+            detail="; ".join(bad),
+        )
+    eff_registry = registry
+    if where.registry is not None and where.registry.text:
+        eff_registry = where.registry.text
+        notes.append(
+            f"global.imageRegistry {eff_registry} applied"
+            + (f" (overrides registry {registry})" if registry else "")
+        )
+        parts = [p for p in parts if p.role is not Role.REGISTRY] + [where.registry]
+    effective = f"{eff_registry}/{repository}" if eff_registry else repository
+    if digest:
+        effective += f"@{digest}"
+        if tag:
+            notes.append(f"tag {tag} is ignored: the digest wins (bitnami common.images)")
+    elif tag:
+        effective += f":{tag}"
+    else:
+        chart = where.chart() if where.chart is not None else None
+        if chart is None or not chart[0]:
+            return make_ref(
+                where.path,
+                where.source,
+                written,
+                parts,
+                _with(ctx, tuple(notes)),
+                skip=Skip.CHART_DEFAULT,
+                detail=f"{repository}: no tag written, the chart's appVersion is used",
+            )
+        effective += f":{chart[0]}"
+        notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+    return make_ref(where.path, where.source, written, parts, _with(ctx, tuple(notes)), effective=effective)
+
+
+def _with(ctx: Context, notes: tuple[str, ...]) -> Context:
+    return (
+        ctx
+        if not notes
+        else Context(ctx.kind, ctx.name, ctx.container, ctx.needs_shell, ctx.field, (*ctx.notes, *notes))
+    )
+
+
+def global_registry(doc: Doc, values_root: Node | None) -> Part | None:
+    """``global.imageRegistry`` of a values tree, as written (None when unset or not a string)."""
+    node = get_path(values_root, "global", "imageRegistry")
+    if isinstance(node, ScalarNode) and text_of(node):
+        return doc.part(node, Role.REGISTRY)
+    return None
+
+
+def chart_lookup(path: str, repo: object) -> Callable[[], tuple[str, str] | None]:
+    """A lazy, memoised reader of the ``appVersion`` of the chart that owns values file ``path``:
+    ``Chart.yaml`` next to it, else one directory up (``ci/``, ``values/`` folders)."""
+    cache: list[tuple[str, str] | None] = []
+
+    def lookup() -> tuple[str, str] | None:
+        if not cache:
+            cache.append(_read_chart(path, repo))
+        return cache[0]
+
+    return lookup
+
+
+def _read_chart(path: str, repo: object) -> tuple[str, str] | None:
+    read = getattr(repo, "read_text", None)
+    if read is None:
+        return None
+    here = posixpath.dirname(path)
+    for d in dict.fromkeys((here, posixpath.dirname(here) if here else None)):
+        if d is None:
+            continue
+        for name in ("Chart.yaml", "Chart.yml"):
+            cpath = posixpath.join(d, name) if d else name
+            text = read(cpath)
+            if text is None:
+                continue
+            try:
+                docs = documents(text, want=lambda c: "appVersion" in c)
+            except YamlRejected:
+                return None
+            for cdoc in docs[:1]:
+                version = text_of(get(cdoc.root, "appVersion"), numeric=True)
+                if version:
+                    return version, cpath
+            return None
+    return None
+
+
+# --- containers ------------------------------------------------------------------------------
+
+
+def _argv(node: Node | None) -> list[str] | None:
+    """A command as a list of words, None when it cannot be known (templated, not strings)."""
+    if isinstance(node, SequenceNode):
+        words = [text_of(x, numeric=True) for x in node.value]
+        return None if any(w is None for w in words) else [w for w in words if w is not None]
+    text = text_of(node)
+    if text is None:
+        return None
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def needs_shell(holder: MappingNode) -> bool | None:
+    """Whether the container's command runs a shell (``sh -c``, ``bash``, heredocs, a Tekton
+    ``script``): True; known to exec a binary: False; no command or args written: None (the
+    image's entrypoint decides)."""
+    if text_of(get(holder, "script")) is not None:
+        return True
+    cmd_node = get(holder, "entrypoint")
+    if cmd_node is None:
+        cmd_node = get(holder, "command")
+    if cmd_node is None:
+        args = _argv(get(holder, "args"))
+        if args and (_is_shell(args) or any(_HEREDOC.search(a) for a in args)):
+            return True
+        return None
+    cmd = _argv(cmd_node)
+    if not cmd or "{{" in cmd[0] or "$" in cmd[0]:
+        return None
+    return _is_shell(cmd)
+
+
+def _is_shell(argv: list[str]) -> bool:
+    i = 0
+    while i < len(argv) - 1 and posixpath.basename(argv[i]) in _WRAPPERS:
+        i += 1
+        while i < len(argv) - 1 and (argv[i].startswith("-") or "=" in argv[i]):
+            i += 1
+    return posixpath.basename(argv[i]) in _SHELLS
+
+
+# --- Kubernetes objects ----------------------------------------------------------------------
+
+
+def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
+    """References in a Kubernetes object (or ``List``), with its kind and name as context.
+    Argo CD Applications are read by :mod:`bot.scan.argocd`."""
+    api = text_of(get(obj, "apiVersion"))
+    kind = text_of(get(obj, "kind"))
+    name = text_of(get_path(obj, "metadata", "name"))
+    if kind and kind.endswith("List") and isinstance(get(obj, "items"), SequenceNode):
+        for i, item in enumerate(get(obj, "items").value):  # type: ignore[union-attr]
+            if isinstance(item, MappingNode):
+                yield from objects(doc, item, where, (*prefix, "items", i))
+        return
+    if api and kind and api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
+        from bot.scan import argocd
+
+        yield from argocd.application(
+            doc, obj, Where(where.path, Source.ARGOCD, kind, name, seen=where.seen), prefix
+        )
+        return
+    inner = Where(
+        where.path, where.source, kind or where.kind, name or where.name, seen=where.seen, notes=where.notes
+    )
+    yield from images(doc, obj, inner, prefix)
+
+
+def is_object(node: Node | None) -> bool:
+    return text_of(get(node, "apiVersion")) is not None and text_of(get(node, "kind")) is not None
+
+
+# --- YAML inside a string (Argo CD helm.values, Ansible k8s definition) ----------------------
+
+
+class _Shifted(Locator):
+    """Positions in a literal block scalar's content, mapped to the file: line ``i`` of the
+    content starts at ``starts[i] + indent`` in the outer text."""
+
+    __slots__ = ("_indent", "_outer", "_starts")
+
+    def __init__(self, inner: str, outer: Locator, starts: list[int], indent: int) -> None:
+        super().__init__(inner)
+        self._outer, self._starts, self._indent = outer, starts, indent
+
+    def _map(self, index: int) -> int:
+        line, col = self.line_col(index)
+        return self._starts[line - 1] + self._indent + col - 1
+
+    def span(self, start: int, end: int) -> Span:
+        return self._outer.span(self._map(start), self._map(end))
+
+
+def embedded(doc: Doc, node: ScalarNode) -> tuple[list[Doc], bool]:
+    """The YAML documents in a string value, with positions in the file, and whether those
+    positions are exact (a literal ``|`` block whose lines map one to one)."""
+    inner = node.value
+    try:
+        docs = documents(inner, want=want)
+    except YamlRejected:
+        return [], True  # a string that is not YAML (Jinja, prose) holds no keys
+    if not docs:
+        return docs, True
+    layout = _block_layout(doc, node) if node.style == "|" else None
+    if layout is None:
+        return docs, False
+    loc = _Shifted(inner, doc.loc, *layout)
+    return [Doc(d.root, d.base, loc) for d in docs], True
+
+
+def _block_layout(doc: Doc, node: ScalarNode) -> tuple[list[int], int] | None:
+    text = doc.loc.text
+    head_end = text.find("\n", doc.start(node))
+    if head_end < 0:
+        return None
+    lines = node.value.rstrip("\n").split("\n")
+    starts, pos = [], head_end + 1
+    for _ in lines:
+        starts.append(pos)
+        nl = text.find("\n", pos)
+        pos = len(text) if nl < 0 else nl + 1
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return None
+    row = text[starts[first] : starts[first] + 4096]
+    indent = len(row) - len(row.lstrip(" ")) - (len(lines[first]) - len(lines[first].lstrip(" ")))
+    for start, line in zip(starts, lines, strict=True):
+        got = text[start + indent : start + indent + len(line)]
+        if line and got != line:
+            return None
+        if not line and text[start : start + indent].strip(" \r\n"):
+            return None
+    return starts, indent
+
+
+def approximate(ref: ImageRef, doc: Doc, node: ScalarNode) -> ImageRef:
+    """For YAML in a string we cannot map exactly (escapes, folding): each part is located by
+    searching its text inside the string's bytes and marked not raw, so nobody edits it."""
+    s0, e0 = doc.start(node), doc.base + node.end_mark.index
+    text = doc.loc.text
+    parts = []
+    cursor = s0
+    for p in ref.parts:
+        i = text.find(p.text, cursor, e0) if p.text else -1
+        span = doc.loc.span(i, i + len(p.text)) if i >= 0 else doc.loc.span(s0, e0)
+        cursor = i + len(p.text) if i >= 0 else cursor
+        parts.append(Part(p.role, p.text, span, "", False, p.path))
+    first = parts[0].span if parts else doc.loc.span(s0, s0)
+    from dataclasses import replace
+
+    return replace(ref, parts=tuple(parts), line=first.line, column=first.column)

@@ -1,0 +1,65 @@
+"""Helm values files: image maps (``registry``/``repository``/``tag``/``digest``), inline
+``*image: repo:tag`` strings, the chart's ``appVersion`` for an empty tag, ``global.imageRegistry``.
+
+How the effective reference is composed is documented on :func:`bot.scan._k8s.helm_map` (the
+bitnami ``common.images`` convention). Claimed by name (``values*.yaml``, ``*-values.yaml``, files
+under a ``values/`` folder) and by content (a top-level ``image:`` map, or ``global:
+imageRegistry``, in a file without ``apiVersion``). A document that is a Kubernetes object after
+all is read as one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+
+from bot.model import ImageRef, Source
+from bot.scan import Repo
+from bot.scan._k8s import (
+    Where,
+    any_image_key,
+    chart_lookup,
+    global_registry,
+    images,
+    is_object,
+    objects,
+    want,
+)
+from bot.scan.yamlsrc import documents
+
+SOURCE = Source.HELM_VALUES
+
+_NAME = re.compile(r"(?i)(?:^|[-_.])values(?:[-_.][^/]*)?\.ya?ml$")
+_HEAD = re.compile(
+    rb"(?m)^(?:image:[ \t]*(?:#[^\n]*)?\r?\n[ \t]+(?:registry|repository):|[ \t]+imageRegistry:)"
+)
+
+
+def claims(path: str, head: bytes) -> bool:
+    if not path.endswith((".yaml", ".yml")):
+        return False
+    base = posixpath.basename(path)
+    if _NAME.search(base) or posixpath.basename(posixpath.dirname(path)) == "values":
+        return True
+    return _HEAD.search(head) is not None and b"apiVersion:" not in head
+
+
+def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    if not want(text):
+        return
+    chart = chart_lookup(path, repo)
+    seen: set[int] = set()
+    for doc in documents(text, want=want):
+        if is_object(doc.root):
+            yield from objects(doc, doc.root, Where(path, Source.KUBERNETES, seen=seen))
+            continue
+        where = Where(
+            path,
+            SOURCE,
+            strings=any_image_key,
+            registry=global_registry(doc, doc.root),
+            chart=chart,
+            seen=seen,
+        )
+        yield from images(doc, doc.root, where)
