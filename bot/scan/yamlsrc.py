@@ -41,6 +41,7 @@ NULL = "tag:yaml.org,2002:null"
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
 _COMPACT = re.compile(r"^[ \t]*(?:[-?][ \t]+){16}", re.M)
+_PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t\r\n]+)+")  # node anchor and tag, then space
 
 
 class YamlRejected(Exception):
@@ -71,16 +72,26 @@ class Doc:
         """1-based line and column of the node's value (inside quotes)."""
         return self.span(node).line, self.span(node).column
 
+    def bounds(self, node: Node) -> tuple[int, int]:
+        """Character range of the node's value (quotes included), past any ``&anchor`` and
+        ``!tag``: libyaml's start mark includes them, so ``x: &img nginx`` would span ``&img``."""
+        s, e = self.base + node.start_mark.index, self.base + node.end_mark.index
+        if s < e and self.loc.text[s] in "&!":
+            m = _PROPERTIES.match(self.loc.text, s, e)
+            if m is not None:
+                s = m.end()
+        return s, e
+
     def span(self, node: Node) -> Span:
         """The node's value as written, inside quotes for quoted scalars."""
-        s, e = self.base + node.start_mark.index, self.base + node.end_mark.index
+        s, e = self.bounds(node)
         if isinstance(node, ScalarNode) and node.style in ("'", '"') and e - s >= 2:
             s, e = s + 1, e - 1
         return self.loc.span(s, e)
 
     def part(self, node: ScalarNode, role: Role, path: str | None = None) -> Part:
         """A :class:`Part` for a scalar: span, quoting, and whether the bytes are the value."""
-        s, e = self.base + node.start_mark.index, self.base + node.end_mark.index
+        s, e = self.bounds(node)
         quote = ""
         if node.style in ("'", '"') and e - s >= 2:
             quote, s, e = node.style, s + 1, e - 1
