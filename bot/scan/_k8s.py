@@ -394,7 +394,7 @@ def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[Im
     Argo CD Applications are read by :mod:`bot.scan.argocd`."""
     api = text_of(get(obj, "apiVersion"))
     kind = text_of(get(obj, "kind"))
-    name = text_of(get_path(obj, "metadata", "name"))
+    name = text_of(get_path(obj, "metadata", "name")) or text_of(get_path(obj, "metadata", "generateName"))
     if kind and kind.endswith("List") and isinstance(get(obj, "items"), SequenceNode):
         for i, item in enumerate(get(obj, "items").value):  # type: ignore[union-attr]
             if isinstance(item, MappingNode):

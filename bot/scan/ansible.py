@@ -93,6 +93,7 @@ def _task(doc: Doc, task: MappingNode, fpath: Path, where: Where) -> Iterator[Im
                 ctx = Context(module, here.name, container, needs_shell(args), ref.context.field)
                 yield _with_context(ref, ctx)
         elif module in PULL_MODULES:
+            where.seen.add(id(args))  # module arguments, not a Helm image map
             yield from _pull(doc, args, apath, here)
         elif module in K8S_MODULES:
             yield from _definition(doc, get(args, "definition"), (*apath, "definition"), here)
