@@ -1,0 +1,180 @@
+"""Ask registries whether image references still resolve (issue 3).
+
+``Registry`` is the one entry point: ``check``/``check_many`` classify references (statuses in
+:mod:`bot.registry.classify`), ``tags``/``pinned_digest``/``platforms`` serve the rules. All
+traffic goes through one guarded ``httpx.Client`` shared by worker threads (faster than
+``AsyncClient`` on small machines, measured), with a per-host concurrency limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+
+import httpx
+
+from bot.model import Evidence, Resolution, Status
+from bot.reference import Reference, ReferenceError, parse
+from bot.registry.auth import install_log_hygiene
+from bot.registry.cache import MemoryStore, RedisStore, ResultCache, SQLiteStore, Store, default_store
+from bot.registry.classify import now_iso, platforms, resolve
+from bot.registry.client import Blocked, Client, Deadline, Unreachable, sha256_digest
+from bot.registry.config import ConfigError, RegistryConfig
+
+__all__ = [
+    "ConfigError",
+    "MemoryStore",
+    "RedisStore",
+    "Registry",
+    "RegistryConfig",
+    "SQLiteStore",
+    "Store",
+]
+
+log = logging.getLogger(__name__)
+DEFAULT_WORKERS = 16
+DEFAULT_PER_HOST = 8
+DEADLINE_FACTOR = 3  # a reference may take this many per-operation timeouts in total
+
+
+class Registry:
+    """Registry lookups for one operator configuration (thread-safe; close when done)."""
+
+    def __init__(
+        self,
+        config: RegistryConfig | None = None,
+        *,
+        store: Store | None = None,
+        transport: httpx.BaseTransport | None = None,
+        workers: int = DEFAULT_WORKERS,
+        per_host: int = DEFAULT_PER_HOST,
+    ) -> None:
+        """``store`` defaults to Redis/SQLite (see :mod:`bot.registry.cache`); ``transport``
+        replaces the guarded one (tests with ``httpx.MockTransport`` only)."""
+        install_log_hygiene()
+        self.config = config or RegistryConfig()
+        self.client = Client(self.config, transport=transport, per_host=per_host)
+        self.cache = ResultCache(store if store is not None else default_store())
+        self.workers = workers
+        self.total_s = self.config.timeout_s * DEADLINE_FACTOR
+
+    @classmethod
+    def from_file(cls, path: str | None) -> Registry:
+        """From ``--config`` or else ``PULLABLE_CONFIG``; neither -> public registries only."""
+        path = path or os.environ.get("PULLABLE_CONFIG") or None
+        return cls(RegistryConfig.load(path) if path else RegistryConfig())
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool and the store."""
+        self.client.close()
+        self.cache.close()
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far (benchmarks and tests count them)."""
+        return sum(self.client.counts.values())
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def check(self, reference: str) -> Resolution:
+        """Status and evidence for one reference; never raises for registry or network trouble."""
+        return self.check_many([reference])[reference]
+
+    def check_many(self, references: Iterable[str]) -> dict[str, Resolution]:
+        """Each distinct reference asked once, in parallel, cached; keyed by the input strings."""
+        inputs = list(dict.fromkeys(references))
+        out: dict[str, Resolution] = {}
+        parsed: dict[str, Reference] = {}
+        for text in inputs:
+            try:
+                parsed[text] = parse(text)
+            except ReferenceError as exc:
+                out[text] = Resolution(text, Status.INVALID, Evidence(checked_at=now_iso(), detail=str(exc)))
+        by_ref: dict[str, Reference] = {str(r): r for r in parsed.values()}
+        keys = {norm: self._key(ref) for norm, ref in by_ref.items()}
+        cached = self.cache.get_many(keys.values())
+        results = {norm: cached[k] for norm, k in keys.items() if k in cached}
+        todo = [by_ref[n] for n in by_ref if n not in results]
+        if len(todo) == 1:
+            fresh = [resolve(self.client, todo[0], self.total_s)]
+        elif todo:
+            with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
+                fresh = list(pool.map(lambda r: resolve(self.client, r, self.total_s), todo))
+        else:
+            fresh = []
+        for res in fresh:
+            results[res.reference] = res
+        self.cache.put_many({keys[res.reference]: res for res in fresh})
+        for text, ref in parsed.items():
+            out[text] = results[str(ref)]
+        return out
+
+    # -- what the rules need --------------------------------------------------------------------
+
+    def tags(self, name: str) -> list[str]:
+        """Every valid tag of a repository (``docker.io/alpine/kubectl``), de-duplicated, in the
+        registry's order; [] when unknown or on any trouble."""
+        try:
+            ref = parse(name)
+        except ReferenceError:
+            return []
+        if ref.tag or ref.digest:
+            return []
+        try:
+            tags, _ = self.client.tags(self.client.endpoint(ref.domain), ref.path, Deadline(self.total_s))
+        except (Blocked, Unreachable) as exc:
+            log.info("no tags for %s: %s", name, exc)
+            return []
+        return tags
+
+    def pinned_digest(self, reference: str) -> str | None:
+        """The sha256 of the manifest bytes received (GET), only if it agrees with the
+        registry's ``Docker-Content-Digest`` and with a digest the reference pins; else None."""
+        got = self._get_manifest(reference)
+        if got is None:
+            return None
+        ref, body, header, _ = got
+        digest = sha256_digest(body)
+        if header is not None and header != digest:
+            log.warning("%s: Docker-Content-Digest %s does not match the manifest received", ref, header)
+            return None
+        if ref.digest is not None and ref.digest != digest:
+            log.warning("%s: the registry served other content for this digest", ref)
+            return None
+        return digest
+
+    def platforms(self, reference: str) -> tuple[str, ...]:
+        """``os/arch[/variant]`` entries of an index, () for a single-platform manifest."""
+        got = self._get_manifest(reference)
+        return () if got is None else platforms(got[1], got[3])
+
+    def _get_manifest(self, reference: str) -> tuple[Reference, bytes, str | None, str | None] | None:
+        try:
+            ref = parse(reference)
+            ep = self.client.endpoint(ref.domain)
+            reply = self.client.manifest(
+                ep, ref.path, ref.digest or ref.tag or "latest", "GET", Deadline(self.total_s)
+            )
+        except (ReferenceError, Blocked, Unreachable) as exc:
+            log.info("cannot fetch the manifest of %s: %s", reference, exc)
+            return None
+        if reply.status != 200:
+            return None
+        return ref, reply.body, reply.digest(), reply.media_type()
+
+    def _key(self, ref: Reference) -> str:
+        host = self.config.host(ref.domain)
+        user = host.credentials.username if host and host.credentials else ""
+        who = f"{host.endpoint if host else ''}\0{user}"
+        return ResultCache.key(str(ref), who)

@@ -1,0 +1,205 @@
+"""Network guard: repository authors choose the hosts we contact, so every connection is checked
+at socket level (security.md §1.6).
+
+A name is resolved once; if *any* answer is loopback, private, link-local, metadata, multicast or
+reserved (IPv4 embedded in IPv6 unwrapped), the whole name is refused; otherwise the socket goes
+to the checked address, while httpcore keeps SNI and certificate checks on the name. Checking URLs
+as strings is not enough (``2130706433``, ``127.1`` and DNS rebinding all pass such checks).
+Origins the operator configured are trusted, and so are addresses inside ``network.allow``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterable
+
+import httpcore
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_PORTS = frozenset({443})
+
+_V4_BLOCKED = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # CGNAT; Alibaba's metadata service lives at 100.100.100.200
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local; AWS/GCP/Azure metadata at 169.254.169.254
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "255.255.255.255/32",
+    )
+)
+_V6_BLOCKED = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/128",
+        "::1/128",
+        "::/96",  # IPv4-compatible
+        "::ffff:0:0/96",  # IPv4-mapped
+        "64:ff9b::/96",  # NAT64
+        "64:ff9b:1::/48",
+        "100::/64",
+        "2001::/23",  # includes Teredo 2001::/32
+        "2001:db8::/32",
+        "2002::/16",  # 6to4
+        "fc00::/7",  # unique local; AWS metadata at fd00:ec2::254
+        "fe80::/10",
+        "fec0::/10",
+        "ff00::/8",
+    )
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_V4_COMPAT = ipaddress.IPv6Network("::/96")
+
+
+class EgressDenied(Exception):
+    """The guard refused a connection; the message never says whether the target was listening."""
+
+
+def embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, compatible, 6to4, Teredo, NAT64)."""
+    out: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        out.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out.extend(ip.teredo)
+    if ip in _NAT64 or ip in _V4_COMPAT:
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return out
+
+
+def ip_is_forbidden(ip: IPAddress, allow: Iterable[Network] = ()) -> bool:
+    """True when a repository-named host must not reach ``ip``.
+
+    Explicit CIDR lists first (CPython's ``is_global`` was wrong for several ranges before
+    3.11.10, CVE-2024-4032), then ``is_global`` and friends as a catch-all.
+    """
+    allow = tuple(allow)
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates += embedded_v4(ip)
+    if any(c.version == n.version and c in n for c in candidates for n in allow):
+        return False
+    for c in candidates:
+        blocked = _V4_BLOCKED if isinstance(c, ipaddress.IPv4Address) else _V6_BLOCKED
+        if any(c in n for n in blocked):
+            return True
+        if not c.is_global or c.is_multicast or c.is_reserved or c.is_link_local or c.is_loopback:
+            return True
+    return False
+
+
+def _origin(host: str, port: int) -> tuple[str, int]:
+    return (host.strip("[]").lower(), port)
+
+
+class GuardedBackend(httpcore.SyncBackend):
+    """httpcore network backend that resolves once, checks every answer and connects to it."""
+
+    def __init__(self, allow: Iterable[Network] = (), ports: frozenset[int] = DEFAULT_PORTS) -> None:
+        self.allow = tuple(allow)
+        self.ports = ports
+        self._trusted: set[tuple[str, int]] = set()
+        self._lock = threading.Lock()
+
+    def trust(self, host: str, port: int) -> None:
+        """Mark an operator-configured origin: any port, no address check."""
+        with self._lock:
+            self._trusted.add(_origin(host, port))
+
+    def is_trusted(self, host: str, port: int) -> bool:
+        """Whether the operator configured this exact origin."""
+        return _origin(host, port) in self._trusted
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        """Refuse, or connect to an address that was checked (never resolve twice)."""
+        if self.is_trusted(host, port):
+            return super().connect_tcp(host, port, timeout, local_address, socket_options)
+        if port not in self.ports:
+            raise EgressDenied(f"port {port} is not allowed for {host}")
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+        ips: list[str] = []
+        for *_, sockaddr in infos:
+            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+            if ip_is_forbidden(ip, self.allow):
+                raise EgressDenied(f"{host} resolves to an address Pullable will not contact")
+            ips.append(str(ip))
+        if not ips:
+            raise httpcore.ConnectError(f"cannot resolve {host}")
+        last: Exception | None = None
+        for ip in dict.fromkeys(ips):
+            try:
+                return super().connect_tcp(ip, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:  # try the next checked address
+                last = exc
+        assert last is not None
+        raise last
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        """Never: a registry is a TCP host."""
+        raise EgressDenied("unix sockets are not allowed")
+
+
+def guarded_transport(backend: GuardedBackend, *, max_connections: int = 64) -> httpx.HTTPTransport:
+    """An httpx transport whose connection pool uses ``backend`` (no proxies, no HTTP/2).
+
+    httpx has no hook for the network backend, so the pool it built is replaced by one with the
+    same TLS context (relies on ``HTTPTransport._pool``; tests/registry/test_guard.py pins it).
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    transport = httpx.HTTPTransport(limits=limits, trust_env=False, retries=0)
+    old = transport._pool
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=old._ssl_context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        retries=0,
+        network_backend=backend,
+    )
+    return transport
+
+
+def check_url(url: httpx.URL, backend: GuardedBackend) -> None:
+    """URL-level rules the socket cannot see: https only, plain http only to trusted origins."""
+    if url.userinfo:
+        raise EgressDenied("credentials in URLs are not allowed")
+    if url.scheme == "https":
+        return
+    if url.scheme == "http" and backend.is_trusted(url.host, url.port or 80):
+        return
+    raise EgressDenied(f"{url.scheme} is not allowed for {url.host}")
