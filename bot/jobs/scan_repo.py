@@ -1,0 +1,136 @@
+"""The ``scan`` job: one repository, read through GitHub's API, findings recorded for the PR writer.
+
+Entry point: :func:`run` ``(settings, installation_id, repo, ref, paths)``; ``paths`` None means a
+full scan, a list means only those files (a push). The outcome is stored in the journal's store
+under ``findings:<owner/name>`` (read it with :func:`findings`): ``{"repo", "ref", "sha", "full",
+"paths", "findings": [Finding.to_json()...], "errors": [...], "scanned_at"}``. Then every callable
+in :data:`AFTER_SCAN` runs with the :class:`Outcome` (issue 6's PR writer registers there).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.jobs import Context, kind
+from bot.jobs.journal import Job, Journal
+from bot.model import Finding, ScanError, Skip, Status
+from bot.settings import Settings
+
+COMPARE_FILE_CAP = 300  # GitHub's compare lists at most 300 files; at the cap, scan everything
+
+
+@dataclass
+class Outcome:
+    installation_id: int
+    repo: str
+    ref: str | None
+    sha: str | None
+    full: bool
+    paths: list[str] | None
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "installation_id": self.installation_id,
+            "repo": self.repo,
+            "ref": self.ref,
+            "sha": self.sha,
+            "full": self.full,
+            "paths": self.paths,
+            "findings": [f.to_json() for f in self.findings],
+            "errors": [{"path": e.path, "message": e.message} for e in self.errors],
+            "scanned_at": time.time(),
+        }
+
+
+AFTER_SCAN: list[Callable[[Outcome, Context], None]] = []
+
+
+def merge_scan(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Two waiting scans of one repository become one: a full scan absorbs partial ones, partial
+    ones add up their paths and compare ranges."""
+    out = dict(new)
+    if old.get("paths") is None or new.get("paths") is None:
+        out["paths"], out["compare"] = None, []
+    else:
+        out["paths"] = sorted(set(old["paths"]) | set(new["paths"]))
+        out["compare"] = [*old.get("compare", []), *new.get("compare", [])]
+    out["reasons"] = [*old.get("reasons", []), *new.get("reasons", [])][-20:]
+    return out
+
+
+@kind("scan", merge=merge_scan)
+def scan_job(job: Job, ctx: Context) -> None:
+    p = job.payload
+    outcome = run(
+        ctx.queue.settings,
+        int(p["installation_id"]),
+        p["repo"],
+        p.get("ref"),
+        p.get("paths"),
+        compare=[tuple(c) for c in p.get("compare", [])],
+    )
+    record(ctx.queue.journal, outcome)
+    for hook in AFTER_SCAN:
+        hook(outcome, ctx)
+
+
+def findings_for(refs: list[Any]) -> list[Finding]:
+    """Unchecked findings, or invalid where Docker's grammar refuses the reference."""
+    return [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs]
+
+
+def run(
+    settings: Settings,
+    installation_id: int,
+    repo: str,
+    ref: str | None,
+    paths: list[str] | None,
+    *,
+    compare: list[tuple[str, ...]] | None = None,
+) -> Outcome:
+    """Scan ``repo`` at ``ref`` (its default branch when None) through the API."""
+    from bot import github
+
+    session = github.session(settings, installation_id, repo)
+    if paths is not None and compare:
+        paths = _with_compared(session, paths, compare)
+    result = github.scan_repository(session, ref=ref, paths=paths)
+    return Outcome(
+        installation_id, repo, result.ref, result.sha, paths is None, paths,
+        findings_for(result.refs), list(result.errors),
+    )  # fmt: skip
+
+
+def _with_compared(session: Any, paths: list[str], ranges: list[tuple[str, ...]]) -> list[str] | None:
+    """Add the files the compare API lists for each (before, after); None (scan everything) when
+    GitHub's list may be cut short."""
+    out = set(paths)
+    for before, after in ranges:
+        files = session.compare(before, after)
+        if files is None or len(files) >= COMPARE_FILE_CAP:
+            return None
+        out |= {f["filename"] for f in files if f.get("status") != "removed"}
+    return sorted(out)
+
+
+def installed_repositories(
+    settings: Settings, installation_id: int | None = None
+) -> Iterator[tuple[int, str]]:
+    """(installation id, owner/name) of every repository the App can see."""
+    from bot import github
+
+    yield from github.installed_repositories(settings, installation_id)
+
+
+def record(journal: Journal, outcome: Outcome) -> None:
+    journal.store.put_doc(f"findings:{outcome.repo.lower()}", outcome.to_json())
+
+
+def findings(journal: Journal, repo: str) -> dict[str, Any] | None:
+    """The last recorded scan of ``repo`` (see the module docstring for its shape)."""
+    return journal.store.get_doc(f"findings:{repo.lower()}")
