@@ -3,4 +3,4 @@ defines fixtures is listed in ``pytest_plugins`` so every test folder can use th
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.support.fakegithub", "tests.support.registry"]
