@@ -1,0 +1,143 @@
+"""Helm chart templates (``templates/**``, ``.tpl`` helpers): Go templates, not YAML.
+
+They are read line by line: a literal ``image: nginx:1.27`` (plain, quoted, or as a list item)
+is a reference with its exact span; a templated one (``image: "{{ .Values.image.repository }}:
+{{ .Values.image.tag }}"``) is reported as ``Skip.TEMPLATED`` with the expression, so the scan
+says what it could not check. The chart's values are the Helm values finder's business.
+
+:func:`image_lines` is the line reader itself, for any templated text: the Jinja finder reuses it
+for ``*.j2`` files (with ``from_lines=True`` for Dockerfile templates).
+
+A template file is claimed only when it holds ``{{`` in its head (or is a ``.tpl``): a plain
+manifest that happens to sit in a ``templates/`` folder is YAML, read with real structure by the
+Kubernetes finder. Chart.yaml cannot be checked from ``claims`` (no repository access there).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterator
+
+from bot.model import Context, ImageRef, Part, Role, Source
+from bot.scan.common import make_ref
+from bot.scan.text import Locator
+
+SOURCE = Source.HELM_TEMPLATE
+
+_TEMPLATES = re.compile(r"(?:^|/)templates/")
+_IMAGE = re.compile(r"^([ \t]*)(-[ \t]+)?([\"']?)image\3[ \t]*:(?:[ \t]+|$)(.*)$", re.M)
+_FROM = re.compile(r"^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*(\S+)", re.M | re.I)
+_KIND = re.compile(r"^kind[ \t]*:[ \t]*[\"']?([A-Za-z0-9]+)", re.M)
+_NAME = re.compile(r"^([ \t]*-[ \t]+)name[ \t]*:[ \t]*[\"']?([^\s\"'#{}]+)", re.M)
+_DOC = re.compile(r"^---", re.M)
+_TEMPLATE_ONLY = re.compile(r"^\{\{-?\s*(?:if|else|end|with|range|/\*)\b")
+
+
+def claims(path: str, head: bytes) -> bool:
+    """A ``.tpl`` helper, or a YAML file under a ``templates/`` folder holding ``{{``."""
+    low = path.lower()
+    if not _TEMPLATES.search(low):
+        return False
+    if low.endswith(".tpl"):
+        return True
+    return low.endswith((".yaml", ".yml")) and b"{{" in head
+
+
+def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
+    """The ``image:`` lines of a chart template, in file order."""
+    return image_lines(text, path, SOURCE)
+
+
+def image_lines(text: str, path: str, source: Source, *, from_lines: bool = False) -> Iterator[ImageRef]:
+    """References on ``image:`` lines (and ``FROM`` lines with ``from_lines``) of a template.
+
+    The value ends at the line's end, at a closing quote, or at a `` #`` comment outside
+    ``{{ }}``. A value that is all template (``{{ toYaml .Values.image }}``, ``{{- if }}``)
+    is skipped as templated; a line whose value starts a nested map is not a reference.
+    """
+    if "image" not in text and not (from_lines and "FROM" in text.upper()):
+        return
+    loc = Locator(text)
+    index = _Index(text)
+    found: list[tuple[int, int, Context]] = []
+    for m in _IMAGE.finditer(text):
+        indent = len(m.group(1))
+        item = indent + len(m.group(2) or "")  # column where the list item's keys start
+        ctx = _context(text, m.start(), item, index, own_item=bool(m.group(2)))
+        found.append((m.start(4), m.end(4), ctx))
+    if from_lines:
+        for m in _FROM.finditer(text):
+            found.append((m.start(1), m.end(1), Context(kind="stage", field="FROM")))
+    for s, e, ctx in sorted(found, key=lambda f: f[0]):
+        ref = _value(text, s, e, path=path, source=source, loc=loc, ctx=ctx)
+        if ref is not None:
+            yield ref
+
+
+def _value(
+    text: str, s: int, e: int, *, path: str, source: Source, loc: Locator, ctx: Context
+) -> ImageRef | None:
+    raw = text[s:e].rstrip(" \t\r")
+    if not raw or raw[0] in "|>&*[" or (raw[0] == "{" and not raw.startswith("{{")):
+        return None  # a nested map or block follows: not a string on this line
+    quote = raw[0] if raw[0] in "\"'" else ""
+    if quote:
+        close = raw.find(quote, 1)
+        while quote == '"' and close > 0 and raw[close - 1] == "\\":
+            close = raw.find(quote, close + 1)
+        if close < 0:
+            return None  # an unterminated quote: not something we can read
+        value, start = raw[1:close], s + 1
+        exact = not (quote == '"' and "\\" in value) and "''" not in value
+    else:
+        value, start, exact = _plain(raw), s, True
+    if _TEMPLATE_ONLY.match(value) and value.endswith("}}") and value.count("{{") == 1:
+        return None  # control flow, not a value
+    part = Part(Role.IMAGE, value, loc.span(start, start + len(value)), quote, exact)
+    return make_ref(path, source, value, [part], ctx)
+
+
+def _plain(raw: str) -> str:
+    """A plain value up to a `` #`` comment that is not inside ``{{ }}``."""
+    depth = 0
+    for i, c in enumerate(raw):
+        if raw.startswith("{{", i):
+            depth += 1
+        elif raw.startswith("}}", i) and depth:
+            depth -= 1
+        elif c == "#" and depth == 0 and i > 0 and raw[i - 1] in " \t":
+            return raw[:i].rstrip(" \t")
+    return raw
+
+
+def _context(text: str, at: int, item: int, index: _Index, *, own_item: bool) -> Context:
+    """The manifest kind of the document the line is in, and the container name when the same
+    list item says ``- name: x`` before the image (``own_item``: the image line opens the item)."""
+    doc_start = index.docs[bisect.bisect_right(index.docs, at) - 1] if index.docs else 0
+    k = bisect.bisect_right(index.kind_at, at) - 1
+    kind = index.kinds[k][1] if k >= 0 and index.kind_at[k] >= doc_start else None
+    name = None
+    for pos, col, dash, value in reversed(index.names[: bisect.bisect_right(index.name_at, at)]):
+        if pos < doc_start:
+            break
+        if col == item and not own_item:
+            between = re.compile(rf"^[ \t]{{{dash}}}-[ \t]", re.M)
+            if between.search(text, pos + 1, at) is None:
+                name = value
+            break
+    return Context(kind=kind, container=name, field="image")
+
+
+class _Index:
+    """Positions of documents, kinds and ``- name:`` items, for :func:`_context`."""
+
+    def __init__(self, text: str) -> None:
+        self.docs = [0, *(m.start() for m in _DOC.finditer(text))]
+        self.kinds = [(m.start(), m.group(1)) for m in _KIND.finditer(text)]
+        self.kind_at = [p for p, _ in self.kinds]
+        self.names = [
+            (m.start(), len(m.group(1)), len(m.group(1)) - len(m.group(1).lstrip(" \t")), m.group(2))
+            for m in _NAME.finditer(text)
+        ]
+        self.name_at = [n[0] for n in self.names]
