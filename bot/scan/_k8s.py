@@ -162,7 +162,7 @@ def _describe_tag(node: Node) -> str:
     tag = node.tag or ""
     short = tag.removeprefix("tag:yaml.org,2002:")
     kind = {ScalarNode: "scalar", SequenceNode: "list", MappingNode: "mapping"}[type(node)]
-    return f"{kind} tagged {short}" if short != tag else f"{kind} ({short})"
+    return f"{kind} ({short})" if short != tag else f"{kind} tagged {tag}"
 
 
 def _image_mapping(
