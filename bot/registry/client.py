@@ -149,7 +149,7 @@ class Client:
         for host in config.registries.values():
             if host.endpoint:
                 u = httpx.URL(host.endpoint)
-                self.backend.trust(u.host, origin(u)[2])
+                self.backend.trust(*origin(u))
         self.http = httpx.Client(
             transport=transport or guarded_transport(self.backend, max_connections=4 * per_host),
             trust_env=False,
@@ -356,7 +356,7 @@ class Client:
         except httpx.InvalidURL as exc:
             raise Blocked("the token realm is not a URL") from exc
         if ep.configured and realm.host == ep.base.host:  # the operator's host runs its token server
-            self.backend.trust(realm.host, origin(realm)[2])
+            self.backend.trust(*origin(realm))
         params = {"scope": scope}
         if ch.params.get("service"):
             params["service"] = ch.params["service"]

@@ -10,8 +10,10 @@ Origins the operator configured are trusted, and so are addresses inside ``netwo
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterable
 
@@ -116,16 +118,20 @@ class GuardedBackend(httpcore.SyncBackend):
     def __init__(self, allow: Iterable[Network] = (), ports: frozenset[int] = DEFAULT_PORTS) -> None:
         self.allow = tuple(allow)
         self.ports = ports
-        self._trusted: set[tuple[str, int]] = set()
+        self._trusted: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
-    def trust(self, host: str, port: int) -> None:
-        """Mark an operator-configured origin: any port, no address check."""
+    def trust(self, scheme: str, host: str, port: int) -> None:
+        """Mark an operator-configured origin: any port, no address check, its scheme only."""
         with self._lock:
-            self._trusted.add(_origin(host, port))
+            self._trusted[_origin(host, port)] = scheme
+
+    def trusted_scheme(self, host: str, port: int) -> str | None:
+        """The scheme the operator configured for this host and port, if any."""
+        return self._trusted.get(_origin(host, port))
 
     def is_trusted(self, host: str, port: int) -> bool:
-        """Whether the operator configured this exact origin."""
+        """Whether the operator configured this exact host and port."""
         return _origin(host, port) in self._trusted
 
     def connect_tcp(
@@ -172,6 +178,12 @@ class GuardedBackend(httpcore.SyncBackend):
         raise EgressDenied("unix sockets are not allowed")
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context per process: loading the CA bundle costs ~100 ms each time."""
+    return httpx.create_ssl_context()
+
+
 def guarded_transport(backend: GuardedBackend, *, max_connections: int = 64) -> httpx.HTTPTransport:
     """An httpx transport whose connection pool uses ``backend`` (no proxies, no HTTP/2).
 
@@ -179,7 +191,7 @@ def guarded_transport(backend: GuardedBackend, *, max_connections: int = 64) -> 
     same TLS context (relies on ``HTTPTransport._pool``; tests/registry/test_guard.py pins it).
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = httpx.HTTPTransport(limits=limits, trust_env=False, retries=0)
+    transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits, trust_env=False, retries=0)
     old = transport._pool
     transport._pool = httpcore.ConnectionPool(
         ssl_context=old._ssl_context,
@@ -198,8 +210,9 @@ def check_url(url: httpx.URL, backend: GuardedBackend) -> None:
     """URL-level rules the socket cannot see: https only, plain http only to trusted origins."""
     if url.userinfo:
         raise EgressDenied("credentials in URLs are not allowed")
-    if url.scheme == "https":
-        return
-    if url.scheme == "http" and backend.is_trusted(url.host, url.port or 80):
+    trusted = backend.trusted_scheme(url.host, url.port or (443 if url.scheme == "https" else 80))
+    if trusted is not None and trusted != url.scheme:
+        raise EgressDenied(f"{url.scheme} is not allowed for {url.host}")
+    if url.scheme == "https" or trusted == "http":
         return
     raise EgressDenied(f"{url.scheme} is not allowed for {url.host}")
