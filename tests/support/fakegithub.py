@@ -1223,11 +1223,15 @@ class FakeGitHub:
             "open_issues_count": sum(1 for i in repo.issues.values() if i.state == "open"),
             "created_at": _iso(repo.created_at),
             "updated_at": _iso(repo.created_at),
-            "pushed_at": _iso(self.now()),
+            "pushed_at": self._pushed_at(repo),
             "has_issues": True,
             "is_template": False,
             "topics": [],
         }
+
+    def _pushed_at(self, repo: FakeRepo) -> str:
+        head = repo.refs.get(f"refs/heads/{repo.default_branch}")
+        return repo.obj(head, "commit").committer["date"] if head else _iso(repo.created_at)
 
     def _webhook_repo(self, repo: FakeRepo) -> dict[str, Any]:
         out = self._repo_json(repo)

@@ -1,0 +1,143 @@
+"""App authentication: the private key, the App's JWT, and installation tokens scoped to one job.
+
+A job gets a token limited to ONE repository and the permissions it needs, so a bug or a leaked
+token cannot touch the rest of an installation. PyGithub cannot scope tokens to repositories, so
+tokens are minted with a direct POST to ``/app/installations/{id}/access_tokens``. Tokens are
+never logged, and their length is never assumed (GitHub's ``ghs_APPID_JWT`` format is longer).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from github import Auth
+
+if TYPE_CHECKING:
+    from bot.github.http import Http
+
+REFRESH_MARGIN = 300.0  # a cached token is replaced 5 minutes before it expires
+
+
+class CredentialsError(RuntimeError):
+    """The App's id or key is missing or unreadable."""
+
+
+def load_private_key(text: str = "", path: str | Path = "") -> str:
+    """The App's PEM from ``PRIVATE_KEY`` (PEM, PEM with ``\\n`` escapes, or base64 of a PEM, as
+    Probot accepts) or else from the file at ``PRIVATE_KEY_PATH``."""
+    raw = text.strip()
+    if not raw and path:
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError as exc:
+            raise CredentialsError(f"PRIVATE_KEY_PATH: {exc.strerror}") from None
+    if not raw:
+        raise CredentialsError("set PRIVATE_KEY or PRIVATE_KEY_PATH to the App's private key")
+    if not raw.startswith("-----BEGIN"):
+        try:
+            raw = base64.b64decode(raw, validate=False).decode().strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise CredentialsError("PRIVATE_KEY is neither a PEM nor a base64-encoded PEM") from None
+    raw = raw.replace("\\n", "\n")
+    if not raw.startswith("-----BEGIN") or "PRIVATE KEY-----" not in raw:
+        raise CredentialsError("PRIVATE_KEY is neither a PEM nor a base64-encoded PEM")
+    return raw + "\n"
+
+
+@dataclass(frozen=True)
+class InstallationToken:
+    """A minted token. ``repr`` hides the secret so it cannot end up in a log line."""
+
+    token: str
+    expires_at: float  # epoch seconds
+    installation_id: int
+    repository: str | None
+    permissions: tuple[tuple[str, str], ...]
+
+    def __repr__(self) -> str:
+        return f"InstallationToken(installation={self.installation_id}, repository={self.repository!r}, ...)"
+
+    def fresh(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) < self.expires_at - REFRESH_MARGIN
+
+
+class TokenCache:
+    """Installation tokens per (installation, repository, permissions), reused until 5 minutes
+    before expiry; one mint at a time per key, so concurrent jobs share a token."""
+
+    def __init__(self, app_id: int | str, private_key: str, http: Http) -> None:
+        self.app_auth = Auth.AppAuth(app_id, private_key)
+        self.http = http
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[object, ...], threading.Lock] = {}
+        self._tokens: dict[tuple[object, ...], InstallationToken] = {}
+
+    def jwt(self) -> str:
+        """A fresh App JWT (PyGithub signs it: iat 60 s back, 5 minutes valid)."""
+        return self.app_auth.create_jwt()
+
+    def get(
+        self,
+        installation_id: int,
+        repository: str | int | None = None,
+        permissions: Mapping[str, str] | None = None,
+    ) -> InstallationToken:
+        """A token for ``installation_id``; ``repository`` (``owner/name``, ``name`` or numeric id)
+        limits it to that repository, ``permissions`` down-scopes it."""
+        perms = tuple(sorted((permissions or {}).items()))
+        key = (installation_id, repository, perms)
+        with self._lock:
+            tok = self._tokens.get(key)
+            if tok is not None and tok.fresh():
+                return tok
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                tok = self._tokens.get(key)
+                if tok is not None and tok.fresh():
+                    return tok
+            tok = self._mint(installation_id, repository, perms)
+            with self._lock:
+                self._tokens[key] = tok
+            return tok
+
+    def _mint(
+        self, installation_id: int, repository: str | int | None, perms: tuple[tuple[str, str], ...]
+    ) -> InstallationToken:
+        body: dict[str, object] = {}
+        if isinstance(repository, int):
+            body["repository_ids"] = [repository]
+        elif repository:
+            body["repositories"] = [repository.rsplit("/", 1)[-1]]
+        if perms:
+            body["permissions"] = dict(perms)
+        data = self.http.request_json(
+            "POST",
+            f"/app/installations/{installation_id}/access_tokens",
+            auth=f"Bearer {self.jwt()}",
+            json=body,
+            installation_id=installation_id,
+        )
+        expires = datetime.fromisoformat(str(data["expires_at"]).replace("Z", "+00:00")).timestamp()
+        name = None if repository is None else str(repository)
+        return InstallationToken(str(data["token"]), expires, installation_id, name, perms)
+
+    def revoke(self, token: InstallationToken) -> None:
+        """Revoke ``token`` at GitHub (DELETE /installation/token) and forget it."""
+        with self._lock:
+            for key, tok in list(self._tokens.items()):
+                if tok.token == token.token:
+                    del self._tokens[key]
+        self.http.request("DELETE", "/installation/token", auth=f"token {token.token}")
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._tokens.clear()
