@@ -143,10 +143,16 @@ def string_ref(doc: Doc, node: ScalarNode, fpath: Path, where: Where, holder: Ma
     return make_ref(where.path, where.source, part.text, [part], ctx)
 
 
-def _non_string(doc: Doc, node: Node, fpath: Path, where: Where, holder: MappingNode) -> ImageRef:
+def _written(doc: Doc, node: Node, role: Role) -> Part:
+    """A part for a collection where a scalar belongs: its text as written, for the report."""
     s, e = doc.start(node), doc.base + node.end_mark.index
     written = doc.loc.text[s:e].rstrip()
-    part = Part(Role.IMAGE, written, doc.loc.span(s, s + len(written)))
+    return Part(role, written, doc.loc.span(s, s + len(written)))
+
+
+def _non_string(doc: Doc, node: Node, fpath: Path, where: Where, holder: MappingNode) -> ImageRef:
+    part = _written(doc, node, Role.IMAGE)
+    written = part.text
     return make_ref(
         where.path,
         where.source,
@@ -222,6 +228,7 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
     notes: list[str] = []
     for slot, (key, v) in chosen.items():
         if not isinstance(v, ScalarNode):
+            parts.append(_written(doc, v, roles[key]))
             bad.append(f"{key} is a {'list' if isinstance(v, SequenceNode) else 'mapping'}")
             continue
         parts.append(doc.part(v, roles[key]))

@@ -1,0 +1,141 @@
+"""Helm values: split image maps with a Part per written scalar, the chart's appVersion for an
+empty tag, global.imageRegistry, flow style, numeric tags, aliases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.model import ImageRef, Role, Skip, Source
+from bot.scan import LocalRepo, ScanResult, helm_values, scan_file
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
+DIGEST = "sha256:5f1a7a6e6f25e3b0b4e5e5d0f0a7d5bd0e6a4f5f8a8dd7e3c9e1f6f7a1b2c3d4"
+
+
+def check_spans(data: bytes, refs: list[ImageRef]) -> None:
+    for ref in refs:
+        assert (ref.line, ref.column) == (ref.parts[0].span.line, ref.parts[0].span.column)
+        for p in ref.parts:
+            assert p.raw and data[p.span.start : p.span.end] == p.text.encode(), p
+            bol = data.rfind(b"\n", 0, p.span.start) + 1
+            line = data.count(b"\n", 0, p.span.start) + 1
+            assert (p.span.line, p.span.column) == (line, len(data[bol : p.span.start].decode()) + 1)
+
+
+def scan(rel: str, data: bytes | None = None) -> ScanResult:
+    data = (FIX / rel).read_bytes() if data is None else data
+    res = scan_file(rel, data, LocalRepo(FIX), helm_values)
+    assert res.errors == []
+    check_spans(data, res.refs)
+    return res
+
+
+def parts(ref: ImageRef) -> list[tuple[Role, str, int, int]]:
+    return [(p.role, p.text, p.span.line, p.span.column) for p in ref.parts]
+
+
+def test_bitnami_values() -> None:
+    refs = scan("helm/postgresql/values.yaml").refs
+    assert all(r.source is Source.HELM_VALUES for r in refs)
+    got = [(r.line, r.column, r.text, r.reference, r.skip, r.context.field) for r in refs]
+    assert got == [
+        (9, 13, "docker.io/bitnami/postgresql:17.2.0-debian-12-r5",
+         "docker.io/bitnami/postgresql:17.2.0-debian-12-r5", None, "image"),
+        (19, 15, f"docker.io/bitnami/os-shell:12-debian-12-r34@{DIGEST}",
+         f"docker.io/bitnami/os-shell@{DIGEST}", None, "volumePermissions.image"),
+        (27, 15, "docker.io/bitnami/postgres-exporter", "docker.io/bitnami/postgres-exporter:17.2.0",
+         None, "metrics.image"),
+        (33, 25, "bitnami/pgbouncer:1.23", "docker.io/bitnami/pgbouncer:1.23", None, "backup.cronjob.image"),
+        (38, 17, "acme/legacy:1.10", "docker.io/acme/legacy:1.10", None, "legacy.image"),
+        (42, 14, "busybox:1.36", "docker.io/library/busybox:1.36", None, "shell.initImage"),
+        (47, 11, "quay.io/acme/sidecar:v3.1.0", "quay.io/acme/sidecar:v3.1.0", None, "common.image"),
+    ]  # fmt: skip
+
+
+def test_one_part_per_written_scalar() -> None:
+    main, perms, metrics, flow, legacy, inline, aliased = scan("helm/postgresql/values.yaml").refs
+    assert parts(main) == [
+        (Role.REGISTRY, "docker.io", 9, 13),
+        (Role.REPOSITORY, "bitnami/postgresql", 10, 15),
+        (Role.TAG, "17.2.0-debian-12-r5", 11, 8),
+        (Role.DIGEST, "", 12, 12),  # digest: "" is written: a fix can fill it in place
+    ]
+    assert [p.quote for p in main.parts] == ["", "", "", '"']
+    assert [p.role for p in perms.parts] == [Role.REGISTRY, Role.REPOSITORY, Role.TAG, Role.DIGEST]
+    assert parts(flow) == [(Role.REPOSITORY, "bitnami/pgbouncer", 33, 25), (Role.TAG, "1.23", 33, 50)]
+    assert parts(inline) == [(Role.IMAGE, "busybox:1.36", 42, 14)]
+    assert parts(aliased) == [(Role.NAME, "quay.io/acme/sidecar", 47, 11), (Role.TAG, "v3.1.0", 48, 14)]
+    assert metrics.parts[-1].role is Role.TAG and metrics.parts[-1].text == ""
+    assert legacy.parts[-1].text == "1.10"
+
+
+def test_notes_explain_the_effective_reference() -> None:
+    main, perms, metrics, _flow, legacy, _inline, _aliased = scan("helm/postgresql/values.yaml").refs
+    assert main.context.notes == ()  # global.imageRegistry is "" in this chart: not applied
+    assert perms.context.notes == (
+        "tag 12-debian-12-r34 is ignored: the digest wins (bitnami common.images)",
+    )
+    assert metrics.context.notes == ("tag from appVersion 17.2.0 in helm/postgresql/Chart.yaml",)
+    assert legacy.context.notes == ("unquoted tag 1.10 is read by Helm as the number 1.1: quote it",)
+
+
+def test_global_registry_applied_and_no_chart_means_chart_default() -> None:
+    api, worker = scan("helm/standalone/values-prod.yaml").refs
+    assert (api.line, api.column, api.text, api.reference) == (4, 15, "acme/api", None)
+    assert api.skip is Skip.CHART_DEFAULT
+    assert api.detail == "acme/api: no tag written, the chart's appVersion is used"
+    assert (worker.text, worker.reference) == (
+        "ghcr.io/acme/worker:2.0.1",
+        "registry.internal.example.com/acme/worker:2.0.1",
+    )
+    assert worker.context.notes == (
+        "global.imageRegistry registry.internal.example.com applied (overrides registry ghcr.io)",
+    )
+    # The overridden registry is not a part; the global one is, after the map's own parts.
+    assert parts(worker) == [
+        (Role.REPOSITORY, "acme/worker", 9, 17),
+        (Role.TAG, "2.0.1", 10, 11),
+        (Role.REGISTRY, "registry.internal.example.com", 2, 18),
+    ]
+
+
+def test_chart_yaml_one_directory_up(tmp_path: Path) -> None:
+    (tmp_path / "chart" / "ci").mkdir(parents=True)
+    (tmp_path / "chart" / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: 2.5\n"
+    )
+    data = b"image:\n  repository: acme/x\n"
+    (tmp_path / "chart" / "ci" / "values-ci.yaml").write_bytes(data)
+    res = scan_file("chart/ci/values-ci.yaml", data, LocalRepo(tmp_path), helm_values)
+    (ref,) = res.refs
+    assert (ref.reference, ref.skip) == ("docker.io/acme/x:2.5", None)
+    assert ref.context.notes == ("tag from appVersion 2.5 in chart/Chart.yaml",)
+
+
+def test_non_string_and_templated_fields() -> None:
+    data = (
+        b"a:\n  image:\n    repository: acme/a\n    tag: true\n"
+        b"b:\n  image:\n    repository: '{{ .Values.repo }}'\n    tag: 1.0.0\n"
+        b"c:\n  image:\n    pullPolicy: Always\n"  # no repository: not an image
+        b"d:\n  image:\n    repository: [x]\n"
+    )
+    a, b, d = scan("values.yaml", data).refs
+    assert (a.line, a.column, a.skip, a.detail) == (
+        3,
+        17,
+        Skip.NON_STRING,
+        "tag is not a string: scalar (bool)",
+    )
+    assert (b.line, b.skip) == (7, Skip.TEMPLATED)
+    assert (d.skip, d.detail) == (Skip.NON_STRING, "repository is a list")
+    assert parts(d) == [(Role.REPOSITORY, "[x]", 14, 17)]
+
+
+def test_claims_by_name_and_content() -> None:
+    for path in ("values.yaml", "charts/x/values-prod.yml", "env/prod-values.yaml", "x/values/eu.yaml"):
+        assert helm_values.claims(path, b""), path
+    assert helm_values.claims("overrides.yaml", b"# mine\nimage:\n  repository: acme/x\n  tag: 1\n")
+    assert helm_values.claims("site.yaml", b"global:\n  imageRegistry: quay.io\n")
+    assert not helm_values.claims("deploy.yaml", b"apiVersion: v1\nkind: Pod\nimage:\n  repository: x\n")
+    assert not helm_values.claims("deploy.yaml", b"kind: Pod\n")
+    assert not helm_values.claims("values.json", b"")
