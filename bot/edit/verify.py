@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.model import ImageRef
+from bot.reference import ReferenceError, parse
 
 Key = tuple[str, int, int]
 
@@ -46,7 +47,7 @@ def verify(
         for b, a in zip(old, new, strict=True):
             want = intended.get(b.key)
             if want is not None:
-                if a.reference != want:
+                if not _reads_as(a, want):
                     out.append(
                         Mismatch(b.key, f"{b.text!r} now reads as {a.reference or a.text!r}, not {want}")
                     )
@@ -55,3 +56,18 @@ def verify(
                     Mismatch(b.key, f"{b.text!r} changed to {a.text!r} though no edit was meant for it")
                 )
     return out
+
+
+def _reads_as(ref: ImageRef, want: str) -> bool:
+    """Whether ``ref`` reads as ``want``. A Helm image map with a digest pulls by digest alone
+    (the chart drops the tag), so its finder reports ``name@digest``; the tag we wrote must then
+    still be the one in the written text."""
+    if ref.reference == want:
+        return True
+    if ref.reference is None:
+        return False
+    try:
+        w, got, written = parse(want), parse(ref.reference), parse(ref.text)
+    except ReferenceError:
+        return False
+    return w.digest is not None and got == w.with_tag(None) and written.tag == w.tag
