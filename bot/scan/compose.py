@@ -179,7 +179,9 @@ def _expanded(path: str, doc: Doc, piece: Piece, written: Part, ctx: Context) ->
     text = joined(pieces)
     parts = traced_parts(pieces, doc.loc) or (dataclasses.replace(written, text=text, raw=False),)
     ctx = dataclasses.replace(ctx, notes=(*ctx.notes, f"default of {piece.text}"))
-    ref = make_ref(path, SOURCE, text, parts, ctx)
+    literal_dollar = "$" in text  # from "$$": not a variable, and not valid in a reference
+    why = "a literal '$' is not allowed in a reference" if literal_dollar else None
+    ref = make_ref(path, SOURCE, text, parts, ctx, skip=Skip.INVALID if why else None, detail=why)
     return dataclasses.replace(ref, line=written.span.line, column=written.span.column)
 
 
@@ -198,8 +200,8 @@ def _merged(node: Node, key: str, depth: int = 0) -> Node | None:
 
 
 def _shell(svc: Node) -> bool | None:
-    """Whether the service's command runs a shell: True for ``sh -c ...``; False for another
-    command, None when the image's own entrypoint decides."""
+    """Whether the service's command runs a shell: True for ``sh -c ...`` or a ``*.sh`` script;
+    False for another command, None when the image's own entrypoint decides."""
     for key in ("entrypoint", "command"):
         node = _merged(svc, key)
         if node is None:
@@ -207,5 +209,5 @@ def _shell(svc: Node) -> bool | None:
         first = node.value[0] if isinstance(node, SequenceNode) and node.value else node
         word = text_of(first) or ""
         word = word.split(maxsplit=1)[0] if word.strip() else ""
-        return os.path.basename(word) in _SHELLS
+        return os.path.basename(word) in _SHELLS or word.endswith(".sh")
     return None

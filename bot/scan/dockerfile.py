@@ -296,7 +296,7 @@ class _Reader:
             if ve - vs >= 2 and line.text[vs] in "\"'" and line.text[ve - 1] == line.text[vs]:
                 quote, vs, ve = line.text[vs], vs + 1, ve - 1
             pieces = line.pieces(vs, ve)
-            one = pieces[0] if len(pieces) == 1 else Piece(line.text[vs:ve], -1)
+            one = Piece(line.text[vs:ve], pieces[0].start if len(pieces) == 1 else -1, quote)
             if quote == "'" or "$" not in one.text:
                 scope[name] = [one] if one.text else []
                 continue
@@ -315,7 +315,7 @@ class _Reader:
             name=(stage.name or str(stage.index)) if stage else None,
             field=what,
         )
-        lookup = self._lookup(stage.env if stage else self.globals)
+        lookup = self._lookup(dict(stage.env if stage else self.globals))  # as of this line
         self.pending.append(
             _Pending(
                 value.lower(),
