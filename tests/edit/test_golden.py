@@ -35,8 +35,9 @@ def tree(root: Path, side: str, meta: dict[str, Any]) -> dict[str, bytes]:
     return {meta["path"]: single.read_bytes()}
 
 
-def scan(files: dict[str, bytes], meta: dict[str, Any]) -> list[ImageRef]:
-    """References of the scanned files: by the finder, plus any built by hand in the case."""
+def scan(files: dict[str, bytes], meta: dict[str, Any], side: int) -> list[ImageRef]:
+    """References of the scanned files: by the finder, plus any built by hand in the case (for
+    constructs no finder reports yet; ``find`` gives the part's text before and after)."""
     refs: list[ImageRef] = []
     if meta.get("finder"):
         mod = importlib.import_module(f"bot.scan.{meta['finder']}")
@@ -46,8 +47,10 @@ def scan(files: dict[str, bytes], meta: dict[str, Any]) -> list[ImageRef]:
             assert got.errors == [], got.errors
             refs += got.refs
     for r in meta.get("refs", []):
-        specs = [Spec(Role(p["role"]), p["find"], p.get("after", ""), p.get("quote", ""), path=p.get("path"))
-                 for p in r["parts"]]  # fmt: skip
+        specs = [
+            Spec(Role(p["role"]), p["find"][side], p.get("after", ""), p.get("quote", ""), path=p.get("path"))
+            for p in r["parts"]
+        ]
         refs.append(make(files, r["path"], Source(r["source"]), specs, text=r.get("text")))
     return refs
 
@@ -60,7 +63,7 @@ def test_golden(kind: str) -> None:
     targets: dict[str, dict[str, Any]] = meta["targets"]
     refuse: dict[str, dict[str, Any]] = meta.get("refuse", {})
 
-    refs = scan(before, meta)
+    refs = scan(before, meta, 0)
     found = {r.reference for r in refs}
     assert set(targets) | set(refuse) <= found, "case.json names references the finder does not report"
 
@@ -77,7 +80,7 @@ def test_golden(kind: str) -> None:
     assert {**before, **changed} == after
     assert set(changed) == {p for p in before if before[p] != after[p]}
 
-    again = scan(after, meta)
+    again = scan(after, meta, 1)
     assert verify(refs, again, intended) == []
     for b, a in zip(refs, again, strict=True):
         if b.key in intended:
