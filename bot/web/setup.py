@@ -1,0 +1,135 @@
+"""``GET /setup``: create the GitHub App from ``app.yml`` through GitHub's manifest flow, as Probot
+does. Only served while ``APP_ID`` is unset, so a running App never shows or makes credentials.
+
+1. ``/setup`` renders a form that POSTs the manifest to ``{GITHUB_URL}/settings/apps/new``
+   (or the ``GH_ORG`` organisation's) with a one-time ``state``;
+2. GitHub redirects to ``/setup/callback?code=...&state=...``;
+3. the callback exchanges the code (``POST /app-manifests/{code}/conversions``, no auth) and
+   shows the values to put in the environment; they are also written to
+   ``{PULLABLE_DATA_DIR}/github-app.env`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from markupsafe import escape
+
+from bot.settings import Settings
+
+blueprint = Blueprint("setup", __name__)
+
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def manifest_path() -> Path:
+    """``app.yml`` in the working directory (Probot's rule), else the one shipped with the source."""
+    here = Path.cwd() / "app.yml"
+    return here if here.is_file() else Path(__file__).resolve().parents[2] / "app.yml"
+
+
+def manifest(settings: Settings, base_url: str) -> dict[str, Any]:
+    """The JSON GitHub receives: app.yml with this deployment's URLs filled in."""
+    from ruamel.yaml import YAML
+
+    data = dict(YAML(typ="safe", pure=True).load(manifest_path().read_text()))
+    base = base_url.rstrip("/")
+    hook = dict(data.get("hook_attributes") or {})
+    hook["url"] = settings.webhook_proxy_url or base + settings.webhook_path
+    data["hook_attributes"] = hook
+    data["redirect_url"] = base + "/setup/callback"
+    data.setdefault("url", base)
+    return data
+
+
+def _settings() -> Settings:
+    return current_app.extensions["pullable.settings"]
+
+
+def _state_file(settings: Settings) -> Path:
+    return settings.data_dir / "setup-state"
+
+
+def _page(title: str, body: str, status: int = 200) -> Response:
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
+        f"<body style='font-family:sans-serif;max-width:50em;margin:2em auto'>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
+    )
+    return Response(html, status=status, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
+@blueprint.get("/setup")
+def setup() -> Response:
+    settings = _settings()
+    if settings.app_id:
+        return _page("Pullable is set up", "<p>APP_ID is set; the setup page is closed.</p>", 404)
+    state = secrets.token_urlsafe(24)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _state_file(settings).write_text(state)
+    org = f"/organizations/{settings.gh_org}" if settings.gh_org else ""
+    action = f"{settings.github_url}{org}/settings/apps/new?state={state}"
+    data = json.dumps(manifest(settings, request.host_url))
+    body = (
+        "<p>Register Pullable as a GitHub App from <code>app.yml</code>. GitHub will send you back"
+        " here with the App's credentials.</p>"
+        f"<form action='{escape(action)}' method='post'>"
+        f"<input type='hidden' name='manifest' value='{escape(data)}'>"
+        "<button type='submit'>Register GitHub App</button></form>"
+    )
+    return _page("Set up Pullable", body)
+
+
+@blueprint.get("/setup/callback")
+def callback() -> Response:
+    import httpx
+
+    settings = _settings()
+    if settings.app_id:
+        return _page("Pullable is set up", "<p>APP_ID is set; the setup page is closed.</p>", 404)
+    code, state = request.args.get("code", ""), request.args.get("state", "")
+    sf = _state_file(settings)
+    expected = sf.read_text() if sf.is_file() else ""
+    if (
+        not expected
+        or not hmac.compare_digest(expected.encode(), state.encode())
+        or not _CODE.fullmatch(code)
+    ):
+        return _page("Setup link expired", "<p>Start again from <a href='/setup'>/setup</a>.</p>", 400)
+    sf.unlink()
+    url = f"{settings.github_api_url}/app-manifests/{code}/conversions"
+    try:
+        r = httpx.post(url, headers={"Accept": "application/vnd.github+json"}, timeout=30)
+    except httpx.HTTPError as exc:
+        return _page("GitHub did not answer", f"<p>{escape(type(exc).__name__)}</p>", 502)
+    if r.status_code != 201:
+        return _page("GitHub refused the code", f"<p>HTTP {r.status_code}. Start again.</p>", 502)
+    app = r.json()
+    values = {
+        "APP_ID": str(app["id"]),
+        "WEBHOOK_SECRET": app["webhook_secret"],
+        "PRIVATE_KEY": app["pem"].strip().replace("\n", "\\n"),
+        "GITHUB_CLIENT_ID": app.get("client_id", ""),
+        "GITHUB_CLIENT_SECRET": app.get("client_secret", ""),
+    }
+    env_text = "".join(f'{k}="{v}"\n' for k, v in values.items())
+    saved = settings.data_dir / "github-app.env"
+    fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(env_text)
+    install = f"{app.get('html_url', '')}/installations/new"
+    body = (
+        f"<p>GitHub created the App <b>{escape(app.get('name', ''))}</b>. Put these values in the"
+        f" environment of the web and worker processes (also saved to <code>{escape(str(saved))}</code>),"
+        " restart, then install it:</p>"
+        f"<pre>{escape(env_text)}</pre>"
+        f"<p><a href='{escape(install)}'>Install the App on your repositories</a></p>"
+    )
+    return _page("Pullable is registered", body)
