@@ -184,14 +184,18 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def guarded_transport(backend: GuardedBackend, *, max_connections: int = 64) -> httpx.HTTPTransport:
+def guarded_transport(
+    backend: GuardedBackend, *, max_connections: int = 64, verify: ssl.SSLContext | None = None
+) -> httpx.HTTPTransport:
     """An httpx transport whose connection pool uses ``backend`` (no proxies, no HTTP/2).
 
     httpx has no hook for the network backend, so the pool it built is replaced by one with the
     same TLS context (relies on ``HTTPTransport._pool``; tests/registry/test_guard.py pins it).
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits, trust_env=False, retries=0)
+    transport = httpx.HTTPTransport(
+        verify=verify or _ssl_context(), limits=limits, trust_env=False, retries=0
+    )
     old = transport._pool
     transport._pool = httpcore.ConnectionPool(
         ssl_context=old._ssl_context,
