@@ -28,6 +28,7 @@ from bot.scan.common import make_ref
 from bot.scan.interpolate import (
     Piece,
     Unresolved,
+    check_keys,
     expand,
     joined,
     non_string,
@@ -118,6 +119,7 @@ class _Compose:
     def _service(self, name: str, svc: Node, field: str) -> None:
         if not is_map(svc):
             return
+        check_keys(svc)
         image = _merged(svc, "image")
         build = _merged(svc, "build")
         if image is not None:

@@ -21,7 +21,7 @@ from yaml.nodes import Node, ScalarNode
 
 from bot.model import Context, ImageRef, Role, Source
 from bot.scan.common import make_ref
-from bot.scan.interpolate import non_string
+from bot.scan.interpolate import check_keys, non_string
 from bot.scan.yamlsrc import Doc, documents, get, is_map, is_seq, items, text_of
 
 SOURCE = Source.GITHUB_ACTIONS
@@ -80,12 +80,14 @@ class _Reader:
 
     def _job(self, name: str, job: Node) -> None:
         field = f"jobs.{name}"
+        check_keys(job)
         steps = get(job, "steps")
         runs_shell = is_seq(steps) and any(get(s, "run") is not None for s in steps.value)  # type: ignore[union-attr]
         container = get(job, "container")
         if container is not None:
             ctx = Context(kind="job", name=name, needs_shell=True if runs_shell else None)
             if is_map(container):
+                check_keys(container)
                 image = get(container, "image")
                 if image is not None:
                     self._image(image, dataclasses.replace(ctx, field=f"{field}.container.image"))
@@ -95,6 +97,7 @@ class _Reader:
         if is_map(services):
             for svc, _k, spec in items(services):  # type: ignore[arg-type]
                 ctx = Context(kind="job", name=name, container=svc, field=f"{field}.services.{svc}")
+                check_keys(spec)
                 image = get(spec, "image") if is_map(spec) else spec
                 if image is not None:
                     at = ".image" if is_map(spec) else ""

@@ -28,6 +28,7 @@ from bot.scan.interpolate import (
     MAX_DEPTH,
     Piece,
     Unresolved,
+    check_keys,
     expand,
     joined,
     non_string,
@@ -116,9 +117,11 @@ class _Reader:
         """``image`` and ``services`` of the top level, ``default:`` or a job."""
         if not is_map(node):
             return
+        check_keys(node)
         image = get(node, "image")
         if image is not None:
             if is_map(image):
+                check_keys(image)
                 self._image(get(image, "name"), dataclasses.replace(ctx, field=f"{field}image.name"), env)
             else:
                 self._image(image, dataclasses.replace(ctx, field=f"{field}image"), env)

@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from yaml.nodes import Node, ScalarNode
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 from bot.model import Context, ImageRef, Part, Role, Skip, Source
 from bot.scan.common import make_ref
 from bot.scan.text import Locator
+from bot.scan.yamlsrc import items
 
 if TYPE_CHECKING:
     from bot.scan.yamlsrc import Doc
@@ -257,3 +258,11 @@ def non_string(doc: Doc, node: Node, path: str, source: Source, ctx: Context) ->
     return make_ref(
         path, source, part.text, [part], ctx, skip=Skip.NON_STRING, detail=f"{what}, not a string"
     )
+
+
+def check_keys(node: Node | None) -> None:
+    """Reject duplicate keys in a map we read with ``get`` (``image:`` twice in one service:
+    the runtime's parser and ours may keep different ones)."""
+    if isinstance(node, MappingNode):
+        for _ in items(node):
+            pass
