@@ -167,7 +167,8 @@ class _Reader:
         text = joined(pieces)
         parts = traced_parts(pieces, doc.loc) or (dataclasses.replace(written, text=text, raw=False),)
         ctx = dataclasses.replace(ctx, notes=(*ctx.notes, f"expanded from {piece.text}"))
-        ref = make_ref(self.path, SOURCE, text, parts, ctx)
+        why = "a literal '$' is not allowed in a reference" if "$" in text else None  # from "$$"
+        ref = make_ref(self.path, SOURCE, text, parts, ctx, skip=Skip.INVALID if why else None, detail=why)
         self.out.append(dataclasses.replace(ref, line=written.span.line, column=written.span.column))
 
     def _lookup(self, env: dict[str, ScalarNode | None], depth: int) -> Callable[[str], list[Piece] | None]:
