@@ -472,7 +472,9 @@ class FakeGitHub:
     def start(self) -> FakeGitHub:
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}{self.prefix}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
