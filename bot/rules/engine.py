@@ -1,0 +1,402 @@
+"""Deciding what to do about one reference: the first enabled rule that matches and can be
+satisfied wins, and every target it proposes is resolved on its registry first (security.md
+§6.2). Names come only from the rule table's templates; registries contribute tags and digests,
+both validated, never names.
+
+This module sits below :mod:`bot.registry`: it states what it needs from a registry as the
+:class:`Lookup` protocol, which ``bot.registry.Registry`` satisfies.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
+
+from bot.model import ImageRef, Resolution, Source, Status
+from bot.reference import Reference, ReferenceError, is_digest, is_tag, parse
+from bot.rules.table import Rule, RuleTable
+
+__all__ = ["Decision", "Lookup", "Options", "evaluate"]
+
+_MINOR = re.compile(r"^v?(\d+)\.(\d+)(?:[.\-+]|$)")
+
+
+class Lookup(Protocol):
+    """What the rules need from a registry client (``bot.registry.Registry`` has all three)."""
+
+    def check(self, reference: str) -> Resolution: ...
+
+    def tags(self, name: str) -> list[str]: ...
+
+    def pinned_digest(self, reference: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The repository's say over the rules (built from ``.github/pullable.yml``)."""
+
+    cluster_version: str | None = None  # "1.33"
+    pin_digest: bool = False
+    mirror: Mapping[str, str] = field(default_factory=dict)  # registry -> mirror prefix
+    enable: frozenset[str] = frozenset()
+    disable: frozenset[str] = frozenset()
+    params: Mapping[str, Mapping[str, str | bool | float]] = field(default_factory=dict)
+
+    def enabled(self, rule: Rule) -> bool:
+        if rule.id in self.disable:
+            return False
+        return not rule.opt_in or rule.id in self.enable
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A rule's verdict: a verified ``target`` (as it should be written, digest included when
+    one is to be written) or ``advice`` alone; ``advice`` may accompany a target (a stop-gap)."""
+
+    rule: Rule
+    target: Reference | None = None
+    digest: str | None = None  # the target's verified digest, written or not
+    checked_at: str | None = None
+    advice: str | None = None
+
+
+# How to name the credentials a private image needs, per file kind.
+_CREDENTIALS: dict[Source, str] = {
+    Source.COMPOSE: "a `docker login {domain}` on the host that runs compose",
+    Source.DOCKERFILE: "registry credentials for {domain} in the build environment (docker login)",
+    Source.GITHUB_ACTIONS: "`credentials:` (username, password) for {domain} on the job's container",
+    Source.GITLAB_CI: "a DOCKER_AUTH_CONFIG CI/CD variable with credentials for {domain}",
+    Source.ANSIBLE: "a registry login for {domain} (community.docker.docker_login) before the pull",
+    Source.JINJA: "a registry login for {domain} where the rendered file is used",
+}
+_K8S_CREDENTIALS = (
+    "an imagePullSecrets entry naming a kubernetes.io/dockerconfigjson Secret for {domain} "
+    "on the pod or its service account"
+)
+
+
+def evaluate(
+    ref: ImageRef,
+    resolution: Resolution | None,
+    lookup: Lookup | None,
+    table: RuleTable,
+    options: Options | None = None,
+) -> Decision | None:
+    """The decision of the first enabled rule that matches ``ref`` and can be satisfied, or None.
+
+    ``lookup`` None means offline: a matching replace rule then yields advice that the target
+    could not be verified, never an unverified target.
+    """
+    opts = options or Options()
+    if ref.reference is None or ref.artifact != "image":
+        return None
+    try:
+        current = parse(ref.reference)
+    except ReferenceError:
+        return None
+    status = resolution.status if resolution else Status.UNCHECKED
+    for rule in table.rules:
+        if not opts.enabled(rule):
+            continue
+        groups = _matches(rule, ref, current, status)
+        if groups is None:
+            continue
+        params = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                  for k, v in {**rule.params, **opts.params.get(rule.id, {})}.items()}  # fmt: skip
+        decision = _apply(_Attempt(rule, ref, current, resolution, lookup, opts, params), groups)
+        if decision is not None:
+            return decision
+    return None
+
+
+def _matches(rule: Rule, ref: ImageRef, current: Reference, status: Status) -> tuple[str, ...] | None:
+    """The name regex's groups (``()`` without one) when the rule matches, else None."""
+    m = rule.match
+    if m.statuses and status not in m.statuses:
+        return None
+    if m.sources and ref.source not in m.sources:
+        return None
+    if m.needs_shell and ref.context.needs_shell not in m.needs_shell:
+        return None
+    if m.digest is not None and (current.digest is not None) != m.digest:
+        return None
+    if m.tag is not None and not m.tag.fullmatch(current.tag or ""):
+        return None
+    if m.registries and not any(_glob(current.domain, g) for g in m.registries):
+        return None
+    hit = rule.matches_name(current.name)
+    if hit is False:
+        return None
+    if isinstance(hit, re.Match):
+        return (hit.group(0), *(g or "" for g in hit.groups()))
+    return ()
+
+
+def _glob(text: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(text, pattern)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One rule tried on one reference: everything its steps need, and the reasons it gave up."""
+
+    rule: Rule
+    ref: ImageRef
+    current: Reference
+    resolution: Resolution | None
+    lookup: Lookup | None
+    opts: Options
+    params: dict[str, str]
+    base: Reference | None = None  # the target's name, once the template is filled
+    like: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    listed: list[str] | None = None
+
+    @property
+    def status(self) -> Status:
+        return self.resolution.status if self.resolution else Status.UNCHECKED
+
+    def values(self, reason: str = "") -> dict[str, str]:
+        """Placeholders for advice texts."""
+        cur = self.current
+        detail = ""
+        if self.resolution is not None:
+            ev = self.resolution.evidence
+            detail = ev.detail or ev.error_code or (f"HTTP {ev.http_status}" if ev.http_status else "")
+        creds = _CREDENTIALS.get(self.ref.source, _K8S_CREDENTIALS).format(domain=cur.domain)
+        return {
+            **self.params,
+            "reference": str(cur),
+            "name": cur.name,
+            "domain": cur.domain,
+            "path": cur.path,
+            "repo": cur.path.rsplit("/", 1)[-1],
+            "tag": cur.tag or "",
+            "status": str(self.status),
+            "detail": detail or "no detail",
+            "credentials": creds,
+            "reason": reason,
+            "cluster_version": self.opts.cluster_version or "",
+        }
+
+    def advise(self, reason: str = "") -> str | None:
+        text = self.rule.advise
+        out = _fill(text, (), self.values(reason)) if text else ""
+        if reason and "{reason}" not in (text or ""):
+            out = f"{out} ({reason})" if out else reason
+        return out or None
+
+    def tags(self) -> list[str]:
+        """The target repository's own tags, validated; listed once."""
+        assert self.lookup is not None and self.base is not None
+        if self.listed is None:
+            try:
+                self.listed = [t for t in self.lookup.tags(self.base.name) if is_tag(t)]
+            except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
+                raise _Unverified(
+                    f"could not list the tags of {self.base.name}: {type(exc).__name__}"
+                ) from None
+        return self.listed
+
+    def check(self, reference: str) -> Resolution:
+        assert self.lookup is not None
+        try:
+            return self.lookup.check(reference)
+        except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
+            raise _Unverified(f"{reference} could not be checked: {type(exc).__name__}") from None
+
+    def digest_of(self, reference: str) -> str | None:
+        assert self.lookup is not None
+        try:
+            return self.lookup.pinned_digest(reference)
+        except Exception:  # noqa: BLE001 - treated as "no known digest"
+            return None
+
+
+class _Unsatisfied(Exception):
+    """This rule cannot produce a target here; the reason goes into advice or is dropped."""
+
+
+class _Unverified(Exception):
+    """A target was chosen but its registry did not confirm it: advice, with the reason."""
+
+
+def _fill(template: str, groups: tuple[str, ...], values: Mapping[str, str]) -> str:
+    return string.Formatter().vformat(template, groups, dict(values))
+
+
+def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
+    rule = a.rule
+    if rule.replace is None:
+        return Decision(rule, advice=a.advise())
+    try:
+        a.base = _target_name(a, groups)
+    except _Unsatisfied:
+        return None  # e.g. no mirror configured for this registry: the rule does not apply
+    if a.lookup is None:
+        where = "" if a.base.name == a.current.name else f" to {a.base.name}"
+        return Decision(
+            rule, advice=f"would move this{where}; not verified (offline), so nothing is proposed"
+        )
+    try:
+        target, digest, checked_at = _resolve_target(a)
+    except _Unsatisfied as exc:
+        if rule.advise is None:
+            return None  # cannot be satisfied: the next rule may be
+        return Decision(rule, advice=a.advise(str(exc)))
+    except _Unverified as exc:
+        if rule.replace.if_unverified == "next":
+            return None
+        return Decision(rule, advice=a.advise(str(exc)))
+    if str(target) == str(a.current):
+        return None  # nothing would change
+    return Decision(rule, target=target, digest=digest, checked_at=checked_at, advice=a.advise())
+
+
+def _target_name(a: _Attempt, groups: tuple[str, ...]) -> Reference:
+    assert a.rule.replace is not None
+    template = a.rule.replace.name
+    cur = a.current
+    values = {**a.params, "domain": cur.domain, "path": cur.path, "name": cur.name,
+              "repo": cur.path.rsplit("/", 1)[-1]}  # fmt: skip
+    if "{mirror}" in template:
+        mirror = a.opts.mirror.get(cur.domain)
+        if not mirror:
+            raise _Unsatisfied(f"no mirror configured for {cur.domain}")
+        values["mirror"] = mirror.rstrip("/")
+    name = _fill(template, groups, values)
+    try:
+        ref = parse(name)
+    except ReferenceError as exc:
+        raise _Unsatisfied(f"rule {a.rule.id} produced an invalid name {name!r}: {exc}") from None
+    if ref.tag or ref.digest:
+        raise _Unsatisfied(f"rule {a.rule.id} produced {name!r}, a reference rather than a name")
+    return ref
+
+
+def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
+    """(target as it will be written, its verified digest, when it was checked)."""
+    assert a.rule.replace is not None and a.base is not None
+    rp, cur = a.rule.replace, a.current
+    tag = _choose_tag(a)
+    target = a.base.with_tag(tag)
+    write_digest = rp.digest == "always" or a.opts.pin_digest or cur.digest is not None
+    # Same tag and a digest written: keep that digest if the target serves those very bytes
+    # (a registry move, a mirror), the least surprising edit.
+    if cur.digest and tag == cur.tag:
+        res = a.check(str(target.with_digest(cur.digest)))
+        if res.status is Status.OK:
+            return target.with_digest(cur.digest), cur.digest, res.evidence.checked_at
+    res = a.check(str(target))
+    digest = res.evidence.digest
+    if res.status is not Status.OK:
+        why = res.evidence.detail or res.evidence.error_code or ""
+        raise _Unverified(f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""))
+    if not digest or not is_digest(digest):
+        raise _Unverified(f"{target} resolved but its registry gave no usable digest")
+    return (target.with_digest(digest) if write_digest else target), digest, res.evidence.checked_at
+
+
+def _choose_tag(a: _Attempt) -> str | None:
+    """The first strategy in ``replace.tag`` that yields a tag, from the target's own tag list."""
+    assert a.rule.replace is not None and a.base is not None
+    rp, cur = a.rule.replace, a.current
+    if rp.tags == ("keep",):
+        if cur.tag is None and cur.digest is not None and a.base.name != cur.name:
+            raise _Unsatisfied("the reference is pinned by digest alone; no tag to carry over")
+        return cur.tag
+    a.like = cur.tag if rp.variant == "keep" and cur.tag and cur.tag != "latest" else None
+    for strategy in rp.tags:
+        tag = _STRATEGIES[strategy](a)
+        if tag is not None:
+            return tag
+    raise _Unsatisfied("; ".join(a.reasons) or f"no suitable tag of {a.base.name}")
+
+
+def _keep(a: _Attempt) -> str | None:
+    return a.current.tag
+
+
+def _cluster_minor(a: _Attempt) -> str | None:
+    assert a.base is not None
+    line = a.opts.cluster_version
+    if not line:
+        m = _MINOR.match(a.current.tag or "")
+        if m is None:
+            shown = a.current.tag or "(none)"
+            a.reasons.append(f"no cluster.version is set and the tag {shown!r} names no minor")
+            return None
+        line = f"{m.group(1)}.{m.group(2)}"
+    tag = _versions().newest_in_line(a.tags(), line, like=a.like)
+    if tag is None:
+        a.reasons.append(f"{a.base.name} has no {line}.x tag")
+    return tag
+
+
+def _newest_patch(a: _Attempt) -> str | None:
+    assert a.base is not None
+    if not a.current.tag:
+        a.reasons.append("no tag written")
+        return None
+    tag = _versions().newest_patch(a.tags(), a.current.tag)
+    if tag is None:
+        a.reasons.append(f"{a.base.name} has no other patch of {a.current.tag}'s line")
+    return tag
+
+
+def _newest_in_line(a: _Attempt) -> str | None:
+    assert a.base is not None
+    if not a.current.tag:
+        a.reasons.append("no tag written")
+        return None
+    line = a.current.tag.split("-", 1)[0]
+    tag = _versions().newest_in_line(a.tags(), line, like=a.like)
+    if tag is None:
+        a.reasons.append(f"{a.base.name} has no release in the {line} line")
+    return tag
+
+
+def _newest_stable(a: _Attempt) -> str | None:
+    assert a.base is not None
+    tag = _versions().newest_stable(a.tags(), like=a.like)
+    if tag is None:
+        a.reasons.append(f"{a.base.name} has no stable versioned tag")
+    return tag
+
+
+def _latest_equivalent(a: _Attempt) -> str | None:
+    assert a.base is not None
+    name, cur = a.base.name, a.current
+    latest = None
+    if a.resolution is not None and name == cur.name and (cur.tag or "latest") == "latest":
+        latest = a.resolution.evidence.digest
+    latest = latest or a.digest_of(f"{name}:latest")
+    if latest is None:
+        a.reasons.append(f"{name}:latest has no known digest")
+        return None
+    tag = _versions().latest_equivalent(a.tags(), lambda t: a.digest_of(f"{name}:{t}"), latest)
+    if tag is None:
+        a.reasons.append(f"no versioned tag of {name} has latest's digest")
+    return tag
+
+
+def _versions() -> ModuleType:
+    """Version ordering is only needed once a rule picks a tag; matching works without it."""
+    from bot import versions
+
+    return versions
+
+
+_STRATEGIES: dict[str, Callable[[_Attempt], str | None]] = {
+    "keep": _keep,
+    "cluster-minor": _cluster_minor,
+    "newest-patch": _newest_patch,
+    "newest-in-line": _newest_in_line,
+    "newest-stable": _newest_stable,
+    "latest-equivalent": _latest_equivalent,
+}
