@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bot import pipeline
     from bot.model import Finding
     from bot.registry import Registry
+    from bot.repoconfig import RepoConfig
+    from bot.rules import RuleTable
     from bot.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -85,6 +88,8 @@ def _scan_setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offline", action="store_true", help="parse and normalise only; contact no registry")
     p.add_argument("--format", choices=("table", "json", "sarif"), default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    _fail_on_arg(p)
+    _repo_config_arg(p)
     _config_arg(p)
 
 
@@ -122,21 +127,143 @@ def scan_command(args: argparse.Namespace) -> int:
     target = Path(args.path)
     if not target.exists():
         raise UsageError(f"{args.path}: no such file or directory")
+    config, table = _repo_rules(target, args)
     result = scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)
-    findings = findings_for(result)
+    findings = [f for f in findings_for(result) if not config.ignores(f.ref)]
     if not args.offline:
         registry = _open_registry(args)
         try:
             resolve(findings, registry)
+            _apply_rules(findings, registry, config, table)
         finally:
             registry.close()
+    else:
+        _apply_rules(findings, None, config, table)
     if args.format == "json":
         _write(args, report.to_json(findings, result.errors))
     elif args.format == "sarif":
         _write(args, report.to_sarif(findings, result.errors))
     else:
         _write(args, report.to_table(findings, result.errors, result.files))
+    return _exit_for(findings, args.fail_on)
+
+
+# --- rules, fix and --fail-on -----------------------------------------------------------------
+
+
+def _fail_on_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "note", "never"),
+        default="never",
+        help="exit 1 when a finding is at or above this level: error (will not pull), warning (may not "
+        "pull, or a rule fires), note (any finding); default never",
+    )
+
+
+def _repo_config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--repo-config",
+        metavar="FILE",
+        help="repository configuration to use instead of PATH/.github/pullable.yml",
+    )
+
+
+def _repo_rules(target: Path, args: argparse.Namespace) -> tuple[RepoConfig, RuleTable]:
+    """The rule table and the repository's config (PATH/.github/pullable.yml, or --repo-config);
+    a bad rule file or config is a usage error with the file and field, never a traceback."""
+    from bot import repoconfig, rules
+    from bot.scan import LocalRepo
+
+    try:
+        table = rules.load()
+        given = getattr(args, "repo_config", None)
+        if given:
+            return repoconfig.load(Path(given).read_text(encoding="utf-8"), table=table, origin=given), table
+        if target.is_dir():
+            return repoconfig.read(LocalRepo(target), table), table
+        return repoconfig.RepoConfig(), table
+    except (rules.RuleError, repoconfig.ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"repository configuration: {exc}") from None
+
+
+def _apply_rules(
+    findings: list[Finding], lookup: Registry | None, config: RepoConfig, table: RuleTable
+) -> None:
+    from bot import pipeline
+
+    pipeline.decide(findings, lookup, config, table)
+
+
+def _exit_for(findings: list[Finding], fail_on: str) -> int:
+    from bot import pipeline
+
+    return EXIT_FINDINGS if pipeline.fails(findings, fail_on) else EXIT_OK
+
+
+def _fix_setup(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="the repository checkout to fix")
+    p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of changing files")
+    _repo_config_arg(p)
+    _config_arg(p)
+
+
+@command("fix", "fix rotten image references under PATH in place", _fix_setup)
+def fix_command(args: argparse.Namespace) -> int:
+    import difflib
+
+    from bot import pipeline
+    from bot.scan import LocalRepo, scan_tree
+
+    root = Path(args.path)
+    if not root.is_dir():
+        raise UsageError(f"{args.path}: not a directory")
+    config, table = _repo_rules(root, args)
+    scanned = scan_tree(root, ignore=config.ignore_paths, progress=_progress())
+    repo = LocalRepo(root)
+    registry = _open_registry(args)
+    try:
+        result = pipeline.run(repo, scanned.refs, registry, config, table)
+    finally:
+        registry.close()
+    out = sys.stdout
+    if args.dry_run:
+        for path, new in sorted(result.files.items()):
+            old = (repo.read_bytes(path) or b"").decode("utf-8", "replace").splitlines(keepends=True)
+            diff = difflib.unified_diff(old, new.decode("utf-8", "replace").splitlines(keepends=True),
+                                        f"a/{path}", f"b/{path}")  # fmt: skip
+            sys.stdout.writelines(diff)
+        out = sys.stderr  # the diff owns stdout, so `fix --dry-run > fix.patch` works
+    else:
+        for path, new in sorted(result.files.items()):
+            (root / path).write_bytes(new)
+    out.write(fix_table(result, dry_run=args.dry_run))
+    for e in scanned.errors:
+        sys.stderr.write(f"pullable: {e.path}: {e.message}\n")
     return EXIT_OK
+
+
+def fix_table(result: pipeline.Result, *, dry_run: bool = False) -> str:
+    """file:line  before -> after  [rule]  why, then what was only advised, then a summary."""
+    lines: list[str] = []
+    for f in sorted(result.applied, key=lambda f: f.ref.key):
+        assert f.fix is not None
+        why = f.fix.why.split(". ")[0].replace("\n", " ").rstrip(".")
+        lines.append(f"{f.ref.path}:{f.ref.line}  {f.fix.before} -> {f.fix.after}  [{f.fix.rule}]  {why}")
+        if f.fix.advice:
+            lines.append(f"    note: {f.fix.advice}")
+    advised = [f for f in result.findings if f.advice and f not in result.applied]
+    for f in sorted(advised, key=lambda f: f.ref.key):
+        lines.append(f"{f.ref.path}:{f.ref.line}  {f.ref.text}  [{f.rule}]  advice: {f.advice}")
+    files = len(result.files)
+    verb = "would change" if dry_run else "changed"
+    lines.append(
+        f"{len(result.applied)} reference(s) fixed, {verb} {files} file(s); "
+        f"{len(advised)} advised; {len(result.dropped)} edit(s) dropped"
+    )
+    return "\n".join(lines) + "\n"
 
 
 # --- check -------------------------------------------------------------------------------------
