@@ -105,6 +105,8 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
         )
     if lay.tag is not None and name.tag is not None:
         raise EditError(f"{ref.path}:{ref.line}: the tag is written twice ({ref.text!r})")
+    # A tag the reference has without any part writing it: Helm's appVersion default.
+    implied = parse(ref.reference).tag if lay.tag is None and name.tag is None else None
 
     new: dict[int, str] = {}  # index into ref.parts -> new text
     reg_text, name_text = _render_name(ref, lay, name, want)
@@ -127,9 +129,12 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
         tag_new = want.tag
     else:
         tag_new = None
-        if want.tag != name.tag and not _can_inline(ref, lay, name):
+        if implied is not None and want.tag == implied:
+            pass  # the tag is not written here (a chart's appVersion) and stays what it is
+        elif want.tag != name.tag and not _can_inline(ref, lay, name):
             raise EditError(_no_place(ref, lay, "tag"))
-        inline_tag = want.tag
+        else:
+            inline_tag = want.tag
     inline_digest: str | None = None
     if lay.digest is not None:
         at = "@" if lay.digest.text.startswith("@") else ""
@@ -154,7 +159,7 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
             f"add `newName: {name_text}` to this images entry to change the image"
         )
 
-    _check_reads_as(ref, lay, new, want)
+    _check_reads_as(ref, lay, new, want, implied)
     edits = []
     for i, text in sorted(new.items()):
         part = ref.parts[i]
@@ -312,7 +317,9 @@ def _index(ref: ImageRef, part: Part) -> int:
     return next(i for i, p in enumerate(ref.parts) if p is part)
 
 
-def _check_reads_as(ref: ImageRef, lay: _Layout, new: dict[int, str], want: Reference) -> None:
+def _check_reads_as(
+    ref: ImageRef, lay: _Layout, new: dict[int, str], want: Reference, implied: str | None
+) -> None:
     """The parts' new texts, joined the way the finder joins them, must parse to the target:
     a guard against a rendering mistake ever reaching a pull request."""
 
@@ -336,6 +343,8 @@ def _check_reads_as(ref: ImageRef, lay: _Layout, new: dict[int, str], want: Refe
         got = parse(joined)
     except ReferenceError as exc:
         raise EditError(f"{ref.path}:{ref.line}: the edit would write {joined!r}: {exc}") from None
+    if got.tag is None and implied is not None:
+        got = got.with_tag(implied)
     if got != want:
         raise EditError(f"{ref.path}:{ref.line}: the edit would read as {got}, not {want}")
 

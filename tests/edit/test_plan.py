@@ -418,3 +418,19 @@ def test_ambiguous_layouts_are_refused() -> None:
     )
     with pytest.raises(EditError, match="which part"):
         plan(ref, "docker.io/library/nginx:1.28")
+
+
+def test_a_tag_from_the_charts_app_version_is_left_to_the_chart() -> None:
+    from bot.scan import helm_values, scan_file
+    from tests.edit.helpers import DictRepo
+
+    files = {
+        "chart/Chart.yaml": b"apiVersion: v2\nname: x\nversion: 1.0.0\nappVersion: 1.31.2\n",
+        "chart/values.yaml": b"image:\n  repository: bitnami/kubectl\n",
+    }
+    (ref,) = scan_file("chart/values.yaml", files["chart/values.yaml"], DictRepo(files), helm_values).refs
+    assert ref.reference == "docker.io/bitnami/kubectl:1.31.2"
+    (edit,) = plan(ref, "docker.io/bitnamilegacy/kubectl:1.31.2")
+    assert (edit.old, edit.new) == ("bitnami/kubectl", "bitnamilegacy/kubectl")
+    with pytest.raises(EditError, match="no `tag` field"):
+        plan(ref, "docker.io/bitnami/kubectl:1.31.3")
