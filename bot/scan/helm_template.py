@@ -19,6 +19,8 @@ import bisect
 import re
 from collections.abc import Iterator
 
+import yaml
+
 from bot.model import Context, ImageRef, Part, Role, Source
 from bot.scan.common import make_ref
 from bot.scan.text import Locator
@@ -27,7 +29,7 @@ SOURCE = Source.HELM_TEMPLATE
 
 _TEMPLATES = re.compile(r"(?:^|/)templates/")
 _IMAGE = re.compile(r"^([ \t]*)(-[ \t]+)?([\"']?)image\3[ \t]*:(?:[ \t]+|$)(.*)$", re.M)
-_FROM = re.compile(r"^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*(\S+)", re.M | re.I)
+_FROM = re.compile(r"^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*((?:\{\{.*?\}\}|[^\s{]|\{(?!\{))+)", re.M | re.I)
 _KIND = re.compile(r"^kind[ \t]*:[ \t]*[\"']?([A-Za-z0-9]+)", re.M)
 _NAME = re.compile(r"^([ \t]*-[ \t]+)name[ \t]*:[ \t]*[\"']?([^\s\"'#{}]+)", re.M)
 _DOC = re.compile(r"^---", re.M)
@@ -83,19 +85,51 @@ def _value(
         return None  # a nested map or block follows: not a string on this line
     quote = raw[0] if raw[0] in "\"'" else ""
     if quote:
-        close = raw.find(quote, 1)
-        while quote == '"' and close > 0 and raw[close - 1] == "\\":
-            close = raw.find(quote, close + 1)
+        close = _closing_quote(raw, quote)
         if close < 0:
             return None  # an unterminated quote: not something we can read
-        value, start = raw[1:close], s + 1
-        exact = not (quote == '"' and "\\" in value) and "''" not in value
+        written, start = raw[1:close], s + 1
+        value = _unquote(written, quote)
+        exact = value == written
     else:
-        value, start, exact = _plain(raw), s, True
+        written = value = _plain(raw)
+        start, exact = s, True
     if _TEMPLATE_ONLY.match(value) and value.endswith("}}") and value.count("{{") == 1:
         return None  # control flow, not a value
-    part = Part(Role.IMAGE, value, loc.span(start, start + len(value)), quote, exact)
+    part = Part(Role.IMAGE, value, loc.span(start, start + len(written)), quote, exact)
     return make_ref(path, source, value, [part], ctx)
+
+
+def _closing_quote(raw: str, quote: str) -> int:
+    """Index of the quote closing ``raw[0]``: ``''`` inside single quotes and ``\\"`` inside
+    double quotes do not close; -1 when nothing does."""
+    i = 1
+    while i < len(raw):
+        c = raw[i]
+        if quote == '"' and c == "\\":
+            i += 2
+            continue
+        if c == quote:
+            if quote == "'" and raw.startswith("''", i):
+                i += 2
+                continue
+            return i
+        i += 1
+    return -1
+
+
+def _unquote(written: str, quote: str) -> str:
+    """The YAML value of a quoted scalar's inside (escapes decoded), so that
+    ``"nginx:latest\\nFROM evil"`` is judged with its real newline."""
+    if quote == "'":
+        return written.replace("''", "'")
+    if "\\" not in written:
+        return written
+    try:
+        value = yaml.safe_load(f'"{written}"')
+    except yaml.YAMLError:
+        return written
+    return value if isinstance(value, str) else written
 
 
 def _plain(raw: str) -> str:
