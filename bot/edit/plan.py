@@ -300,7 +300,10 @@ def _can_inline(ref: ImageRef, lay: _Layout, name: _Written) -> bool:
 def _digest_in_tag(ref: ImageRef, lay: _Layout) -> bool:
     """Whether ``tag@digest`` may go into the tag field. Charts, kustomize and every textual
     join build ``repo:tag``, which makes ``repo:tag@digest``; Ansible's ``docker_image`` (a
-    ``name`` with a ``tag`` field) treats its tag as a plain tag, so it is refused there."""
+    ``name`` with a ``tag`` field) treats its tag as a plain tag, and Flux's ``OCIRepository``
+    wants ``ref.digest``, so it is refused there."""
+    if ref.artifact != "image":
+        return False
     return not (ref.source is Source.ANSIBLE and lay.name.role is Role.IMAGE and lay.name.path is None)
 
 
@@ -351,8 +354,10 @@ def _check_reads_as(
 
 def _yaml_scalar(ref: ImageRef, part: Part) -> bool:
     """Whether the part is a whole YAML scalar (so its type depends on its text)."""
-    if part.path is not None:
-        return part.path.endswith(_YAML_SUFFIXES)
+    if part.path is not None:  # a variable definition: Ansible vars files, with or without suffix
+        segments = part.path.split("/")
+        bare = "." not in segments[-1] and ("group_vars" in segments or "host_vars" in segments)
+        return part.path.endswith(_YAML_SUFFIXES) or bare
     return ref.source not in _TEXT_SOURCES and ref.path.endswith(_YAML_SUFFIXES)
 
 

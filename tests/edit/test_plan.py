@@ -434,3 +434,34 @@ def test_a_tag_from_the_charts_app_version_is_left_to_the_chart() -> None:
     assert (edit.old, edit.new) == ("bitnami/kubectl", "bitnamilegacy/kubectl")
     with pytest.raises(EditError, match="no `tag` field"):
         plan(ref, "docker.io/bitnami/kubectl:1.31.3")
+
+
+@pytest.mark.parametrize(
+    ("path", "quoted"),
+    [("group_vars/all", True), ("inventory/host_vars/web1", True), ("roles/a/vars/main.yml", True),
+     (".env", False), ("docker/Dockerfile", False)],
+)  # fmt: skip
+def test_variable_files_are_yaml_when_ansible_says_so(path: str, quoted: bool) -> None:
+    files = {"t.yml": b"- docker_container:\n    image: 'nginx:{{ v }}'\n", path: b"v: 1.2.3\n"}
+    ref = make(
+        files, "t.yml", Source.ANSIBLE, [Spec(Role.REPOSITORY, "nginx"), Spec(Role.TAG, "1.2.3", path=path)]
+    )
+    (edit,) = plan(ref, "docker.io/library/nginx:1.30")
+    assert (edit.path, edit.new) == (path, '"1.30"' if quoted else "1.30")
+
+
+def test_oci_scheme_of_a_flux_repository_is_kept() -> None:
+    data = b"spec:\n  url: oci://ghcr.io/org/manifests\n  ref:\n    tag: 1.0.0\n"
+    ref = make(
+        {"r.yaml": data},
+        "r.yaml",
+        Source.FLUX,
+        [Spec(Role.REPOSITORY, "oci://ghcr.io/org/manifests"), Spec(Role.TAG, "1.0.0")],
+        text="ghcr.io/org/manifests:1.0.0",
+    )
+    ref = dataclasses.replace(ref, artifact="oci-artifact")
+    assert apply(data, plan(ref, "ghcr.io/org/manifests:1.1.0")) == data.replace(b"1.0.0", b"1.1.0")
+    out = apply(data, plan(ref, "ghcr.io/acme/manifests:1.0.0"))
+    assert out == data.replace(b"org/", b"acme/")
+    with pytest.raises(EditError, match="no `digest` field"):  # Flux wants ref.digest, not tag@digest
+        plan(ref, "ghcr.io/org/manifests:1.1.0", digest=D1)
