@@ -463,6 +463,7 @@ class FakeGitHub:
         self.compare_file_limit = 300
         self.compare_commit_limit = 250
         self.clock = timedelta(0)  # added to the real clock (token expiry tests)
+        self.token_lifetime = timedelta(hours=1)  # GitHub's; shorten to mint nearly expired tokens
         self._ids = itertools.count(1000)
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -1547,7 +1548,7 @@ class FakeGitHub:
                     )
                 ids.add(hit[0].id)
         token = f"ghs_{inst.app.id}_{secrets.token_urlsafe(48)}"  # the newer, longer format
-        expires = self.now() + timedelta(hours=1)
+        expires = self.now() + self.token_lifetime
         self.tokens[token] = FakeToken(token, inst, expires, perms, ids)
         out: dict[str, Any] = {
             "token": token,
