@@ -15,17 +15,23 @@ Decisions, so that reviewers and the rules engineer can predict the output:
   (``index.docker.io/...``). Moving off Docker Hub writes the new registry.
 - Digests go where the file keeps them: an existing digest field, else after the tag in the tag
   field (``tag: 1.2.3@sha256:...``, what Renovate writes and what charts that build
-  ``repo:tag`` accept), else in the reference string. A pinned reference is never silently
-  unpinned: without a digest, :func:`plan` refuses unless ``unpin=True``.
+  ``repo:tag`` accept), else in the reference string. Not in the tag field of Ansible's
+  ``docker_image`` or Flux's ``OCIRepository``, whose tags are only tags. A pinned reference is
+  never silently unpinned: without a digest, :func:`plan` refuses unless ``unpin=True``.
+- A tag no part writes (a Helm block taking the chart's ``appVersion``) stays implied when the
+  target keeps it, and cannot be changed otherwise: there is no field to write it into.
 - Helm-style blocks without a ``registry`` field: a registry change is folded into
   ``repository`` when the written repository already names its registry (the chart evidently
   takes one there); otherwise it is refused, because charts that keep a default registry (Bitnami's
-  ``image.registry``) would prepend it to whatever ``repository`` says.
+  ``image.registry``) would prepend it to whatever ``repository`` says. A registry that comes
+  from ``global.imageRegistry`` is shared by every image of the chart and is never edited.
 - Kustomize ``images[].name`` is what resources are matched against, never the image written;
   a new name needs ``newName``, which the entry must already have.
 - Quotes are kept; a plain YAML scalar whose new value would read as another type (``1.30``,
-  ``8``, ``true``, ``2024-01-01``) is quoted. Parts inside Dockerfiles, templates and compose
-  interpolations are never quoted: there the value is a piece of a larger string.
+  ``8``, ``true``, ``2024-01-01``) is quoted. Parts in Dockerfiles, templates, compose
+  interpolations and CI variables are never quoted: the part may be a piece of a larger string,
+  where quotes would become part of the value (a GitLab variable written ``TAG: 1.22.1`` and
+  bumped to ``1.23`` therefore stays plain; the re-scan check is the safety net there).
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
         raise EditError(f"{ref.path}:{ref.line}: {ref.text!r} cannot be edited ({why})")
     want = _target(target, digest)
     lay = _layout(ref)
-    name = _split_name(lay.name, inline=True)
+    name = _split_name(lay.name)
     tag_digest = _split_tag(lay.tag)[1]
     has_digest = any(d is not None for d in (name.digest, tag_digest, _digest_text(lay.digest)))
     if has_digest and want.digest is None and not unpin:
@@ -200,17 +206,16 @@ def _layout(ref: ImageRef) -> _Layout:
     return _Layout(names[0], frozen, one.get(Role.REGISTRY), one.get(Role.TAG), one.get(Role.DIGEST))
 
 
-def _split_name(part: Part, *, inline: bool) -> _Written:
+def _split_name(part: Part) -> _Written:
+    """Scheme, registry (when written), path, and any tag or digest written inline."""
     text = part.text
     scheme = next((s for s in _SCHEMES if text.startswith(s)), "")
-    rest = text[len(scheme) :]
-    tag = digest = None
-    if inline:
-        rest, at, d = rest.partition("@")
-        digest = d if at else None
-        colon = rest.rfind(":")
-        if colon > rest.rfind("/"):
-            rest, tag = rest[:colon], rest[colon + 1 :]
+    rest, at, d = text[len(scheme) :].partition("@")
+    digest = d if at else None
+    tag = None
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/"):
+        rest, tag = rest[:colon], rest[colon + 1 :]
     first, slash, remainder = rest.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
         return _Written(scheme, first, remainder, tag, digest)
@@ -331,7 +336,7 @@ def _check_reads_as(
             return ""
         return new.get(_index(ref, part), part.text)
 
-    name = _split_name(lay.name, inline=True) if lay.frozen else None
+    name = _split_name(lay.name) if lay.frozen else None
     joined = text(lay.name)
     if name is not None:
         joined = name.scheme + _join(name.domain, name.path)
