@@ -31,6 +31,8 @@ from bot.scan.text import Locator
 from bot.scan.yamlsrc import (
     FLOAT,
     INT,
+    MAX_DEPTH,
+    MAX_NODES,
     NULL,
     Doc,
     YamlRejected,
@@ -40,7 +42,6 @@ from bot.scan.yamlsrc import (
     get_path,
     items,
     text_of,
-    walk,
 )
 
 Path = tuple[str | int, ...]
@@ -96,11 +97,56 @@ class Where:
 # --- the walker ------------------------------------------------------------------------------
 
 
+Link = tuple["Link", str | int] | None  # a path as a linked list: built only when reported
+
+
+def unlink(link: Link) -> Path:
+    """The path a :data:`Link` stands for."""
+    out: list[str | int] = []
+    while link is not None:
+        link, key = link
+        out.append(key)
+    return tuple(reversed(out))
+
+
+def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, MappingNode]]:
+    """Pre-order (path, mapping) over the tree: :func:`~bot.scan.yamlsrc.walk`'s guarantees
+    (each node once, iterative, node and depth limits, duplicate keys rejected) without yielding
+    scalars, which are most nodes and never interesting on their own, and with paths as links
+    that cost nothing until a reference needs its field."""
+    seen: set[int] = set()
+    stack: list[tuple[Link, int, Node]] = [(None, 0, root)]
+    count = 0
+    while stack:
+        link, depth, node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise YamlRejected(f"nesting deeper than {MAX_DEPTH} levels")
+        pairs = node.value
+        count += len(pairs) + 1
+        if count > limit:
+            raise YamlRejected(f"more than {limit} YAML nodes")
+        if isinstance(node, MappingNode):
+            yield link, node
+            keys = [k.value for k, _v in pairs if isinstance(k, ScalarNode) and k.value != "<<"]
+            if len(keys) != len(set(keys)):
+                for _ in items(node):  # raises with the duplicate's name and line
+                    pass
+            for k, v in reversed(pairs):
+                if not isinstance(v, ScalarNode):
+                    stack.append(((link, k.value if isinstance(k, ScalarNode) else "?"), depth + 1, v))
+        elif isinstance(node, SequenceNode):
+            for i in range(len(pairs) - 1, -1, -1):
+                if not isinstance(pairs[i], ScalarNode):
+                    stack.append(((link, i), depth + 1, pairs[i]))
+
+
 def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
     """Every reference under ``root``; ``prefix`` is the path of ``root`` in its document."""
-    for path, node in walk(root):
-        if not isinstance(node, MappingNode):
-            continue
+    for link, node in mappings(root):
+        path: Path | None = None
         for k, v in node.value:
             if not isinstance(k, ScalarNode) or id(v) in where.seen:
                 continue
@@ -108,7 +154,9 @@ def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[Im
             low = key.lower()
             if not low.endswith("image"):
                 continue
-            fpath = (*prefix, *path, key)
+            if path is None:
+                path = (*prefix, *unlink(link))
+            fpath = (*path, key)
             ref: ImageRef | None = None
             if isinstance(v, MappingNode):
                 ref = _image_mapping(doc, v, fpath, where, node)

@@ -25,9 +25,22 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import Context, ImageRef, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._k8s import Path, Where, approximate, embedded, images, needs_shell, objects, string_ref, want
+from bot.scan._k8s import (
+    Link,
+    Path,
+    Where,
+    approximate,
+    embedded,
+    images,
+    mappings,
+    needs_shell,
+    objects,
+    string_ref,
+    unlink,
+    want,
+)
 from bot.scan.common import make_ref
-from bot.scan.yamlsrc import Doc, documents, dotted, get, text_of, walk
+from bot.scan.yamlsrc import Doc, documents, dotted, get, text_of
 
 SOURCE = Source.ANSIBLE
 
@@ -35,6 +48,7 @@ _COLLECTIONS = ("", "community.docker.", "containers.podman.", "kubernetes.core.
 CONTAINER_MODULES = frozenset(c + m for c in _COLLECTIONS for m in ("docker_container", "podman_container"))
 PULL_MODULES = frozenset(c + m for c in _COLLECTIONS for m in ("docker_image", "podman_image"))
 K8S_MODULES = frozenset(c + "k8s" for c in _COLLECTIONS)
+_MODULES = CONTAINER_MODULES | PULL_MODULES | K8S_MODULES
 
 _PATH = re.compile(
     r"(?:^|/)(?:roles/[^/]+/(?:tasks|handlers)/|tasks/|handlers/|playbooks?/)[^/]+\.ya?ml$"
@@ -69,21 +83,20 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     for doc in documents(text, want=want):
         where = Where(path, SOURCE)
         found: list[ImageRef] = []
-        for fpath, node in walk(doc.root):
-            if isinstance(node, MappingNode):
-                found += _task(doc, node, fpath, where)
+        for link, node in mappings(doc.root):
+            found += _task(doc, node, link, where)
         found += images(doc, doc.root, where)
         found.sort(key=lambda r: (r.line, r.column))
         yield from found
 
 
-def _task(doc: Doc, task: MappingNode, fpath: Path, where: Where) -> Iterator[ImageRef]:
+def _task(doc: Doc, task: MappingNode, link: Link, where: Where) -> Iterator[ImageRef]:
     for k, args in task.value:
         module = k.value if isinstance(k, ScalarNode) else None
-        if module is None or not isinstance(args, MappingNode):
+        if module not in _MODULES or not isinstance(args, MappingNode):
             continue
         here = Where(where.path, SOURCE, module, text_of(get(task, "name")), seen=where.seen)
-        apath = (*fpath, module)
+        apath = (*unlink(link), module)
         if module in CONTAINER_MODULES:
             image = get(args, "image")
             if isinstance(image, ScalarNode) and id(image) not in where.seen:
