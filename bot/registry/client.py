@@ -90,9 +90,8 @@ class Endpoint:
 
     def url(self, path: str, params: dict[str, str] | None = None) -> httpx.URL:
         """An API URL below the base (which may carry a path prefix)."""
-        return self.base.copy_with(
-            raw_path=self.base.raw_path.rstrip(b"/") + path.encode()
-        ).copy_merge_params(params or {})
+        url = httpx.URL(str(self.base).rstrip("/") + path)
+        return url.copy_merge_params(params) if params else url
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +417,11 @@ class Client:
                                 raise Blocked("a redirect to plain http")
                             url = nxt
                             continue
-                        body = b"" if method == "HEAD" else _read(response, cap, deadline)
+                        if method == "HEAD":
+                            response.read()  # empty; lets h11 finish so the connection is reused
+                            body = b""
+                        else:
+                            body = _read(response, cap, deadline)
                         return response.status_code, response.headers, body, url
                     finally:
                         response.close()
