@@ -333,3 +333,31 @@ def test_arbitrary_input_never_raises(pieces: list[str], finder: ModuleType) -> 
     data = "".join(pieces).encode("utf-8", "surrogatepass")
     res = scan_file("values.yaml", data, LocalRepo(FIX), finder)
     check_spans(data, res.refs)
+
+
+def test_the_driver_routes_each_fixture_to_its_finder() -> None:
+    res = {}
+    for rel in (
+        "kubernetes/deployment.yaml",
+        "kubernetes/settings.yml",
+        "helm/postgresql/values.yaml",
+        "helm/standalone/values-prod.yaml",
+        "kustomize/overlays/prod/kustomization.yaml",
+        "ansible/roles/app/tasks/main.yml",
+        "ansible/deploy.yml",
+        "argocd/applications.yaml",
+    ):
+        data = (FIX / rel).read_bytes()
+        found = scan_file(rel, data, LocalRepo(FIX))
+        assert found.errors == []
+        res[rel] = sorted({str(r.source) for r in found.refs})
+    assert res == {
+        "kubernetes/deployment.yaml": ["kubernetes"],
+        "kubernetes/settings.yml": ["yaml"],
+        "helm/postgresql/values.yaml": ["helm-values"],
+        "helm/standalone/values-prod.yaml": ["helm-values"],
+        "kustomize/overlays/prod/kustomization.yaml": ["kustomize"],
+        "ansible/roles/app/tasks/main.yml": ["ansible"],
+        "ansible/deploy.yml": ["ansible"],
+        "argocd/applications.yaml": ["argocd"],
+    }
