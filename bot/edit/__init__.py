@@ -8,8 +8,8 @@ scanners, the registry client and the rules, which all build on it.
 from __future__ import annotations
 
 from bot.edit.errors import EditError
-from bot.edit.plan import expected, plan
+from bot.edit.plan import expected, plan, written
 from bot.edit.splice import apply, apply_all
 from bot.edit.verify import Mismatch, verify
 
-__all__ = ["EditError", "Mismatch", "apply", "apply_all", "expected", "plan", "verify"]
+__all__ = ["EditError", "Mismatch", "apply", "apply_all", "expected", "plan", "verify", "written"]

@@ -36,6 +36,7 @@ Decisions, so that reviewers and the rules engineer can predict the output:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.edit.errors import EditError
@@ -325,28 +326,49 @@ def _index(ref: ImageRef, part: Part) -> int:
     return next(i for i, p in enumerate(ref.parts) if p is part)
 
 
-def _check_reads_as(
-    ref: ImageRef, lay: _Layout, new: dict[int, str], want: Reference, implied: str | None
-) -> None:
-    """The parts' new texts, joined the way the finder joins them, must parse to the target:
-    a guard against a rendering mistake ever reaching a pull request."""
+def _join_parts(ref: ImageRef, lay: _Layout, new: dict[int, str]) -> str:
+    """The reference the parts spell, with ``new`` texts in place, joined as the finders join
+    split fields (``registry/repository:tag@digest``), without any scheme prefix."""
 
     def text(part: Part | None) -> str:
         if part is None:
             return ""
         return new.get(_index(ref, part), part.text)
 
-    name = _split_name(lay.name) if lay.frozen else None
-    joined = text(lay.name)
-    if name is not None:
-        joined = name.scheme + _join(name.domain, name.path)
-    joined = joined.removeprefix(next((s for s in _SCHEMES if joined.startswith(s)), ""))
+    if lay.frozen:
+        name = _split_name(lay.name)
+        joined = _join(name.domain, name.path)
+    else:
+        joined = text(lay.name)
+        joined = joined.removeprefix(next((s for s in _SCHEMES if joined.startswith(s)), ""))
     if lay.registry is not None and text(lay.registry):
         joined = f"{text(lay.registry).rstrip('/')}/{joined}"
     if lay.tag is not None:
         joined += f":{text(lay.tag)}"
     if lay.digest is not None and text(lay.digest):
         joined += "@" + text(lay.digest).removeprefix("@")
+    return joined
+
+
+def written(ref: ImageRef, edits: Sequence[Edit]) -> str:
+    """How ``ref`` reads in its file once ``edits`` (from :func:`plan`) are applied, in the
+    author's style (``alpine/kubectl:1.33.4``): the "after" a reviewer sees in the PR table."""
+    lay = _layout(ref)
+    new: dict[int, str] = {}
+    for e in edits:
+        for i, p in enumerate(ref.parts):
+            if (p.path or ref.path) == e.path and p.span == e.span:
+                unquoted = e.new[1:-1] if not p.quote and e.new[:1] in "'\"" and len(e.new) > 1 else e.new
+                new[i] = unquoted
+    return _join_parts(ref, lay, new)
+
+
+def _check_reads_as(
+    ref: ImageRef, lay: _Layout, new: dict[int, str], want: Reference, implied: str | None
+) -> None:
+    """The parts' new texts, joined the way the finder joins them, must parse to the target:
+    a guard against a rendering mistake ever reaching a pull request."""
+    joined = _join_parts(ref, lay, new)
     try:
         got = parse(joined)
     except ReferenceError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from bot.edit import EditError, apply_all, expected, plan, verify
+from bot.edit import EditError, apply_all, expected, plan, verify, written
 from bot.model import ImageRef, Role, Source
 from bot.scan import scan_file
 from tests.edit.helpers import DictRepo, Spec, make
@@ -67,12 +67,14 @@ def test_golden(kind: str) -> None:
     found = {r.reference for r in refs}
     assert set(targets) | set(refuse) <= found, "case.json names references the finder does not report"
 
-    edits, intended = [], {}
+    edits, intended, shown = [], {}, {}
     for r in refs:
         if r.reference in targets:
             t = targets[r.reference]
-            edits += plan(r, t["target"], digest=t.get("digest"))
+            mine = plan(r, t["target"], digest=t.get("digest"))
+            edits += mine
             intended[r.key] = expected(t["target"], t.get("digest"))
+            shown[r.key] = written(r, mine)
         elif r.reference in refuse:
             with pytest.raises(EditError, match=refuse[r.reference]["match"]):
                 plan(r, refuse[r.reference]["target"])
@@ -84,5 +86,6 @@ def test_golden(kind: str) -> None:
     assert verify(refs, again, intended) == []
     for b, a in zip(refs, again, strict=True):
         if b.key in intended:
+            assert shown[b.key] == a.text, "written() differs from what the file now says"
             t = targets[b.reference]  # type: ignore[index]
             assert plan(a, t["target"], digest=t.get("digest")) == (), f"not idempotent: {a.text}"
