@@ -46,12 +46,15 @@ def scan(files: dict[str, bytes], meta: dict[str, Any], side: int) -> list[Image
             got = scan_file(path, files[path], repo, mod)
             assert got.errors == [], got.errors
             refs += got.refs
+    reported = {(r.path, r.reference) for r in refs}
     for r in meta.get("refs", []):
         specs = [
             Spec(Role(p["role"]), p["find"][side], p.get("after", ""), p.get("quote", ""), path=p.get("path"))
             for p in r["parts"]
         ]
-        refs.append(make(files, r["path"], Source(r["source"]), specs, text=r.get("text")))
+        ref = make(files, r["path"], Source(r["source"]), specs, text=r.get("text"))
+        if (ref.path, ref.reference) not in reported:  # once the finder reports it, the finder's wins
+            refs.append(ref)
     return refs
 
 
@@ -86,6 +89,7 @@ def test_golden(kind: str) -> None:
     assert verify(refs, again, intended) == []
     for b, a in zip(refs, again, strict=True):
         if b.key in intended:
-            assert shown[b.key] == a.text, "written() differs from what the file now says"
+            if "{{" not in a.text:  # a finder may show a resolved template as written
+                assert shown[b.key] == a.text, "written() differs from what the file now says"
             t = targets[b.reference]  # type: ignore[index]
             assert plan(a, t["target"], digest=t.get("digest")) == (), f"not idempotent: {a.text}"
