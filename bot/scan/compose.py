@@ -52,9 +52,9 @@ _CONTEXT_PREFIX = "docker-image://"
 def claims(path: str, head: bytes) -> bool:
     """``docker-compose*.y?ml`` / ``compose*.y?ml``, or YAML whose top level has ``services:``
     with ``image:``/``build:`` keys and is not a Kubernetes document or Helm values."""
-    base = os.path.basename(path).lower()
-    if not base.endswith((".yml", ".yaml")):
+    if not path.endswith((".yml", ".yaml", ".YML", ".YAML")):
         return False
+    base = path.rpartition("/")[2].lower()
     if _NAMED.match(base):
         return True
     if base.startswith("values") or b"services" not in head:

@@ -17,7 +17,6 @@ variable no default covers (a build arg, ``$TARGETARCH``) is ``Skip.VARIABLE``.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ _PLATFORM_ARGS = frozenset(
 def claims(path: str, head: bytes) -> bool:
     """By name (``Dockerfile*``, ``*.dockerfile``, ``Containerfile*``) or by a first instruction
     ``FROM``/``ARG`` or ``# syntax=`` directive in a file with no other known type."""
-    base = os.path.basename(path).lower()
+    base = path.rpartition("/")[2].lower()  # not os.path.basename: claims runs on every file
     if base.endswith(_NEVER):
         return False
     if _NAMED.search(base):

@@ -13,7 +13,6 @@ when the job has any; a rule that swaps it for a distroless image would break th
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Iterator
 
@@ -36,10 +35,10 @@ def claims(path: str, head: bytes) -> bool:
     """Workflow folders (``.github/workflows/``, Gitea/Forgejo, ``workflow-templates``) and
     ``action.y?ml``; elsewhere, YAML with top-level ``jobs:`` and ``runs-on:`` (a workflow kept
     out of its folder, a reusable template)."""
-    low = path.lower()
-    if not low.endswith((".yml", ".yaml")):
+    if not path.endswith((".yml", ".yaml", ".YML", ".YAML")):
         return False
-    base = os.path.basename(low)
+    low = path.lower()
+    base = low.rpartition("/")[2]
     if base in ("action.yml", "action.yaml"):
         return True
     if _WORKFLOW_DIR.search(path):

@@ -16,7 +16,6 @@ pull Docker Hub images: ``$CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX/alpine:3.20`` 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -55,10 +54,10 @@ _TOP = re.compile(rb"(?m)^(?:stages|image|default|include|workflow|before_script
 def claims(path: str, head: bytes) -> bool:
     """``.gitlab-ci.yml``, ``*.gitlab-ci.yml``, ``.gitlab/ci/**.yml``; elsewhere, YAML with jobs'
     ``script:`` and a GitLab top-level keyword."""
-    low = path.lower()
-    if not low.endswith((".yml", ".yaml")):
+    if not path.endswith((".yml", ".yaml", ".YML", ".YAML")):
         return False
-    if os.path.basename(low).endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")) or _GITLAB_DIR.search(low):
+    low = path.lower()
+    if low.rpartition("/")[2].endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")) or _GITLAB_DIR.search(low):
         return True
     return b"script:" in head and _TOP.search(head) is not None
 

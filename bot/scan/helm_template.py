@@ -38,6 +38,8 @@ _TEMPLATE_ONLY = re.compile(r"^\{\{-?\s*(?:if|else|end|with|range|/\*)\b")
 
 def claims(path: str, head: bytes) -> bool:
     """A ``.tpl`` helper, or a YAML file under a ``templates/`` folder holding ``{{``."""
+    if "templates/" not in path:
+        return False
     low = path.lower()
     if not _TEMPLATES.search(low):
         return False
