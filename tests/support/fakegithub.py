@@ -459,7 +459,7 @@ class FakeGitHub:
         self.rate_used: dict[int, int] = {}
         self.rate_limit = 5000
         self.rate_reset = int(time.time()) + 3600
-        self.tree_entry_limit = 100_000
+        self.tree_entry_limit = 100_000  # recursive listings only, as GitHub
         self.compare_file_limit = 300
         self.compare_commit_limit = 250
         self.clock = timedelta(0)  # added to the real clock (token expiry tests)
@@ -1726,7 +1726,7 @@ class FakeGitHub:
         def walk(tree: str, prefix: str) -> None:
             nonlocal truncated
             for name, (mode, typ, s) in repo.obj(tree, "tree").items():
-                if len(entries) >= self.tree_entry_limit:
+                if recursive and len(entries) >= self.tree_entry_limit:
                     truncated = True
                     return
                 e: dict[str, Any] = {"path": prefix + name, "mode": mode, "type": typ, "sha": s}
