@@ -450,8 +450,9 @@ def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[Im
     api = text_of(get(obj, "apiVersion"))
     kind = text_of(get(obj, "kind"))
     name = text_of(get_path(obj, "metadata", "name")) or text_of(get_path(obj, "metadata", "generateName"))
-    if kind and kind.endswith("List") and isinstance(get(obj, "items"), SequenceNode):
-        for i, item in enumerate(get(obj, "items").value):  # type: ignore[union-attr]
+    listed = get(obj, "items")
+    if kind and kind.endswith("List") and isinstance(listed, SequenceNode):
+        for i, item in enumerate(listed.value):
             if isinstance(item, MappingNode):
                 yield from objects(doc, item, where, (*prefix, "items", i))
         return

@@ -130,8 +130,8 @@ def _pull(doc: Doc, args: MappingNode, apath: Path, where: Where) -> Iterator[Im
     parts = [doc.part(name, Role.IMAGE)]
     text = parts[0].text
     tag_text = text_of(tag, numeric=True) if isinstance(tag, ScalarNode) else None
-    if tag_text and ":" not in text.rpartition("/")[2] and "@" not in text:
-        parts.append(doc.part(tag, Role.TAG))  # type: ignore[arg-type]
+    if isinstance(tag, ScalarNode) and tag_text and ":" not in text.rpartition("/")[2] and "@" not in text:
+        parts.append(doc.part(tag, Role.TAG))
         text = f"{text}:{tag_text}"
     ctx = Context(where.kind, where.name, None, None, dotted((*apath, "name")))
     skip = Skip.NON_STRING if text_of(name) is None else None
