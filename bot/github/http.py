@@ -240,6 +240,7 @@ class Retry(GithubRetry):
         kw.setdefault("secondary_rate_wait", SECONDARY_WAIT)
         kw.setdefault("max_rate_limit_wait", MAX_WAIT)
         kw.setdefault("status_forcelist", [*range(500, 600), 429])
+        kw.setdefault("raise_on_status", False)  # the last answer becomes a GithubException
         super().__init__(**kw)
         self.sleeper = sleeper
 
