@@ -157,14 +157,22 @@ def _shift(ref: ImageRef, by: int) -> ImageRef:
 
 
 class LocalRepo:
-    """A directory on disk. Never leaves ``root``: symlinks that point outside are ignored."""
+    """A directory on disk. Never leaves ``root``: symlinks that point outside are ignored.
+
+    Paths the walk in :meth:`files` saw as plain files are opened directly; anything else (a
+    symlink, a path a finder asks for) is resolved first and must stay under ``root``.
+    """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self._root = str(self.root)
+        self._plain: set[str] = set()
 
-    def _inside(self, path: str) -> Path | None:
-        p = (self.root / path).resolve()
-        if p == self.root or self.root in p.parents:
+    def _inside(self, path: str) -> str | None:
+        if path in self._plain:
+            return os.path.join(self._root, path)
+        p = os.path.realpath(os.path.join(self._root, path))
+        if p == self._root or p.startswith(self._root + os.sep):
             return p
         return None
 
@@ -172,10 +180,10 @@ class LocalRepo:
         """Up to one byte over the size cap; with ``claim``, only the head is read unless
         ``claim(head)`` holds (most files in a repository hold no image)."""
         p = self._inside(path)
-        if p is None or not p.is_file():
+        if p is None or (path not in self._plain and not os.path.isfile(p)):  # no FIFOs, devices
             return None
         try:
-            with p.open("rb") as fh:
+            with open(p, "rb") as fh:
                 head = fh.read(HEAD_BYTES)
                 if claim is not None and not claim(head):
                     return None
@@ -193,8 +201,8 @@ class LocalRepo:
             return None
 
     def listdir(self, path: str) -> list[str]:
-        p = self._inside(path) if path else self.root
-        if p is None or not p.is_dir():
+        p = self._inside(path) if path else self._root
+        if p is None or not os.path.isdir(p):
             return []
         try:
             return sorted(os.listdir(p))
@@ -205,21 +213,24 @@ class LocalRepo:
         """Repository-relative paths (with ``/``) of regular files, sorted, vendored folders
         and ``ignore`` globs left out, directory symlinks not followed."""
         patterns = list(ignore)
-        stack = [self.root]
+        stack = [("", self._root)]
         while stack:
-            d = stack.pop()
+            prefix, d = stack.pop()
             try:
                 entries = sorted(os.scandir(d), key=lambda e: e.name, reverse=True)
             except OSError:
                 continue
             for e in entries:
-                rel = Path(e.path).relative_to(self.root).as_posix()
+                rel = prefix + e.name
                 if patterns and any(fnmatch.fnmatch(rel, pat) for pat in patterns):
                     continue
                 if e.is_dir(follow_symlinks=False):
                     if e.name not in SKIP_DIRS:
-                        stack.append(Path(e.path))
-                elif e.is_file(follow_symlinks=False) or (e.is_symlink() and self._inside(rel)):
+                        stack.append((rel + "/", e.path))
+                elif e.is_file(follow_symlinks=False):
+                    self._plain.add(rel)
+                    yield rel
+                elif e.is_symlink() and self._inside(rel):
                     yield rel
 
 
