@@ -332,20 +332,27 @@ def _cluster_minor(a: _Attempt) -> str | None:
             a.reasons.append(f"no cluster.version is set and the tag {shown!r} names no minor")
             return None
         line = f"{m.group(1)}.{m.group(2)}"
-    tag = _versions().newest_in_line(a.tags(), line, like=a.like)
+    versions = _versions()
+    tag = versions.cluster_minor(a.tags(), line, like=a.like)
+    if tag is None and a.like is None:  # the target may spell its versions with a v (v1.33.4)
+        tag = versions.cluster_minor(a.tags(), f"v{line}")
     if tag is None:
         a.reasons.append(f"{a.base.name} has no {line}.x tag")
     return tag
 
 
 def _newest_patch(a: _Attempt) -> str | None:
+    """A newer patch of the written line; for a tag that is gone, the newest one still listed."""
     assert a.base is not None
-    if not a.current.tag:
+    cur = a.current.tag
+    if not cur:
         a.reasons.append("no tag written")
         return None
-    tag = _versions().newest_patch(a.tags(), a.current.tag)
-    if tag is None:
-        a.reasons.append(f"{a.base.name} has no other patch of {a.current.tag}'s line")
+    versions, listed = _versions(), a.tags()
+    tag = versions.newest_patch(listed, cur) if cur in listed else versions.nearest(listed, cur)
+    if tag is None or tag == cur:
+        a.reasons.append(f"{a.base.name} has no other patch of {cur}'s minor and variant")
+        return None
     return tag
 
 
