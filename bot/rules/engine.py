@@ -14,9 +14,9 @@ import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Protocol
 
+from bot import versions
 from bot.model import ImageRef, Resolution, Source, Status
 from bot.reference import Reference, ReferenceError, is_digest, is_tag, parse
 from bot.rules.table import Rule, RuleTable
@@ -332,7 +332,6 @@ def _cluster_minor(a: _Attempt) -> str | None:
             a.reasons.append(f"no cluster.version is set and the tag {shown!r} names no minor")
             return None
         line = f"{m.group(1)}.{m.group(2)}"
-    versions = _versions()
     tag = versions.cluster_minor(a.tags(), line, like=a.like)
     if tag is None and a.like is None:  # the target may spell its versions with a v (v1.33.4)
         tag = versions.cluster_minor(a.tags(), f"v{line}")
@@ -348,7 +347,7 @@ def _newest_patch(a: _Attempt) -> str | None:
     if not cur:
         a.reasons.append("no tag written")
         return None
-    versions, listed = _versions(), a.tags()
+    listed = a.tags()
     tag = versions.newest_patch(listed, cur) if cur in listed else versions.nearest(listed, cur)
     if tag is None or tag == cur:
         a.reasons.append(f"{a.base.name} has no other patch of {cur}'s minor and variant")
@@ -362,7 +361,7 @@ def _newest_in_line(a: _Attempt) -> str | None:
         a.reasons.append("no tag written")
         return None
     line = a.current.tag.split("-", 1)[0]
-    tag = _versions().newest_in_line(a.tags(), line, like=a.like)
+    tag = versions.newest_in_line(a.tags(), line, like=a.like)
     if tag is None:
         a.reasons.append(f"{a.base.name} has no release in the {line} line")
     return tag
@@ -370,7 +369,7 @@ def _newest_in_line(a: _Attempt) -> str | None:
 
 def _newest_stable(a: _Attempt) -> str | None:
     assert a.base is not None
-    tag = _versions().newest_stable(a.tags(), like=a.like)
+    tag = versions.newest_stable(a.tags(), like=a.like)
     if tag is None:
         a.reasons.append(f"{a.base.name} has no stable versioned tag")
     return tag
@@ -386,17 +385,10 @@ def _latest_equivalent(a: _Attempt) -> str | None:
     if latest is None:
         a.reasons.append(f"{name}:latest has no known digest")
         return None
-    tag = _versions().latest_equivalent(a.tags(), lambda t: a.digest_of(f"{name}:{t}"), latest)
+    tag = versions.latest_equivalent(a.tags(), lambda t: a.digest_of(f"{name}:{t}"), latest)
     if tag is None:
         a.reasons.append(f"no versioned tag of {name} has latest's digest")
     return tag
-
-
-def _versions() -> ModuleType:
-    """Version ordering is only needed once a rule picks a tag; matching works without it."""
-    from bot import versions
-
-    return versions
 
 
 _STRATEGIES: dict[str, Callable[[_Attempt], str | None]] = {
