@@ -1,0 +1,107 @@
+"""The command line as a user drives it: scan and check, offline (the registry-backed paths are
+tested end to end in tests/registry and tests/test_pipeline.py against a loopback registry)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_scan_offline_json_covers_every_file_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "scan", str(EXAMPLES), "--offline", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    sources = {f["source"] for f in doc["findings"]}
+    assert {"kubernetes", "helm-values", "helm-template", "kustomize", "compose", "dockerfile",
+            "ansible", "github-actions", "gitlab-ci", "argocd"} <= sources  # fmt: skip
+    by_text = {f["text"]: f for f in doc["findings"]}
+    job = by_text["bitnami/kubectl:1.31"]
+    assert job["path"] == "k8s/cleanup-cronjob.yaml"
+    assert (job["line"], job["column"]) == (17, 22)
+    assert job["reference"] == "docker.io/bitnami/kubectl:1.31"
+    assert job["status"] == "unchecked"
+    assert job["context"]["needs_shell"] is True
+    assert by_text["alpine:invalid!"]["status"] == "invalid"
+    data = (EXAMPLES / job["path"]).read_bytes()
+    part = job["parts"][0]
+    assert data[part["start"] : part["end"]] == b"bitnami/kubectl:1.31"
+
+
+def test_scan_offline_sarif_to_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "pullable.sarif"
+    code, out, _ = _run(capsys, "scan", str(EXAMPLES), "--offline", "--format", "sarif", "-o", str(out_file))
+    assert code == 0 and out == ""
+    doc = json.loads(out_file.read_text())
+    assert doc["version"] == "2.1.0"
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]
+    }
+    assert "argocd/web-app.yaml" in uris
+
+
+def test_scan_table_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "scan", str(EXAMPLES / "k8s"), "--offline")
+    assert code == 0
+    assert out.splitlines()[0] == "cleanup-cronjob.yaml"
+    assert "docker.io/bitnami/kubectl:1.31" in out
+
+
+def test_scan_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(
+        capsys, "scan", str(EXAMPLES / "docker" / "Dockerfile"), "--offline", "--format", "json"
+    )
+    assert code == 0
+    assert [f["text"] for f in json.loads(out)["findings"]][:2] == [
+        "docker/dockerfile:1",
+        "node:18.99.1-alpine",
+    ]
+
+
+def test_scan_missing_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "scan", "/nonexistent/dir", "--offline")
+    assert code == 2 and "no such file" in err
+
+
+def test_bad_operator_config_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "pullable.yaml"
+    cfg.write_text("registries:\n  docker.io:\n    endpoint: 42\n")
+    code, _, err = _run(capsys, "check", "nginx:1.27", "--config", str(cfg))
+    assert code == 2 and "endpoint" in err
+
+
+def test_check_offline_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "check", "nginx:1.27", "Nginx", "--offline", "--format", "json")
+    assert code == 1  # one input is invalid
+    first, second = json.loads(out)["results"]
+    assert first == {"input": "nginx:1.27", "valid": True, "reference": "docker.io/library/nginx:1.27",
+                     "error": None, "familiar": "nginx:1.27", "status": "unchecked", "digest": None,
+                     "detail": None}  # fmt: skip
+    assert second["valid"] is False and second["reference"] is None and second["error"]
+
+
+def test_unknown_command_exits_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+
+
+def test_console_script_runs(tmp_path: Path) -> None:
+    exe = shutil.which("pullable", path=str(Path(sys.executable).parent))
+    assert exe, "the console script is installed with the package"
+    res = subprocess.run([exe, "check", "--offline", "alpine"], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "docker.io/library/alpine" in res.stdout
