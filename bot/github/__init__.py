@@ -266,7 +266,10 @@ def installed_repositories(
 ) -> Iterator[tuple[int, str]]:
     """(installation id, owner/name) of every repository the App can see (the schedule's list)."""
     app = GitHubApp.from_settings(settings)
-    ids = [installation_id] if installation_id is not None else [i["id"] for i in app.installations()]
+    if installation_id is not None:
+        ids = [installation_id]
+    else:
+        ids = [i["id"] for i in app.installations() if not i.get("suspended_at")]
     for iid in ids:
         for repo in app.installation_repositories(iid):
             yield iid, repo["full_name"]
