@@ -37,6 +37,13 @@ GITHUB_RATE_LIMIT = Gauge(
 )
 
 
+def set_github_rate_limit(installation_id: int | None, resource: str, remaining: int) -> None:
+    """Listener for :data:`bot.github.RATE_LISTENERS` (subscribed by the jobs layer)."""
+    GITHUB_RATE_LIMIT.labels("app" if installation_id is None else str(installation_id), resource).set(
+        remaining
+    )
+
+
 class _JournalCollector(Collector):
     """Reads job counts by state from the journal at scrape time."""
 

@@ -61,9 +61,15 @@ def kind(name: str, merge: Merge | None = None) -> Callable[[Callable[[Job, Cont
 
 
 def load() -> None:
-    """Import every module that registers kinds and handlers."""
+    """Import every module that registers kinds and handlers, and feed GitHub's rate-limit
+    figures to the metrics gauge."""
     for name in MODULES:
         importlib.import_module(name)
+    from bot import metrics
+    from bot.github import RATE_LISTENERS
+
+    if metrics.set_github_rate_limit not in RATE_LISTENERS:
+        RATE_LISTENERS.append(metrics.set_github_rate_limit)
 
 
 @dataclass
@@ -86,6 +92,13 @@ def is_transient(exc: BaseException) -> tuple[bool, float | None]:
         return True, exc.retry_after
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return True, None
+    with contextlib.suppress(ImportError):
+        from bot.github import GitHubError, RateLimited
+
+        if isinstance(exc, RateLimited):
+            return True, exc.wait
+        if isinstance(exc, GitHubError):
+            return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
     with contextlib.suppress(ImportError):
         import httpx
 

@@ -54,7 +54,7 @@ class Job:
     deliveries: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))  # not asdict: it deep-copies the payload
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Job:

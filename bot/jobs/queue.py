@@ -49,7 +49,11 @@ class Queue:
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             path = settings.data_dir / "pullable.db"
-            self.huey = SqliteHuey("pullable", filename=str(path), results=False, utc=True, timeout=60)
+            # No fsync for huey's messages: the journal (WAL, fsynced at checkpoints) is the record,
+            # and the reaper re-sends any message a crash loses.
+            self.huey = SqliteHuey(
+                "pullable", filename=str(path), results=False, utc=True, timeout=60, fsync=False
+            )
             store = SqliteStore(path)
         self.journal = Journal(store, settings.max_attempts)
         self._execute = self.huey.task(name=EXECUTE)(self._run)

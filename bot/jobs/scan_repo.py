@@ -19,8 +19,6 @@ from bot.jobs.journal import Job, Journal
 from bot.model import Finding, ScanError, Skip, Status
 from bot.settings import Settings
 
-COMPARE_FILE_CAP = 300  # GitHub's compare lists at most 300 files; at the cap, scan everything
-
 
 @dataclass
 class Outcome:
@@ -97,9 +95,12 @@ def run(
     from bot import github
 
     session = github.session(settings, installation_id, repo)
-    if paths is not None and compare:
-        paths = _with_compared(session, paths, compare)
-    result = github.scan_repository(session, ref=ref, paths=paths)
+    try:
+        if paths is not None and compare:
+            paths = _with_compared(session, paths, compare)
+        result = github.scan_repository(session, ref=ref, paths=paths)
+    finally:
+        session.close()
     return Outcome(
         installation_id, repo, result.ref, result.sha, paths is None, paths,
         findings_for(result.refs), list(result.errors),
@@ -111,10 +112,10 @@ def _with_compared(session: Any, paths: list[str], ranges: list[tuple[str, ...]]
     GitHub's list may be cut short."""
     out = set(paths)
     for before, after in ranges:
-        files = session.compare(before, after)
-        if files is None or len(files) >= COMPARE_FILE_CAP:
+        changes = session.changed_files(before, after)
+        if changes.truncated:
             return None
-        out |= {f["filename"] for f in files if f.get("status") != "removed"}
+        out |= set(changes.changed)
     return sorted(out)
 
 
