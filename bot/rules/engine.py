@@ -184,8 +184,8 @@ class _Attempt:
             "cluster_version": self.opts.cluster_version or "",
         }
 
-    def advise(self, reason: str = "") -> str | None:
-        text = self.rule.advise
+    def advise(self, reason: str = "", text: str | None = None) -> str | None:
+        text = self.rule.advise if text is None else text
         out = _fill(text, (), self.values(reason)) if text else ""
         if reason and "{reason}" not in (text or ""):
             out = f"{out} ({reason})" if out else reason
@@ -255,7 +255,8 @@ def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
         return Decision(rule, advice=a.advise(str(exc)))
     if str(target) == str(a.current):
         return None  # nothing would change
-    return Decision(rule, target=target, digest=digest, checked_at=checked_at, advice=a.advise())
+    note = a.advise(text=rule.note) if rule.note else None
+    return Decision(rule, target=target, digest=digest, checked_at=checked_at, advice=note)
 
 
 def _target_name(a: _Attempt, groups: tuple[str, ...]) -> Reference:

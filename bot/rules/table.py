@@ -102,6 +102,7 @@ SCHEMA: dict[str, Any] = {
                         },
                     },
                     "advise": {"type": "string", "minLength": 1},
+                    "note": {"type": "string", "minLength": 1},
                 },
             },
         }
@@ -142,7 +143,8 @@ class Rule:
     why: str
     match: Match
     replace: Replace | None = None
-    advise: str | None = None
+    advise: str | None = None  # when the replacement cannot be made (or there is none)
+    note: str | None = None  # shown with a replacement that was made (a stop-gap warning)
     opt_in: bool = False
     params: Mapping[str, str | bool | float] = field(default_factory=dict)
     origin: str = ""  # "rules/10-retired.yaml#2", for messages
@@ -279,15 +281,20 @@ def _compile(raw: dict[str, Any], origin: str) -> Rule:
             if_unverified=rp.get("if_unverified", "advise"),
         )
         _check_template("replace.name", replace.name, NAME_FIELDS | set(params), groups, fail)
-    advise = raw.get("advise")
+    advise, note = raw.get("advise"), raw.get("note")
     if advise is not None:
         _check_template("advise", advise, ADVICE_FIELDS | set(params), 0, fail)
+    if note is not None:
+        if replace is None:
+            raise fail("note", "a note goes with 'replace' (use 'advise' for advice-only rules)")
+        _check_template("note", note, ADVICE_FIELDS | set(params), 0, fail)
     return Rule(
         id=rid,
         why=raw["why"].strip(),
         match=match,
         replace=replace,
         advise=advise.strip() if advise else None,
+        note=note.strip() if note else None,
         opt_in=bool(raw.get("opt_in", False)),
         params=params,
         origin=origin,
