@@ -325,3 +325,25 @@ def test_names_never_come_from_the_registry():
     d = decide("bitnami/kubectl:1.31", lookup=hostile, opts=Options(cluster_version="1.33"))
     assert d is not None and str(d.target) == "docker.io/alpine/kubectl:1.33.2"
     assert parse(str(d.target)).name == "docker.io/alpine/kubectl"
+
+
+# --- note vs advise -----------------------------------------------------------------------------
+
+
+def test_a_fix_that_was_made_carries_no_fallback_advice():
+    d = decide("bitnami/kubectl:1.31", opts=Options(cluster_version="1.31"))
+    assert str(d.target) == "docker.io/alpine/kubectl:1.31.5"
+    assert d.advice is None  # "no such tag was found" is only for when none was
+
+
+def test_a_note_goes_with_the_fix_it_qualifies():
+    d = decide("docker.io/bitnami/postgresql:16.4.0-debian-12-r0")
+    assert str(d.target) == "docker.io/bitnamilegacy/postgresql:16.4.0-debian-12-r0"
+    assert d.advice is not None and d.advice.startswith("Stop-gap only")
+
+
+def test_a_note_needs_a_replace():
+    with pytest.raises(rules.RuleError, match="note"):
+        rules.load_text(
+            "rules:\n- id: x\n  why: y\n  match: {status: tag-missing}\n  advise: a\n  note: b\n", "t.yaml"
+        )
