@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import Context, ImageRef, Part, Role, Skip, Source, Span
-from bot.scan.common import make_ref
+from bot.reference import qualified
+from bot.scan.common import TEMPLATE, make_ref
 from bot.scan.text import Locator
 from bot.scan.yamlsrc import (
     FLOAT,
@@ -147,12 +148,27 @@ def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[Im
     """Every reference under ``root``; ``prefix`` is the path of ``root`` in its document."""
     for link, node in mappings(root):
         path: Path | None = None
+        found: list[tuple[int, ImageRef]] = []  # (value node id, reference) in key order
+        split = False
         for k, v in node.value:
             if not isinstance(k, ScalarNode) or id(v) in where.seen:
                 continue
             key = k.value
             low = key.lower()
             if not low.endswith("image"):
+                if "image" in low:
+                    if isinstance(v, MappingNode) and low.endswith("images"):
+                        if path is None:
+                            path = (*prefix, *unlink(link))
+                        found += ((id(v), r) for r in _image_table(doc, v, (*path, key), where))
+                    elif _SPLIT.match(low):
+                        split = True
+                elif low in _ARG_KEYS or (
+                    low == "value" and isinstance(v, ScalarNode) and "name" in _keys(node)
+                ):
+                    if path is None:
+                        path = (*prefix, *unlink(link))
+                    found += ((0, r) for r in _in_strings(doc, node, v, (*path, key), where))
                 continue
             if path is None:
                 path = (*prefix, *unlink(link))
@@ -165,13 +181,40 @@ def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[Im
                 if low == "image":
                     if v.tag != NULL:
                         ref = string_ref(doc, v, fpath, where, node)
-                elif text and text.strip() and where.strings(key):
+                elif text and text.strip() and (where.strings(key) or strict_reference(text)):
                     ref = string_ref(doc, v, fpath, where, node)
             elif low == "image":
                 ref = _non_string(doc, v, fpath, where, node)
             if ref is not None:
                 where.seen.add(id(v))
-                yield ref
+                found.append((id(v), ref))
+        if split:
+            if path is None:
+                path = (*prefix, *unlink(link))
+            found = _split_fields(doc, node, path, where, found)
+        if len(found) > 1:
+            found.sort(key=lambda f: f[1].parts[0].span.start)
+        for _id, ref in found:
+            yield ref
+
+
+def strict_reference(text: str) -> bool:
+    """Whether a string under a ``*Image`` key outside Helm values (``configReloaderImage``,
+    ``containerImage``) is taken as a reference: only when Docker's grammar reads it with a tag or
+    digest, so ``pullImage: "true"``, ``logoImage: img/logo.png`` or a bare name never are."""
+    from bot.reference import ReferenceError, parse
+
+    if TEMPLATE.search(text):
+        return False
+    try:
+        ref = parse(text)
+    except ReferenceError:
+        return False
+    return ref.tag is not None or ref.digest is not None
+
+
+def _keys(node: MappingNode) -> set[str]:
+    return {k.value for k, _v in node.value if isinstance(k, ScalarNode)}
 
 
 def string_ref(doc: Doc, node: ScalarNode, fpath: Path, where: Where, holder: MappingNode | None) -> ImageRef:
@@ -229,6 +272,157 @@ def _image_mapping(
     return helm_map(doc, node, fpath, where)
 
 
+# --- fields split by name prefix, image tables, references inside strings --------------------
+
+# `imageRepository` + `imageTag`, `initImageName` + `initImageTag`, `image_repository`: one image
+# whose pieces are sibling keys sharing a prefix that ends in "image".
+_SPLIT = re.compile(r"(.*image)[-_]?(repository|repo|name|registry|tag|version|digest)")
+_SPLIT_SLOTS = {
+    "repository": ("repository", Role.REPOSITORY),
+    "repo": ("repository", Role.REPOSITORY),
+    "name": ("repository", Role.NAME),
+    "registry": ("registry", Role.REGISTRY),
+    "tag": ("tag", Role.TAG),
+    "version": ("tag", Role.TAG),
+    "digest": ("digest", Role.DIGEST),
+}
+# Keys whose strings are a command line or a value handed to a program, where a fully qualified
+# reference may sit inside the text (`--prometheus-config-reloader=quay.io/...:v0.79.2`).
+_ARG_KEYS = frozenset({"args", "command", "extraargs", "extra_args"})
+_TOKEN = re.compile(r"[^\s=,;'\"()<>|`]+")
+
+
+def _split_fields(
+    doc: Doc, node: MappingNode, path: Path, where: Where, found: list[tuple[int, ImageRef]]
+) -> list[tuple[int, ImageRef]]:
+    """Add the references of ``<prefix>Repository``/``Name`` + ``Tag`` (+ ``Registry``,
+    ``Digest``) groups in ``node``. A group's repository may also be the bare ``<prefix>`` key
+    (``image: org/app`` + ``imageTag: 1.2``), whose string reference it then replaces. A
+    repository without tag counts only when it is a whole reference (CloudNativePG's
+    ``imageName: ghcr.io/cloudnative-pg/postgresql:17.2``): alone, ``imageRepository`` is as
+    often a registry prefix (kubeadm). A tag alone completes an image written elsewhere."""
+    groups: dict[str, dict[str, tuple[str, Role, Node]]] = {}
+    bare: dict[str, tuple[str, Node]] = {}
+    for k, v in node.value:
+        if not isinstance(k, ScalarNode) or (isinstance(v, ScalarNode) and v.tag == NULL):
+            continue
+        low = k.value.lower()
+        m = _SPLIT.fullmatch(low)
+        if m is not None:
+            slot, role = _SPLIT_SLOTS[m.group(2)]
+            groups.setdefault(m.group(1), {}).setdefault(slot, (k.value, role, v))
+        elif low.endswith("image"):
+            bare[low] = (k.value, v)
+    out = list(found)
+    for prefix, chosen in groups.items():
+        if "repository" not in chosen and prefix in bare and "tag" in chosen:
+            key, v = bare[prefix]
+            if isinstance(v, ScalarNode) and text_of(v):
+                chosen["repository"] = (key, Role.NAME, v)
+                out = [f for f in out if f[0] != id(v)]
+                where.seen.discard(id(v))
+        if "repository" not in chosen or any(id(v) in where.seen for _k, _r, v in chosen.values()):
+            continue
+        key, _role, repo = chosen["repository"]
+        fpath = (*path, key)
+        if "tag" in chosen or "digest" in chosen:
+            ref = compose(doc, chosen, fpath, where)
+        elif len(chosen) == 1 and isinstance(repo, ScalarNode) and strict_reference(text_of(repo) or ""):
+            ref = string_ref(doc, repo, fpath, where, node)
+        else:
+            continue  # `imageRepository: registry.k8s.io` alone (kubeadm) is a registry prefix
+        for _k, _r, v in chosen.values():
+            where.seen.add(id(v))
+        out.append((id(repo), ref))
+    return out
+
+
+def _image_table(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> Iterator[ImageRef]:
+    """``images: {controller: {registry:, repository:, tag:}, ...}``, a table of Helm image maps
+    (New Relic, Grafana charts). An entry needs ``repository``, or ``name`` with a tag, digest or
+    registry beside it, so that a table of other things called images (logos, VM images with a
+    ``name``) is not read as one."""
+    for ck, cv in node.value:
+        if not isinstance(ck, ScalarNode) or not isinstance(cv, MappingNode) or id(cv) in where.seen:
+            continue
+        keys = _keys(cv)
+        if "repository" in keys or ("name" in keys and keys & {"tag", "digest", "registry"}):
+            ref = helm_map(doc, cv, (*fpath, ck.value), where)
+            if ref is not None:
+                where.seen.add(id(cv))
+                yield ref
+
+
+def _in_strings(doc: Doc, holder: MappingNode, value: Node, fpath: Path, where: Where) -> Iterator[ImageRef]:
+    """Fully qualified references inside container arguments (``args``, ``command``,
+    ``extraArgs`` lists, strings or maps) and env values (a ``value`` beside a ``name``). Only
+    :func:`bot.reference.qualified` text counts: a registry host, a path and a tag or digest,
+    so flags, URLs, paths and versions never do. Each part spans the reference's bytes inside the
+    string, so an edit changes just those."""
+    if isinstance(value, ScalarNode):
+        scalars: list[tuple[Path, ScalarNode]] = [(fpath, value)]
+    elif isinstance(value, SequenceNode):
+        scalars = [((*fpath, i), x) for i, x in enumerate(value.value) if isinstance(x, ScalarNode)]
+    elif isinstance(value, MappingNode):
+        scalars = [((*fpath, str(k.value)), x) for k, x in value.value if isinstance(x, ScalarNode)]
+    else:
+        return
+    key = str(fpath[-1])
+    if key == "value":
+        name = text_of(get(holder, "name"))
+        notes: tuple[str, ...] = (f"in env value {name}",) if name else ("in a value",)
+        container = None
+    else:
+        notes, container = (f"in {key}",), text_of(get(holder, "name"))
+    for spath, node in scalars:
+        text = text_of(node)
+        if (
+            text is None
+            or id(node) in where.seen
+            or "/" not in text
+            or ("." not in text and "localhost" not in text)
+        ):
+            continue
+        found = False
+        for m in _TOKEN.finditer(text):
+            if qualified(m.group()) is None:
+                continue
+            found = True
+            part = piece(doc, node, m.start(), m.end())
+            base = where.context(spath, None, notes)
+            ctx = Context(base.kind, base.name, container, None, base.field, base.notes)
+            yield make_ref(where.path, where.source, part.text, [part], ctx)
+        if found:
+            where.seen.add(id(node))
+
+
+def _may_qualify(text: str) -> bool:
+    """Cheap test before tokenising: a qualified reference has a slash and a host."""
+    return "/" in text and ("." in text or "localhost" in text)
+
+
+def piece(doc: Doc, node: ScalarNode, start: int, end: int, role: Role = Role.IMAGE) -> Part:
+    """A part for ``node.value[start:end]``, exact wherever its bytes can be found: directly in
+    a plain or quoted scalar whose bytes are its value, else (block scalars, escapes elsewhere in
+    the string) by matching the piece's occurrence in the scalar's bytes. Only when the
+    occurrences disagree is the part located at the whole scalar and marked not raw."""
+    whole = doc.part(node, role)
+    text = node.value[start:end]
+    s, e = doc.bounds(node)
+    if whole.quote:
+        s, e = s + 1, e - 1
+    if whole.raw:
+        return Part(role, text, doc.loc.span(s + start, s + end), whole.quote, True)
+    raw = doc.loc.text[s:e]
+    nth = node.value.count(text, 0, start)
+    if text and raw.count(text) == node.value.count(text):
+        at = -1
+        for _ in range(nth + 1):
+            at = raw.find(text, at + 1)
+        return Part(role, text, doc.loc.span(s + at, s + at + len(text)), whole.quote, True)
+    return Part(role, text, whole.span, whole.quote, False)
+
+
 # --- Helm image maps -------------------------------------------------------------------------
 
 
@@ -261,25 +455,34 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
             chosen[slot] = (low, v)
     if "repository" not in chosen or isinstance(chosen["repository"][1], MappingNode):
         return None
-    roles = {
-        "registry": Role.REGISTRY,
-        "repository": Role.REPOSITORY,
-        "name": Role.NAME,
-        "image": Role.NAME,
-        "tag": Role.TAG,
-        "version": Role.TAG,
-        "digest": Role.DIGEST,
-    }
+    return compose(doc, {slot: (key, _ROLES[key], v) for slot, (key, v) in chosen.items()}, fpath, where)
+
+
+_ROLES = {
+    "registry": Role.REGISTRY,
+    "repository": Role.REPOSITORY,
+    "name": Role.NAME,
+    "image": Role.NAME,
+    "tag": Role.TAG,
+    "version": Role.TAG,
+    "digest": Role.DIGEST,
+}
+
+
+def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, where: Where) -> ImageRef:
+    """The reference split over ``chosen`` scalars (slot -> (key as written, role, value)), the
+    slots being ``registry``, ``repository``, ``tag`` and ``digest``: joined and judged as
+    :func:`helm_map` documents; a repository without tag or digest is ``CHART_DEFAULT``."""
     parts: list[Part] = []
     values: dict[str, str] = {}
     bad: list[str] = []
     notes: list[str] = []
-    for slot, (key, v) in chosen.items():
+    for slot, (key, role, v) in chosen.items():
         if not isinstance(v, ScalarNode):
-            parts.append(_written(doc, v, roles[key]))
+            parts.append(_written(doc, v, role))
             bad.append(f"{key} is a {'list' if isinstance(v, SequenceNode) else 'mapping'}")
             continue
-        parts.append(doc.part(v, roles[key]))
+        parts.append(doc.part(v, role))
         text = text_of(v, numeric=slot == "tag")
         if text is None:
             bad.append(f"{key} is not a string: {_describe_tag(v)}")
