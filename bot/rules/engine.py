@@ -123,6 +123,8 @@ def _matches(rule: Rule, ref: ImageRef, current: Reference, status: Status) -> t
         return None
     if m.needs_shell and ref.context.needs_shell not in m.needs_shell:
         return None
+    if m.not_field and any(_glob(ref.context.field or "", g) for g in m.not_field):
+        return None
     if m.digest is not None and (current.digest is not None) != m.digest:
         return None
     if m.tag is not None and not m.tag.fullmatch(current.tag or ""):

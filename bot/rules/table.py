@@ -88,6 +88,7 @@ SCHEMA: dict[str, Any] = {
                             "status": _one_or_more([s.value for s in Status]),
                             "source": _one_or_more([s.value for s in Source]),
                             "needs_shell": {"type": ["boolean", "null"]},
+                            "not_field": _STR_LIST,
                         },
                     },
                     "replace": {
@@ -126,6 +127,7 @@ class Match:
     statuses: frozenset[Status] = frozenset()
     sources: frozenset[Source] = frozenset()
     needs_shell: tuple[bool | None, ...] = ()  # empty: any; (None,) matches "cannot be known"
+    not_field: tuple[str, ...] = ()  # globs on context.field where the rule must not fire
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +269,7 @@ def _compile(raw: dict[str, Any], origin: str) -> Rule:
         statuses=frozenset(Status(s) for s in _strings(m.get("status"))),
         sources=frozenset(Source(s) for s in _strings(m.get("source"))),
         needs_shell=() if shell is ... else (shell,),
+        not_field=_strings(m.get("not_field")),
     )
     params = dict(raw.get("params") or {})
     groups = match.name_regex.groups if match.name_regex else 0

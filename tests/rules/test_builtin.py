@@ -3,10 +3,12 @@ instead, and that every target it proposes was verified."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bot import rules
-from bot.model import Source, Status
+from bot.model import Context, Source, Status
 from bot.reference import parse
 from bot.rules import Options
 
@@ -347,3 +349,15 @@ def test_a_note_needs_a_replace():
         rules.load_text(
             "rules:\n- id: x\n  why: y\n  match: {status: tag-missing}\n  advise: a\n  note: b\n", "t.yaml"
         )
+
+
+def test_bitnami_kubectl_is_not_swapped_where_files_are_copied_out_of_it():
+    """`COPY --from=bitnami/kubectl /opt/bitnami/...`: alpine/kubectl has other paths, so only the
+    frozen copy of the same image (bitnami-retired) keeps that build working."""
+    ref = image_ref("bitnami/kubectl:1.31.4-debian-12-r3", source=Source.DOCKERFILE)
+    ref = dataclasses.replace(ref, context=Context(field="COPY --from"))
+    lookup = FakeLookup({"docker.io/bitnamilegacy/kubectl": {"1.31.4-debian-12-r3": digest("bl-k")},
+                         "docker.io/alpine/kubectl": KUBECTL_TAGS})  # fmt: skip
+    d = rules.evaluate(ref, lookup.check(ref.reference), lookup, TABLE, Options(cluster_version="1.31"))
+    assert d is not None and d.rule.id == "bitnami-retired"
+    assert str(d.target) == "docker.io/bitnamilegacy/kubectl:1.31.4-debian-12-r3"
