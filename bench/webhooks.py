@@ -50,7 +50,7 @@ def run_rate(url: str, rate: int, seconds: float, payload: dict, accepted: dict[
 
     def client() -> httpx.Client:
         if not hasattr(local, "c"):
-            local.c = httpx.Client(timeout=30)
+            local.c = httpx.Client(timeout=30, verify=False)
         return local.c
 
     def send(i: int, due: float) -> None:
@@ -59,9 +59,10 @@ def run_rate(url: str, rate: int, seconds: float, payload: dict, accepted: dict[
             did = sent_ids[-1] if redeliver else str(uuid.uuid4())
             sent_ids.append(did)
         d = deliver("push", payload, SECRET, delivery_id=did)
+        c = client()  # outside the clock: creating an httpx client costs tens of ms
         start = time.perf_counter()
         try:
-            code: int | str = client().post(url, content=d.body, headers=d.headers).status_code
+            code: int | str = c.post(url, content=d.body, headers=d.headers).status_code
         except httpx.HTTPError as exc:
             code = type(exc).__name__
         took = time.perf_counter() - start
