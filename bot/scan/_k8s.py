@@ -57,8 +57,9 @@ _HEREDOC = re.compile(r"<<-?\s*['\"]?[A-Za-z_]")
 
 def want(chunk: str) -> bool:
     """Linear pre-filter: a document that never spells ``image`` (``images``, ``docker_image``,
-    ``image.repository`` parameters included) holds nothing for these finders."""
-    return "mage" in chunk or "MAGE" in chunk
+    ``image.repository`` parameters included) nor ``oci://`` (a Flux OCIRepository) holds
+    nothing for these finders."""
+    return "mage" in chunk or "MAGE" in chunk or "oci://" in chunk
 
 
 def image_key_only(key: str) -> bool:
@@ -649,7 +650,7 @@ def _is_shell(argv: list[str]) -> bool:
 
 def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
     """References in a Kubernetes object (or ``List``), with its kind and name as context.
-    Argo CD Applications are read by :mod:`bot.scan.argocd`."""
+    Argo CD Applications are read by :mod:`bot.scan.argocd`, Flux objects by :mod:`bot.scan.flux`."""
     api = text_of(get(obj, "apiVersion"))
     kind = text_of(get(obj, "kind"))
     name = text_of(get_path(obj, "metadata", "name")) or text_of(get_path(obj, "metadata", "generateName"))
@@ -666,6 +667,14 @@ def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[Im
             doc, obj, Where(where.path, Source.ARGOCD, kind, name, seen=where.seen), prefix
         )
         return
+    if api and kind and api.endswith(".fluxcd.io/" + api.rpartition("/")[2]):
+        from bot.scan import flux
+
+        if flux.handles(api, kind):
+            yield from flux.document(
+                doc, obj, Where(where.path, Source.FLUX, kind, name, seen=where.seen), prefix
+            )
+            return
     inner = Where(
         where.path, where.source, kind or where.kind, name or where.name, seen=where.seen, notes=where.notes
     )
@@ -755,3 +764,25 @@ def approximate(ref: ImageRef, doc: Doc, node: ScalarNode) -> ImageRef:
     from dataclasses import replace
 
     return replace(ref, parts=tuple(parts), line=first.line, column=first.column)
+
+
+# --- JSON 6902 patches -----------------------------------------------------------------------
+
+
+def json_patch(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
+    """``- op: replace`` / ``path: /spec/template/spec/containers/0/image`` / ``value: nginx:1.27``:
+    the value of an ``add``/``replace`` whose path ends in ``/image`` is a whole reference."""
+    if not isinstance(root, SequenceNode):
+        return
+    for i, op in enumerate(root.value):
+        target = text_of(get(op, "path"))
+        value = get(op, "value")
+        if (
+            target
+            and target.rstrip("/").endswith("/image")
+            and text_of(get(op, "op")) in ("add", "replace")
+            and isinstance(value, ScalarNode)
+            and id(value) not in where.seen
+        ):
+            where.seen.add(id(value))
+            yield string_ref(doc, value, (*prefix, i, "value"), where, None)
