@@ -310,19 +310,37 @@ def test_qualified_rejects(text):
 
 # -- properties ----------------------------------------------------------------------------------
 
-_component = st.from_regex(r"[a-z0-9]{1,8}(?:(?:[._]|__|-{1,3})[a-z0-9]{1,8}){0,2}", fullmatch=True)
+_LOWER = "abcxyz0189"
+_alnum = st.text(alphabet=_LOWER, min_size=1, max_size=6)
+_sep = st.sampled_from([".", "_", "__", "-", "--", "---"])
+_component = st.builds(
+    lambda first, rest: first + "".join(s + a for s, a in rest),
+    _alnum,
+    st.lists(st.tuples(_sep, _alnum), max_size=2),
+)
+_label = st.text(alphabet="abzAZ09-", min_size=1, max_size=6).filter(lambda x: x[0] != "-" and x[-1] != "-")
 _domain = st.one_of(
     st.none(),
     st.sampled_from(
         ["docker.io", "index.docker.io", "ghcr.io", "localhost", "localhost:5000", "Foo", "[::1]:5000"]
     ),
-    st.from_regex(
-        r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,6}[a-zA-Z0-9])?(?:\.[a-z0-9]{1,5}){0,2}(?::[0-9]{1,5})?",
-        fullmatch=True,
+    st.builds(
+        lambda labels, port: ".".join(labels) + port,
+        st.lists(_label, min_size=1, max_size=3),
+        st.sampled_from(["", ":5000", ":1"]),
     ),
 )
-_tag = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
-_digest = st.one_of(st.none(), st.from_regex(r"sha256:[a-f0-9]{64}", fullmatch=True))
+_tag = st.one_of(
+    st.none(),
+    st.builds(
+        str.__add__,
+        st.text(alphabet="aZ0_", min_size=1, max_size=1),
+        st.text(alphabet="aZ09_.-", max_size=20),
+    ),
+)
+_digest = st.one_of(
+    st.none(), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64).map("sha256:".__add__)
+)
 
 
 @st.composite
