@@ -10,21 +10,33 @@ Renovate reads only ``tasks/*.yml``, line by line; Ansible keeps images in handl
   for docker, the default for podman;
 - ``k8s`` / ``kubernetes.core.k8s`` ``definition:`` as Kubernetes objects (a mapping, a list, or a
   literal ``|`` YAML string mapped back into the file);
-- any other ``image:`` key (``docker_swarm_service``, inline compose definitions).
+- any other ``image:`` key (``docker_swarm_service``, inline compose definitions);
+- Molecule scenarios (``molecule/<scenario>/molecule.yml``): ``platforms[].image``, with
+  Molecule's ``${VAR:-default}`` interpolation (the default is the reference), whether Molecule
+  builds on it (``pre_build_image: false``, its default) or runs it as is.
 
-Jinja (``{{ app_image }}``) is reported as templated; resolving role variables is the next step
-(issue 7), which will fill :class:`~bot.model.Part` ``path`` with ``defaults/main.yml``.
+Jinja variables (``"{{ app_image }}:{{ app_version }}"``) are resolved from the role's
+``defaults``/``vars``, the play's ``vars``/``vars_files``, block and task ``vars`` and the
+inventory ``group_vars``/``host_vars`` (:mod:`bot.scan._ansible_vars`, which documents the
+precedence): the parts point at the definitions, so a fix edits ``defaults/main.yml``. Filters and
+expressions other than ``default('literal')`` stay skipped as templated. Variable files themselves
+(role ``defaults``/``vars``, ``group_vars``, ``host_vars``) are claimed and yield nothing: read as
+plain YAML they would report the same bytes a second time, with a meaning (``tracer.image``
+without its ``tracer.tag``) that can disagree with the use, and the re-scan of a fix would then
+see a reference change that no edit meant.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.model import Context, ImageRef, Role, Skip, Source
+from bot.model import Context, ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
+from bot.scan._ansible_vars import Resolver, role_dir
 from bot.scan._k8s import (
     Link,
     Path,
@@ -40,6 +52,7 @@ from bot.scan._k8s import (
     want,
 )
 from bot.scan.common import make_ref
+from bot.scan.interpolate import Unresolved, expand, joined, scalar_piece, traced_parts
 from bot.scan.yamlsrc import Doc, documents, dotted, get, text_of
 
 SOURCE = Source.ANSIBLE
@@ -53,7 +66,15 @@ _MODULES = CONTAINER_MODULES | PULL_MODULES | K8S_MODULES
 _PATH = re.compile(
     r"(?:^|/)(?:roles/[^/]+/(?:tasks|handlers)/|tasks/|handlers/|playbooks?/)[^/]+\.ya?ml$"
     r"|(?:^|/)(?:site|playbook[^/]*)\.ya?ml$"
+    r"|(?:^|/)molecule/[^/]+/molecule\.ya?ml$"
 )
+# Variable files: data that tasks and templates use; each value is reported where it is used.
+_VARS = re.compile(
+    r"(?:^|/)(?:group_vars|host_vars)/(?:[^/]+/)?[^/]+\.ya?ml$"
+    r"|(?:^|/)roles/[^/]+/(?:defaults|vars)/(?:main/)?[^/]+\.ya?ml$"
+)
+_MOLECULE = re.compile(r"(?:^|/)molecule/[^/]+/molecule\.ya?ml$")
+_ROLE_MARKERS = ("tasks", "handlers")
 _LIST = re.compile(rb"(?m)^-[ \t]")
 _PLAY = re.compile(
     rb"(?m)^[ \t]*(?:-[ \t]+)?(?:hosts|import_playbook|ansible\.builtin\.import_playbook)[ \t]*:"
@@ -70,7 +91,7 @@ def claims(path: str, head: bytes) -> bool:
     of tasks that call modules by their collection names or container modules."""
     if not path.endswith((".yaml", ".yml")):
         return False
-    if _PATH.search(path):
+    if _PATH.search(path) or _VARS.search(path):
         return True
     return _LIST.search(head) is not None and (
         _PLAY.search(head) is not None or _MODULE.search(head) is not None
@@ -78,16 +99,71 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    if _VARS.search(path):
+        documents(text)  # only to report a broken file; its values are reported where used
+        return
     if not want(text):
         return
-    for doc in documents(text, want=want):
+    docs = documents(text, want=want)
+    resolver: Resolver | None = None
+    molecule = _MOLECULE.search(path) is not None
+    for doc in docs:
         where = Where(path, SOURCE)
         found: list[ImageRef] = []
+        if molecule:
+            found += _platforms(doc, where)
         for link, node in mappings(doc.root):
             found += _task(doc, node, link, where)
         found += images(doc, doc.root, where)
         found.sort(key=lambda r: (r.line, r.column))
-        yield from found
+        for ref in found:
+            if ref.skip is Skip.TEMPLATED and "{{" in ref.text and not molecule:
+                if resolver is None:
+                    resolver = Resolver(path, text, repo, role=role_dir(path, _ROLE_MARKERS), docs=docs)
+                yield resolver.resolve(ref)
+            else:
+                yield ref
+
+
+def _platforms(doc: Doc, where: Where) -> Iterator[ImageRef]:
+    """Molecule's test instances: each platform's image is pulled (and, unless
+    ``pre_build_image: true``, used as the base of the image Molecule builds)."""
+    platforms = get(doc.root, "platforms")
+    if not isinstance(platforms, SequenceNode):
+        return
+    for i, platform in enumerate(platforms.value):
+        image = get(platform, "image")
+        if not isinstance(image, ScalarNode):
+            continue
+        where.seen.add(id(image))
+        fpath = ("platforms", i, "image")
+        pre = get(platform, "pre_build_image")
+        prebuilt = isinstance(pre, ScalarNode) and pre.value.lower() in ("true", "yes", "on")
+        note = "pre_build_image: run as is" if prebuilt else "base of the image Molecule builds"
+        ctx = Context("molecule platform", text_of(get(platform, "name")), None, None, dotted(fpath), (note,))
+        written = doc.part(image, Role.IMAGE)
+        if text_of(image) is None:
+            yield _with_context(string_ref(doc, image, fpath, where, None), ctx)
+        elif "$" not in written.text:
+            yield make_ref(where.path, SOURCE, written.text, [written], ctx)
+        else:
+            yield _interpolated(doc, image, written, ctx, where.path)
+
+
+def _interpolated(doc: Doc, node: ScalarNode, written: Part, ctx: Context, path: str) -> ImageRef:
+    """Molecule interpolates ``${VAR}``, ``${VAR:-default}`` and ``$$`` as compose does; the
+    environment is not in the repository, so a default is the reference."""
+    piece = scalar_piece(doc, node, written)
+    try:
+        pieces = expand(piece, lambda _name: None, dollar_escape=True)
+    except Unresolved as exc:
+        skip = Skip.VARIABLE if exc.missing else Skip.TEMPLATED
+        return make_ref(path, SOURCE, written.text, [written], ctx, skip=skip, detail=str(exc))
+    text = joined(pieces)
+    parts = traced_parts(pieces, doc.loc) or (replace(written, text=text, raw=False),)
+    ctx = replace(ctx, notes=(*ctx.notes, f"default of {written.text}"))
+    ref = make_ref(path, SOURCE, text, parts, ctx)
+    return replace(ref, line=written.span.line, column=written.span.column)
 
 
 def _task(doc: Doc, task: MappingNode, link: Link, where: Where) -> Iterator[ImageRef]:
@@ -113,8 +189,6 @@ def _task(doc: Doc, task: MappingNode, link: Link, where: Where) -> Iterator[Ima
 
 
 def _with_context(ref: ImageRef, ctx: Context) -> ImageRef:
-    from dataclasses import replace
-
     return replace(ref, context=ctx)
 
 
