@@ -115,6 +115,7 @@ def _parameters(doc: Doc, params: SequenceNode, where: Where, ppath: Path) -> It
         name, value = text_of(get(p, "name")), get(p, "value")
         if not name or not isinstance(value, ScalarNode):
             continue
+        where.seen.add(id(value))  # a parameter, not an env value: never read again as one
         head, _, leaf = name.rpartition(".")
         if leaf.lower().endswith("image"):
             groups.setdefault(name, {})["image"] = (i, value)

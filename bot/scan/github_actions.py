@@ -1,10 +1,11 @@
 """GitHub Actions finder: workflows and ``action.yml``.
 
 Workflows: ``jobs.*.container`` (a string or ``.image``), ``jobs.*.services.*`` (``.image``, or
-a string as Renovate accepts), and steps ``uses: docker://...``. Actions: ``runs.image:
-docker://...`` (``runs.image: Dockerfile`` is a path, built on the runner) and composite actions'
-``runs.steps[*].uses``. Dependabot reads none of these. ``${{ }}`` expressions are
-``Skip.TEMPLATED`` (matrix values are not resolved).
+a string as Renovate accepts), steps ``uses: docker://...``, and steps' ``with: image:`` inputs
+that hold a reference (``docker/setup-qemu-action``'s ``image: tonistiigi/binfmt@sha256:...``).
+Actions: ``runs.image: docker://...`` (``runs.image: Dockerfile`` is a path, built on the
+runner) and composite actions' ``runs.steps[*].uses``. Dependabot reads none of these.
+``${{ }}`` expressions are ``Skip.TEMPLATED`` (matrix values are not resolved).
 
 A job container runs the job's ``run:`` steps through a shell, so ``needs_shell`` is True for it
 when the job has any; a rule that swaps it for a distroless image would break them.
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from yaml.nodes import Node, ScalarNode
 
 from bot.model import Context, ImageRef, Role, Source
+from bot.scan._k8s import strict_reference
 from bot.scan.common import make_ref
 from bot.scan.interpolate import check_keys, non_string
 from bot.scan.yamlsrc import Doc, documents, get, is_map, is_seq, items, text_of
@@ -53,6 +55,17 @@ def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
         if is_map(doc.root):
             out.extend(_Reader(doc, path).refs())
     return iter(sorted(out, key=lambda r: (r.line, r.column)))
+
+
+def _input_image(node: ScalarNode) -> bool:
+    """Whether an action input named ``image`` holds a reference we report: one Docker's grammar
+    reads with a tag or digest (``tonistiigi/binfmt@sha256:...``), or an expression (a skip).
+    Actions also call the name of an image they build ``image`` (``image: my-app``): a bare
+    name is not reported, so no made-up ``docker.io/library/my-app`` is checked."""
+    text = text_of(node)
+    if text is None:
+        return False
+    return "${{" in text or strict_reference(text)
 
 
 class _Reader:
@@ -108,9 +121,17 @@ class _Reader:
             return
         for i, step in enumerate(steps.value):  # type: ignore[union-attr]
             uses = get(step, "uses")
+            step_name = text_of(get(step, "name")) or text_of(get(step, "id"))
             if isinstance(uses, ScalarNode) and uses.value.startswith(DOCKER_PREFIX):
-                step_name = text_of(get(step, "name")) or text_of(get(step, "id"))
                 self._docker(uses, dataclasses.replace(ctx, container=step_name, field=f"{field}[{i}].uses"))
+            image = get(get(step, "with"), "image")
+            if isinstance(image, ScalarNode) and _input_image(image):
+                action = text_of(uses)
+                notes = (f"input of {action}",) if action else ()
+                where = dataclasses.replace(
+                    ctx, container=step_name, field=f"{field}[{i}].with.image", notes=notes
+                )
+                self._image(image, where)
 
     def _image(self, node: Node, ctx: Context) -> None:
         if id(node) in self.seen:

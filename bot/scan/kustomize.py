@@ -1,4 +1,6 @@
-"""Kustomizations: the ``images:`` overrides, and Helm values inlined in ``helmCharts``.
+"""Kustomizations: the ``images:`` overrides, Helm values inlined in ``helmCharts``, and patches
+written inline (``patches[].patch`` strings, strategic-merge or JSON 6902), reported as Kubernetes.
+Patch *files* are read by the Kubernetes finder, which looks up the kustomization that lists them.
 
 An ``images`` entry rewrites every manifest image named ``name``. What is pulled is ``newName``
 (else ``name``) with ``":" + newTag`` and/or ``"@" + digest`` (kustomize >= 5 keeps both when both
@@ -18,9 +20,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._k8s import Path, Where, any_image_key, images, want
+from bot.scan._k8s import Path, Where, any_image_key, approximate, embedded, images, json_patch, want
 from bot.scan.common import make_ref
-from bot.scan.yamlsrc import NULL, Doc, documents, get, items, text_of
+from bot.scan.yamlsrc import NULL, Doc, documents, dotted, get, get_path, items, text_of
 
 SOURCE = Source.KUSTOMIZE
 
@@ -49,9 +51,37 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
                     vwhere = Where(path, SOURCE, where.kind, text_of(get(chart, "name")), any_image_key)
                     vwhere.seen = where.seen
                     found += images(doc, inline, vwhere, ("helmCharts", i, "valuesInline"))
+        found += _inline_patches(doc, where)
         found += images(doc, doc.root, where)
         found.sort(key=lambda r: (r.line, r.column))
         yield from found
+
+
+def _inline_patches(doc: Doc, where: Where) -> Iterator[ImageRef]:
+    """Patches written inline as YAML strings (``patches[].patch``, ``patchesStrategicMerge``
+    entries with a newline): parsed and mapped back into the file as Argo CD's ``helm.values``
+    are, and read as Kubernetes objects or JSON 6902 operations."""
+    for key in ("patches", "patchesStrategicMerge", "patchesJson6902"):
+        seq = get(doc.root, key)
+        if not isinstance(seq, SequenceNode):
+            continue
+        for i, entry in enumerate(seq.value):
+            node = get(entry, "patch") if isinstance(entry, MappingNode) else entry
+            if not isinstance(node, ScalarNode) or "\n" not in node.value or text_of(node) is None:
+                continue
+            where.seen.add(id(node))
+            kind = text_of(get(get(entry, "target"), "kind"))
+            at: Path = (key, i, "patch") if node is not entry else (key, i)
+            pwhere = Where(where.path, Source.KUBERNETES, notes=(f"inline patch {dotted(at)}",))
+            docs, exact = embedded(doc, node)
+            for inner in docs:
+                pwhere.kind = text_of(get(inner.root, "kind")) or kind
+                pwhere.name = text_of(get_path(inner.root, "metadata", "name"))
+                for ref in (
+                    *json_patch(inner, inner.root, pwhere, at),
+                    *images(inner, inner.root, pwhere, at),
+                ):
+                    yield ref if exact else approximate(ref, doc, node)
 
 
 def entries(doc: Doc, seq: Node | None, where: Where, prefix: Path) -> Iterator[ImageRef]:
