@@ -58,7 +58,7 @@ def test_bom_and_crlf() -> None:
     (r,) = res.refs
     assert (row(r), r.parts[0].span.start) == (
         (4, 12, "nginx:1.27.3", "docker.io/library/nginx:1.27.3", None),
-        53,
+        43,
     )
     assert data[43:55] == b"nginx:1.27.3"
 
