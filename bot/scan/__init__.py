@@ -36,6 +36,7 @@ HEAD_BYTES = 4096
 FINDERS: tuple[str, ...] = (
     "bot.scan.dockerfile",
     "bot.scan.helm_template",
+    "bot.scan.jinja",
     "bot.scan.github_actions",
     "bot.scan.gitlab_ci",
     "bot.scan.kustomize",
