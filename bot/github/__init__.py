@@ -1,10 +1,11 @@
-"""GitHub access for the App: authentication, a per-job session on one repository, and reading
-repositories through the API (see :mod:`bot.github.reader`).
+"""GitHub access for the App: authentication, a per-job session on one repository, trees and
+comparisons (:mod:`bot.github.tree`). Scanning through the API is orchestration and lives in
+:mod:`bot.jobs.reader` (this package sits at the bottom of the chain and never imports ``scan``).
 
 Typical job::
 
     session = github.session(settings, installation_id, "octo-org/demo")    # read-only token
-    result = github.scan_repository(session, ref=None, paths=None)          # RepoScan
+    result = bot.jobs.reader.scan_repository(session, ref=None, paths=None)  # RepoScan
     repo = session.gh.get_repo(session.full_name)                           # PyGithub, for writes
 
 Writers ask for :data:`WRITE_PERMISSIONS`. ``PULLABLE_GITHUB_PACING=0`` turns PyGithub's pauses
@@ -34,8 +35,8 @@ from bot.github.http import (
     rate_limits,
     record_rate,
 )
-from bot.github.reader import ApiRepo, Changes, RepoScan, changed_files, scan_repository
 from bot.github.store import Store, StoredEtags
+from bot.github.tree import Changes, changed_files
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -279,20 +280,17 @@ __all__ = [
     "RATE_LISTENERS",
     "READ_PERMISSIONS",
     "WRITE_PERMISSIONS",
-    "ApiRepo",
     "Changes",
     "CredentialsError",
     "GitHubApp",
     "GitHubError",
     "InstallationToken",
     "RateLimited",
-    "RepoScan",
     "Session",
     "changed_files",
     "installed_repositories",
     "load_private_key",
     "rate_limit_remaining",
     "rate_limits",
-    "scan_repository",
     "session",
 ]

@@ -93,12 +93,13 @@ def run(
 ) -> Outcome:
     """Scan ``repo`` at ``ref`` (its default branch when None) through the API."""
     from bot import github
+    from bot.jobs.reader import scan_repository
 
     session = github.session(settings, installation_id, repo)
     try:
         if paths is not None and compare:
             paths = _with_compared(session, paths, compare)
-        result = github.scan_repository(session, ref=ref, paths=paths)
+        result = scan_repository(session, ref=ref, paths=paths)
     finally:
         session.close()
     return Outcome(

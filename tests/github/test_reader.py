@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.github import scan_repository
-from bot.github.reader import wanted
+from bot.jobs.reader import scan_repository, wanted
 from bot.scan import MAX_FILE_BYTES, scan_tree
 
 BLOBS = r"/git/blobs/"

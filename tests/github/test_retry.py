@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from github import GithubException, InputGitTreeElement
 
-from bot.github import WRITE_PERMISSIONS, GitHubError, RateLimited, rate_limit_remaining, scan_repository
+from bot.github import WRITE_PERMISSIONS, GitHubError, RateLimited, rate_limit_remaining
 from bot.github.http import RATE_LISTENERS, retry_after
+from bot.jobs.reader import scan_repository
 
 
 def test_502s_are_retried_with_backoff(world):

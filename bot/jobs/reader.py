@@ -1,4 +1,4 @@
-"""Reading a repository through the API without cloning it (issue 5 §5).
+"""Scanning a repository through the API without cloning it (issue 5 §5).
 
 One recursive tree listing (walked subtree by subtree when GitHub truncates it) tells every path,
 blob SHA and size. Which files are fetched: a file is fetched when a finder claims it by path
@@ -23,9 +23,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot import __version__
+from bot.github.tree import Entry, read_tree, resolve
 from bot.model import ScanError
 from bot.scan import FINDERS, MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, scan_file
 
@@ -34,16 +35,6 @@ if TYPE_CHECKING:
 
 SNIFF_SUFFIXES = (".yml", ".yaml", ".j2", ".jinja", ".jinja2", ".tpl")
 SNIFF_NAMES = re.compile(r"(docker|container)file", re.IGNORECASE)
-SHA = re.compile(r"[0-9a-f]{40}")
-
-
-@dataclass(frozen=True)
-class Entry:
-    path: str
-    type: str  # blob, tree, commit (submodule)
-    sha: str
-    size: int = 0
-    mode: str = "100644"
 
 
 @dataclass
@@ -56,19 +47,6 @@ class RepoScan(ScanResult):
     fetched: int = 0  # blobs downloaded
     reused: int = 0  # files whose cached result was still valid
     walked: bool = False  # the recursive tree was truncated and walked subtree by subtree
-
-
-@dataclass(frozen=True)
-class Changes:
-    """Files changed between two commits, from the compare API. ``truncated``: GitHub's list may
-    be cut short (300 files) or the comparison failed, so the caller should scan everything."""
-
-    changed: tuple[str, ...] = ()  # added, modified, renamed (new name)
-    removed: tuple[str, ...] = ()
-    truncated: bool = False
-
-
-COMPARE_FILE_LIMIT = 300
 
 
 def scanner_key() -> str:
@@ -172,48 +150,6 @@ class ApiRepo:
         return all((self.entries[p].sha if p in self.entries else None) == sha for p, sha in deps.items())
 
 
-def read_tree(session: Session, commit: str) -> tuple[dict[str, Entry], bool]:
-    """Every entry of ``commit``'s tree, and whether the recursive listing had to be walked."""
-    data = session.get_json(f"git/trees/{commit}", {"recursive": "1"})
-    entries = {e["path"]: _entry(e, "") for e in data["tree"]}
-    if not data.get("truncated"):
-        return entries, False
-    entries = {}
-    _walk(session, data["sha"], "", entries)
-    return entries, True
-
-
-def _entry(e: dict[str, Any], prefix: str) -> Entry:
-    return Entry(prefix + e["path"], e["type"], e["sha"], int(e.get("size") or 0), e.get("mode", "100644"))
-
-
-def _walk(session: Session, tree_sha: str, prefix: str, out: dict[str, Entry]) -> None:
-    """One level of ``tree_sha``; each subtree is listed recursively, split again if truncated."""
-    level = session.get_json(f"git/trees/{tree_sha}")
-    for e in level["tree"]:
-        entry = _entry(e, prefix)
-        out[entry.path] = entry
-        if entry.type != "tree" or e["path"] in SKIP_DIRS:
-            continue
-        sub = session.get_json(f"git/trees/{entry.sha}", {"recursive": "1"})
-        if sub.get("truncated"):
-            _walk(session, entry.sha, entry.path + "/", out)
-        else:
-            for s in sub["tree"]:
-                child = _entry(s, entry.path + "/")
-                out[child.path] = child
-
-
-def resolve(session: Session, ref: str | None) -> tuple[str | None, str]:
-    """(branch name or None, commit SHA) for ``ref``: None is the default branch, a 40-hex string
-    is a commit, anything else a branch (``refs/heads/`` prefix optional)."""
-    if ref is not None and SHA.fullmatch(ref):
-        return None, ref
-    branch = ref.removeprefix("refs/heads/") if ref else session.repository()["default_branch"]
-    data = session.get_json(f"git/ref/heads/{branch}")
-    return branch, data["object"]["sha"]
-
-
 def scan_repository(
     session: Session,
     full_name: str | None = None,
@@ -225,7 +161,7 @@ def scan_repository(
     if full_name is not None and full_name.lower() != session.full_name.lower():
         raise ValueError(f"this session is for {session.full_name}, not {full_name}")
     branch, sha = resolve(session, ref)
-    entries, walked = read_tree(session, sha)
+    entries, walked = read_tree(session, sha, SKIP_DIRS)
     repo = ApiRepo(session, sha, entries)
     out = RepoScan(repository=session.full_name, ref=branch or ref, sha=sha, walked=walked)
     candidates = repo.files() if paths is None else sorted({p for p in paths if p in entries})
@@ -261,26 +197,4 @@ def scan_repository(
     return out
 
 
-def changed_files(session: Session, base: str, head: str) -> Changes:
-    """What changed from ``base`` to ``head`` (a push's before/after) per the compare API."""
-    files = session.compare(base, head)
-    if files is None:
-        return Changes(truncated=True)
-    changed = tuple(sorted({f["filename"] for f in files if f.get("status") != "removed"}))
-    gone = {f["filename"] for f in files if f.get("status") == "removed"}
-    gone |= {f["previous_filename"] for f in files if f.get("previous_filename")}
-    removed = tuple(sorted(gone))
-    return Changes(changed, removed, truncated=len(files) >= COMPARE_FILE_LIMIT)
-
-
-__all__ = [
-    "ApiRepo",
-    "Changes",
-    "Entry",
-    "RepoScan",
-    "changed_files",
-    "read_tree",
-    "resolve",
-    "scan_repository",
-    "wanted",
-]
+__all__ = ["ApiRepo", "RepoScan", "scan_repository", "wanted"]
