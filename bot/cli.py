@@ -320,6 +320,35 @@ def check_command(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r["valid"] for r in results) else EXIT_FINDINGS
 
 
+# --- the App --------------------------------------------------------------------------------------
+
+
+def _no_args(p: argparse.ArgumentParser) -> None:
+    p.epilog = "Configured from the environment: see .env.example."
+
+
+@command("serve", "run the webhook receiver (gunicorn on $HOST:$PORT, default 127.0.0.1:3000)", _no_args)
+def serve_command(args: argparse.Namespace) -> int:
+    from bot.settings import SettingsError
+    from bot.web import serve
+
+    try:
+        return serve()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@command("worker", "run a job worker (huey: SQLite under $PULLABLE_DATA_DIR, or $REDIS_URL)", _no_args)
+def worker_command(args: argparse.Namespace) -> int:
+    from bot.jobs.worker import main as worker_main
+    from bot.settings import SettingsError
+
+    try:
+        return worker_main()
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # --- entry point -------------------------------------------------------------------------------
 
 

@@ -105,3 +105,19 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert exe, "the console script is installed with the package"
     res = subprocess.run([exe, "check", "--offline", "alpine"], capture_output=True, text=True, check=False)
     assert res.returncode == 0 and "docker.io/library/alpine" in res.stdout
+
+
+def test_serve_refuses_to_start_without_a_webhook_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    code, _, err = _run(capsys, "serve")
+    assert code == 2 and "WEBHOOK_SECRET" in err
+
+
+def test_app_commands_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for name in ("scan", "check", "fix", "serve", "worker"):
+        assert name in out
