@@ -15,6 +15,7 @@ from bot.model import ImageRef
 PATHS = {
     "bot.scan.dockerfile": "Dockerfile",
     "bot.scan.helm_template": "charts/x/templates/deploy.yaml",
+    "bot.scan.jinja": "roles/x/templates/deploy.yaml.j2",
     "bot.scan.github_actions": ".github/workflows/ci.yml",
     "bot.scan.gitlab_ci": ".gitlab-ci.yml",
     "bot.scan.kustomize": "kustomization.yaml",
