@@ -3,8 +3,13 @@ lines skipped, and role templates resolved from the role's variables."""
 
 from __future__ import annotations
 
-from bot.model import ImageRef, Skip, Source
-from bot.scan import LocalRepo, claimant, jinja, scan_file
+import json
+
+from bot.model import ImageRef, Role, Skip, Source
+from bot.scan import LocalRepo, ansible, claimant, jinja, scan_file
+from tests.edit.helpers import DictRepo, Spec, make
+from tests.edit.test_golden import FIXTURES as EDIT
+from tests.edit.test_golden import tree
 from tests.scan.test_ansible import check_spans
 from tests.support.spans import FIXTURES, parts, scan_fixture
 
@@ -98,3 +103,17 @@ def test_role_template_resolves_role_variables() -> None:
         res.refs[3].detail
         == "templated value '{{ svc.image }}': its variables are assigned inside the template"
     )
+
+
+def test_finders_give_the_parts_of_the_hand_made_edit_goldens() -> None:
+    """tests/fixtures/edit/{jinja,ansible} were built by hand before these finders read them:
+    the finders must report exactly those parts, so the engine's goldens hold for real scans."""
+    for case, finder in (("jinja", jinja), ("ansible", ansible)):
+        meta = json.loads((EDIT / case / "case.json").read_text())
+        files = tree(EDIT / case, "before", meta)
+        found = [r for path in files for r in scan_file(path, files[path], DictRepo(files), finder).refs]
+        for hand in meta["refs"]:
+            specs = [Spec(Role(p["role"]), p["find"][0], path=p.get("path")) for p in hand["parts"]]
+            want = make(files, hand["path"], Source(hand["source"]), specs)
+            got = [r for r in found if r.path == want.path and r.reference == want.reference]
+            assert [r.parts for r in got] == [want.parts], (case, want.text)
