@@ -24,9 +24,27 @@ from bot.model import Part, Role, Span
 from bot.scan.text import Locator
 
 try:  # pragma: no cover - which one depends on the wheel
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """libyaml's composer with PyYAML's (pure-Python, regex-based) implicit tag resolver
+    memoised: a scalar's tag depends only on its text and style, and manifests repeat the same
+    keys and values thousands of times."""
+
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode and implicit[0] and len(value) < 64:
+            tag = _RESOLVED.get((value, implicit))
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_RESOLVED) < 20_000:
+                    _RESOLVED[(value, implicit)] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
 
 MAX_DEPTH = 128  # deeper than any real manifest or values file (CRD schemas reach ~40)
 MAX_NODES = 250_000  # per file; bounds walk time whatever aliases do
