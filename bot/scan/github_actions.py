@@ -2,7 +2,8 @@
 
 Workflows: ``jobs.*.container`` (a string or ``.image``), ``jobs.*.services.*`` (``.image``, or
 a string as Renovate accepts), steps ``uses: docker://...``, and steps' ``with: image:`` inputs
-that hold a reference (``docker/setup-qemu-action``'s ``image: tonistiigi/binfmt@sha256:...``).
+that hold a reference (``docker/setup-qemu-action``'s ``image: tonistiigi/binfmt@sha256:...``),
+and ``strategy.matrix`` values under ``*image`` keys (what ``container: ${{ matrix.image }}`` pulls).
 Actions: ``runs.image: docker://...`` (``runs.image: Dockerfile`` is a path, built on the
 runner) and composite actions' ``runs.steps[*].uses``. Dependabot reads none of these.
 ``${{ }}`` expressions are ``Skip.TEMPLATED`` (matrix values are not resolved).
@@ -23,7 +24,7 @@ from bot.model import Context, ImageRef, Role, Source
 from bot.scan._k8s import strict_reference
 from bot.scan.common import make_ref
 from bot.scan.interpolate import check_keys, non_string
-from bot.scan.yamlsrc import Doc, documents, get, is_map, is_seq, items, text_of
+from bot.scan.yamlsrc import Doc, documents, get, get_path, is_map, is_seq, items, text_of
 
 SOURCE = Source.GITHUB_ACTIONS
 
@@ -115,6 +116,29 @@ class _Reader:
                     at = ".image" if is_map(spec) else ""
                     self._image(image, dataclasses.replace(ctx, field=f"{ctx.field}{at}"))
         self._steps(steps, Context(kind="job", name=name), f"{field}.steps")
+        self._matrix(get_path(job, "strategy", "matrix"), name, f"{field}.strategy.matrix")
+
+    def _matrix(self, matrix: Node | None, job: str, field: str) -> None:
+        """``strategy.matrix`` values under a key ending in ``image`` (``image: [alpine:3.19,
+        alpine:3.20]``, ``include: [{image: ...}]``), which ``container: ${{ matrix.image }}``
+        pulls: each reported where it is written, when it reads with a tag or digest."""
+        if not is_map(matrix):
+            return
+        rows: list[tuple[str, Node]] = []
+        for key, _k, value in items(matrix):  # type: ignore[arg-type]
+            if key in ("include", "exclude") and is_seq(value):
+                rows += [(f"{field}.{key}[{i}]", row) for i, row in enumerate(value.value) if is_map(row)]  # type: ignore[union-attr]
+            elif key and key.lower().endswith("image") and is_seq(value):
+                for i, x in enumerate(value.value):  # type: ignore[union-attr]
+                    self._matrix_value(x, job, f"{field}.{key}[{i}]")
+        for at, row in rows:
+            for key, _k, value in items(row):  # type: ignore[arg-type]
+                if key and key.lower().endswith("image"):
+                    self._matrix_value(value, job, f"{at}.{key}")
+
+    def _matrix_value(self, node: Node, job: str, field: str) -> None:
+        if isinstance(node, ScalarNode) and strict_reference(text_of(node) or ""):
+            self._image(node, Context(kind="job", name=job, field=field, notes=("matrix value",)))
 
     def _steps(self, steps: Node | None, ctx: Context, field: str) -> None:
         if not is_seq(steps):

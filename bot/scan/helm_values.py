@@ -62,4 +62,4 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
             chart=chart,
             seen=seen,
         )
-        yield from images(doc, doc.root, where)
+        yield from sorted(images(doc, doc.root, where), key=lambda r: (r.line, r.column))

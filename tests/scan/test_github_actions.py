@@ -28,14 +28,19 @@ def test_workflow_fixture() -> None:
          "test", "redis", "jobs.test.services.redis"),
         (23, 24, "hadolint/hadolint:v2.12.0", "docker.io/hadolint/hadolint:v2.12.0", None,
          "test", "Lint Dockerfiles", "jobs.test.steps[2].uses"),
+        # The matrix values are what the templated container pulls: found where written.
+        (30, 18, "alpine:3.19", "docker.io/library/alpine:3.19", None,
+         "matrix", None, "jobs.matrix.strategy.matrix.image[0]"),
+        (30, 33, "alpine:3.20", "docker.io/library/alpine:3.20", None,
+         "matrix", None, "jobs.matrix.strategy.matrix.image[1]"),
         (31, 16, "${{ matrix.image }}", None, "templated", "matrix", None, "jobs.matrix.container"),
         (33, 25, f"ghcr.io/acme/checker@{DIGEST}", f"ghcr.io/acme/checker@{DIGEST}", None,
          "matrix", None, "jobs.matrix.steps[0].uses"),
     ]  # fmt: skip
     # docker:// is not part of the span: a fix writes only the reference.
     assert parts(res.refs[3]) == [("image", "hadolint/hadolint:v2.12.0", 23, 24)]
-    assert parts(res.refs[5]) == [("image", f"ghcr.io/acme/checker@{DIGEST}", 33, 25)]
-    assert res.refs[5].parts[0].quote == '"'
+    assert parts(res.refs[7]) == [("image", f"ghcr.io/acme/checker@{DIGEST}", 33, 25)]
+    assert res.refs[7].parts[0].quote == '"'
     # The job container runs `run:` steps through a shell; services run their own entrypoint.
     assert [r.context.needs_shell for r in res.refs[:3]] == [True, None, None]
 
