@@ -5,6 +5,11 @@ full scan, a list means only those files (a push). The outcome is stored in the 
 under ``findings:<owner/name>`` (read it with :func:`findings`): ``{"repo", "ref", "sha", "full",
 "paths", "findings": [Finding.to_json()...], "errors": [...], "scanned_at"}``. Then every callable
 in :data:`AFTER_SCAN` runs with the :class:`Outcome` (issue 6's PR writer registers there).
+
+Every scan reads the whole repository (cached per blob SHA, see :mod:`bot.jobs._pr_inventory`),
+checks each reference against its registry and applies the rules: ``Outcome.inventory`` holds
+every finding of the repository, ``Outcome.findings`` those of the scanned ``paths`` (a push's
+files; all of them for a full scan). ``Outcome.reader`` reads files at ``sha`` for the writers.
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.jobs import Context, kind
 from bot.jobs.journal import Job, Journal
-from bot.model import Finding, ScanError, Skip, Status
+from bot.jobs.publish import after_scan as publish_pulls
+from bot.model import Finding, ImageRef, ScanError, Skip, Status
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.jobs.reader import ApiRepo
+    from bot.repoconfig import RepoConfig
 
 
 @dataclass
@@ -30,6 +40,11 @@ class Outcome:
     paths: list[str] | None
     findings: list[Finding] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
+    inventory: list[Finding] = field(default_factory=list)  # every finding of the repository at sha
+    refs: list[ImageRef] = field(default_factory=list)  # every reference (the fix re-scan needs them)
+    reader: ApiRepo | None = field(default=None, repr=False)
+    config: RepoConfig | None = None  # None when .github/pullable.yml is broken
+    config_error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,11 +56,12 @@ class Outcome:
             "paths": self.paths,
             "findings": [f.to_json() for f in self.findings],
             "errors": [{"path": e.path, "message": e.message} for e in self.errors],
+            "config_error": self.config_error,
             "scanned_at": time.time(),
         }
 
 
-AFTER_SCAN: list[Callable[[Outcome, Context], None]] = []
+AFTER_SCAN: list[Callable[[Outcome, Context], None]] = [publish_pulls]
 
 
 def merge_scan(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,20 +107,23 @@ def run(
     *,
     compare: list[tuple[str, ...]] | None = None,
 ) -> Outcome:
-    """Scan ``repo`` at ``ref`` (its default branch when None) through the API."""
-    from bot import github
-    from bot.jobs.reader import scan_repository
+    """Scan ``repo`` at ``ref`` (its default branch when None) through the API, and evaluate
+    every reference of the repository (see the module docstring)."""
+    from bot.jobs import _pr_inventory
 
-    session = github.session(settings, installation_id, repo)
+    session = _pr_inventory.session(settings, installation_id, repo)
     try:
         if paths is not None and compare:
             paths = _with_compared(session, paths, compare)
-        result = scan_repository(session, ref=ref, paths=paths)
+        found = _pr_inventory.inventory(settings, session, ref)
     finally:
         session.close()
+    scope = None if paths is None else set(paths)
     return Outcome(
-        installation_id, repo, result.ref, result.sha, paths is None, paths,
-        findings_for(result.refs), list(result.errors),
+        installation_id, repo, found.ref, found.sha, paths is None, paths,
+        [f for f in found.findings if scope is None or _pr_inventory.touches(f, scope)],
+        [e for e in found.errors if scope is None or e.path in scope],
+        found.findings, found.refs, found.reader, found.config, found.config_error,
     )  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """End to end (issue 5 §7): signed deliveries from the fake GitHub -> the web app -> a real worker
-process -> a scan through the fake's API -> findings recorded for the PR writer."""
+process -> a scan through the fake's API, checked against a loopback registry -> findings
+recorded for the PR writer."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +31,11 @@ COMPOSE = "services:\n  db:\n    image: postgres:16\n"
 
 
 @pytest.fixture
-def world(fake_github: FakeGitHub, tmp_path: Path):
+def world(fake_github: FakeGitHub, registry_open, tmp_path: Path):
+    registry_open.push("library/nginx", "1.27")
+    registry_open.push("library/postgres", "16")
+    operator = tmp_path / "operator.json"  # docker.io is the loopback registry: no network
+    operator.write_text(json.dumps(registry_open.config_mapping(host="docker.io")))
     app = fake_github.create_app()
     inst = fake_github.create_installation(app, account="octo-org")
     repo = fake_github.create_repo(
@@ -41,6 +47,7 @@ def world(fake_github: FakeGitHub, tmp_path: Path):
         app_id=str(app.id),
         private_key=app.private_key,
         github_api_url=fake_github.base_url,
+        config=str(operator),
     )
     return fake_github, app, inst, repo, settings
 
@@ -51,6 +58,7 @@ def _worker_env(settings: Settings) -> dict[str, str]:
         "PRIVATE_KEY": settings.private_key,
         "GITHUB_API_URL": settings.github_api_url,
         "PULLABLE_GITHUB_PACING": "0",
+        "PULLABLE_CONFIG": settings.config,
     }
 
 
@@ -89,7 +97,7 @@ def test_push_and_install_become_recorded_findings(world, tmp_path: Path):
     assert part["full"] is False and part["paths"] == ["README.md", "compose.yaml"]
     assert part["sha"] == push.payload["after"]
     assert [(f["path"], f["reference"], f["status"]) for f in part["findings"]] == [
-        ("compose.yaml", "docker.io/library/postgres:16", "unchecked")
+        ("compose.yaml", "docker.io/library/postgres:16", "ok")
     ]
     # the scan read files through a token scoped to the one repository, and never cloned
     tokens = [e.body for e in fake.log if e.path.endswith("/access_tokens")]

@@ -1,0 +1,411 @@
+"""Opening, keeping and retiring Pullable's pull requests (issue 6 §1, §2).
+
+Runs after every scan of a default branch (a hook in :data:`bot.jobs.scan_repo.AFTER_SCAN`), with
+the repository's whole inventory. One branch per change group, ``pullable/<rule>`` (or
+``pullable/all`` with ``group: all``), rebuilt from the current base on every change: a tree with
+the new file contents, one verified commit, the branch force-moved, the PR edited in place.
+
+The bot is stateless; its memory is GitHub's: each PR body ends with a hidden marker
+(:func:`state_of`) holding the change set (one item per reference: path, old reference, target,
+image name), its fingerprint, the base and head commits it was built from, and flags.
+
+- **Duplicates.** Branch names are deterministic, GitHub refuses a second open PR for a head,
+  the journal runs one job per repository, a creation retried after a lost answer resolves to
+  the PR that exists, and every other step converges when repeated.
+- **Human commits.** The marker's ``head`` is the last commit Pullable pushed. When the branch
+  moved elsewhere, the commits on it are checked: any not authored by the App means a person is
+  working there, so the PR is left alone (said once, in a comment).
+- **"No".** A PR closed without merging blocks its items (not the whole group): they are not
+  proposed again until ``/pullable unignore <image>`` (:func:`unignore`) marks them released
+  in that closed PR's marker. PRs Pullable closes itself are marked ``retired`` and block
+  nothing.
+- **No longer needed.** An open PR whose group has nothing left to propose is closed with a
+  comment and its branch deleted, unless a registry could not be asked about one of its
+  references this time (an outage must not look like a fix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.github import GitHubError, Session, git, pulls
+from bot.github.markdown import MARKER, code, marker, markers
+from bot.jobs import _pr_body
+from bot.model import Finding, Status
+from bot.reference import ReferenceError, parse
+
+if TYPE_CHECKING:
+    from bot.jobs import Context
+    from bot.jobs.scan_repo import Outcome
+
+__all__ = ["PREFIX", "Item", "Report", "after_scan", "branch_name", "open_pulls", "publish", "unignore"]
+
+log = logging.getLogger(__name__)
+
+PREFIX = "pullable/"
+LABEL_DESCRIPTION = "Pull requests opened by Pullable"
+UNCERTAIN = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.UNCHECKED})
+
+
+# ------------------------------------------------------------------------------------ change sets
+@dataclass(frozen=True, order=True)
+class Item:
+    """One proposed change, independent of line numbers (a line added above must not make it a
+    new change): the file, the reference there, its target."""
+
+    path: str
+    reference: str
+    target: str
+    image: str  # the old reference's repository name, what `/pullable ignore` names
+
+    @property
+    def key(self) -> str:
+        raw = f"{self.path}\0{self.reference}\0{self.target}".encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    def to_json(self) -> list[str]:
+        return [self.path, self.reference, self.target, self.image]
+
+    @classmethod
+    def from_json(cls, v: Any) -> Item | None:
+        if isinstance(v, list) and len(v) == 4 and all(isinstance(x, str) for x in v):
+            return cls(*v)
+        return None
+
+
+def item(f: Finding) -> Item:
+    assert f.fix is not None
+    reference = f.ref.reference or f.ref.text
+    return Item(f.ref.path, reference, f.fix.target or f.fix.after, _name(reference))
+
+
+def _name(reference: str) -> str:
+    try:
+        return parse(reference).name
+    except ReferenceError:
+        return reference
+
+
+def fingerprint(items: Iterable[Item]) -> str:
+    return hashlib.sha256("\n".join(sorted(i.key for i in items)).encode()).hexdigest()[:32]
+
+
+def branch_name(group: str) -> str:
+    slug = re.sub(r"[^a-z0-9._-]+", "-", group.lower()).strip("-.") or "changes"
+    return PREFIX + slug[:60]
+
+
+def state_of(pr: pulls.Pull) -> dict[str, Any] | None:
+    """The PR's hidden marker (the last one wins; None for a PR Pullable did not write)."""
+    found = markers(pr.body, _pr_body.MARKER)
+    return found[-1] if found else None
+
+
+def items_of(state: dict[str, Any] | None) -> list[Item]:
+    out = [Item.from_json(v) for v in (state or {}).get("items") or []]
+    return [i for i in out if i is not None]
+
+
+def _with_state(body: str, state: dict[str, Any]) -> str:
+    new = marker(_pr_body.MARKER, state)
+    kept = MARKER.sub(lambda m: "" if m.group("name") == _pr_body.MARKER else m.group(0), body).rstrip()
+    return f"{kept}\n\n{new}\n"
+
+
+def blocked(closed: Iterable[pulls.Pull]) -> set[str]:
+    """Keys of items a person said no to: in PRs closed without merging (not retired by
+    Pullable), minus the images released with ``/pullable unignore``."""
+    out: set[str] = set()
+    for pr in closed:
+        st = state_of(pr)
+        if pr.merged or st is None or st.get("retired"):
+            continue
+        released = set(st.get("released") or [])
+        out |= {i.key for i in items_of(st) if i.image not in released}
+    return out
+
+
+# ------------------------------------------------------------------------------------ the hook
+@dataclass
+class Report:
+    """What one run did, per branch (tests, logs and the benchmark read it)."""
+
+    opened: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)
+    left: list[int] = field(default_factory=list)  # a person committed to the branch
+    blocked: dict[str, int] = field(default_factory=dict)  # branch -> items held back by a "no"
+
+
+def after_scan(outcome: Outcome, ctx: Context) -> None:
+    """The AFTER_SCAN hook: publish for scans of a default branch with a usable config."""
+    if outcome.reader is None or outcome.ref is None or outcome.sha is None:
+        return
+    if outcome.config is None:
+        log.info("%s: not publishing: %s", outcome.repo, outcome.config_error)
+        return
+    from bot.github import WRITE_PERMISSIONS
+    from bot.jobs import _pr_inventory
+    from bot.jobs._pr_lock import installation_writes
+
+    settings = ctx.queue.settings
+    with installation_writes(settings, outcome.installation_id):
+        session = _pr_inventory.session(settings, outcome.installation_id, outcome.repo, WRITE_PERMISSIONS)
+        try:
+            report = publish(session, outcome)
+        finally:
+            session.close()
+    log.info("%s: pull requests %s", outcome.repo, report)
+
+
+def publish(session: Session, outcome: Outcome) -> Report:
+    """Bring the repository's Pullable PRs in line with ``outcome`` (see the module docstring)."""
+    assert outcome.config is not None and outcome.sha is not None and outcome.ref is not None
+    report = Report()
+    ignored = _ignored(session)
+    findings = [f for f in outcome.inventory if not _is_ignored(f, ignored)]
+    from bot import pipeline
+
+    grouped = pipeline.groups(findings, outcome.config.group)
+    open_prs = {p.head: p for p in open_pulls(session) if p.base == outcome.ref}
+    done: set[str] = set()
+    for group, members in sorted(grouped.items()):
+        name = branch_name(group)
+        done.add(name)
+        closed = [p for p in pulls.listing(session, "closed", head=name) if not p.merged]
+        no = blocked(closed)
+        for pr in closed:
+            _acknowledge_no(session, pr, name in open_prs)
+        wanted = [f for f in members if item(f).key not in no]
+        if len(wanted) < len(members):
+            report.blocked[name] = len(members) - len(wanted)
+        _write_group(session, outcome, group, name, wanted, findings, open_prs.get(name), report)
+    for name, pr in sorted(open_prs.items()):
+        if name not in done:
+            _retire(session, pr, outcome, report)
+    return report
+
+
+def _write_group(  # noqa: PLR0917 - one call site, every argument named there
+    session: Session,
+    outcome: Outcome,
+    group: str,
+    name: str,
+    wanted: list[Finding],
+    findings: Sequence[Finding],
+    pr: pulls.Pull | None,
+    report: Report,
+) -> None:
+    from bot import pipeline
+    from bot.jobs._pr_inventory import rule_table
+
+    assert outcome.reader is not None and outcome.sha is not None and outcome.ref is not None
+    assert outcome.config is not None
+    if pr is not None and not _ours(session, pr, outcome.sha):
+        _leave(session, pr, report)
+        return
+    result = pipeline.apply(wanted, outcome.reader, outcome.refs) if wanted else pipeline.Result([])
+    applied = [f for f in result.applied if f.fix is not None]
+    if not applied or not result.files:
+        if pr is not None:
+            _retire(session, pr, outcome, report)
+        return
+    items = sorted({item(f) for f in applied})
+    rules = {f.fix.rule for f in applied if f.fix is not None}
+    advice = [
+        f for f in findings
+        if f.advice and f not in applied and (group == "all" or f.rule in rules)
+        and (f.fix is None or not f.fix.edits)
+    ]  # fmt: skip
+    table = rule_table()
+    origins = {r.id: r.origin for r in table.rules}
+    whys = {f.fix.rule: f.fix.why for f in applied if f.fix is not None}
+    title = _pr_body.title(applied, origins)
+    state: dict[str, Any] = {
+        "v": 1, "group": group, "fingerprint": fingerprint(items), "base": outcome.sha,
+        "items": [i.to_json() for i in items],
+    }  # fmt: skip
+    old = state_of(pr) if pr is not None else None
+    if (
+        pr is not None and old is not None and old.get("fingerprint") == state["fingerprint"]
+        and old.get("base") == outcome.sha and old.get("head") == pr.head_sha and pr.title == title
+    ):  # fmt: skip
+        _labels(session, pr, outcome.config.labels)
+        report.unchanged.append(pr.number)
+        return
+    entries = outcome.reader.entries
+    modes = {p: entries[p].mode for p in result.files if p in entries}
+    commit = git.commit_files(
+        session, outcome.sha, result.files, _pr_body.commit_message(title, applied), modes=modes
+    )
+    state["head"] = commit
+    body = _pr_body.body(applied, advice, whys, state)
+    if pr is None:
+        git.set_branch(session, name, commit)
+        pr, created = pulls.create(session, name, outcome.ref, title, body)
+        if not created and (pr.title != title or pr.body != body):
+            pr = pulls.edit(session, pr.number, title=title, body=body)
+        _labels(session, pr, outcome.config.labels)
+        (report.opened if created else report.updated).append(pr.number)
+        return
+    git.set_branch(session, name, commit, exists=True)
+    pr = pulls.edit(session, pr.number, title=title, body=body)
+    _labels(session, pr, outcome.config.labels)
+    report.updated.append(pr.number)
+
+
+def _labels(session: Session, pr: pulls.Pull, labels: Sequence[str]) -> None:
+    have = {x.lower() for x in pr.labels}
+    missing = [x for x in labels if x.lower() not in have]
+    if missing:
+        pulls.ensure_labels(session, missing, LABEL_DESCRIPTION)
+        pulls.add_labels(session, pr.number, missing)
+
+
+# ------------------------------------------------------------------------------------ ownership
+_logins: dict[tuple[str, str], str] = {}
+
+
+def _bot_login(session: Session) -> str:
+    """``<app-slug>[bot]``, the login GitHub gives the App's commits (asked once per process)."""
+    app = session.app
+    key = (app.api_url, str(app.app_id))
+    if key not in _logins:
+        data = app.http.request_json("GET", "/app", auth=app.jwt_auth())
+        _logins[key] = f"{data['slug']}[bot]"
+    return _logins[key]
+
+
+def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
+    """Whether the PR's branch holds only Pullable's commits (a person's commit -> False)."""
+    st = state_of(pr)
+    if st is None:
+        return False
+    if st.get("head") == pr.head_sha:
+        return True
+    # Moved since Pullable last wrote it: by Pullable itself when a run stopped between moving
+    # the branch and editing the body, or by a person.
+    try:
+        commits = git.commits_between(session, base_sha, pr.head_sha)
+    except GitHubError as exc:
+        if exc.status in (404, 422):
+            return False
+        raise
+    me = _bot_login(session)
+    return all(((c.get("author") or {}).get("login") == me) for c in commits)
+
+
+def _leave(session: Session, pr: pulls.Pull, report: Report) -> None:
+    """A person committed to the branch: say so once, then stay away."""
+    report.left.append(pr.number)
+    st = state_of(pr) or {}
+    if st.get("human"):
+        return
+    pulls.comment(
+        session,
+        pr.number,
+        "Someone else committed to this branch, so Pullable will no longer update this pull "
+        "request: your commits stay as they are. Merge or close it as you see fit; close it "
+        "and delete the branch to get a fresh proposal.",
+    )
+    pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "human": True}))
+
+
+def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) -> None:
+    """Close an open PR whose change is no longer needed, and delete its branch."""
+    st = state_of(pr)
+    if st is None:
+        return  # not ours to close
+    if not _ours(session, pr, outcome.sha or pr.base_sha):
+        _leave(session, pr, report)
+        return
+    now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in outcome.inventory}
+    unsure = [i for i in items_of(st) if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN]
+    if unsure:
+        log.info("%s#%d: kept open: %d reference(s) not checked", outcome.repo, pr.number, len(unsure))
+        return
+    pulls.comment(
+        session,
+        pr.number,
+        f"Pullable is closing this pull request: {code(outcome.ref or pr.base)} no longer needs "
+        "these changes (the references were changed, removed or resolve again).",
+    )
+    pulls.edit(session, pr.number, state="closed", body=_with_state(pr.body, {**st, "retired": True}))
+    git.delete_branch(session, pr.head)
+    report.closed.append(pr.number)
+
+
+def _acknowledge_no(session: Session, pr: pulls.Pull, branch_in_use: bool) -> None:
+    """Once per PR closed without merging: say the change will not come back and how to undo
+    that, and delete its branch if it still holds only what Pullable put there."""
+    st = state_of(pr)
+    if st is None or st.get("retired") or st.get("noted") or pr.merged:
+        return
+    images = sorted({i.image for i in items_of(st)})
+    shown = ", ".join(code(i) for i in images[:5])
+    example = code(f"/pullable unignore {_short(images[0]) if images else '<image>'}")
+    pulls.comment(
+        session,
+        pr.number,
+        f"Understood: Pullable will not propose these changes ({shown}) again. To have them "
+        f"proposed again, comment {example} on any issue or pull request of this repository.",
+    )
+    pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "noted": True}))
+    if not branch_in_use and st.get("head") == pr.head_sha:
+        branch = git.branch(session, pr.head)
+        if branch is not None and branch.sha == pr.head_sha:
+            git.delete_branch(session, pr.head)
+
+
+def _short(name: str) -> str:
+    try:
+        return parse(name).familiar_name()
+    except ReferenceError:
+        return name
+
+
+# ------------------------------------------------------------------------------------ ignores
+def _ignored(session: Session) -> set[str]:
+    """Images the user ignored with ``/pullable ignore`` (kept in the dashboard issue)."""
+    try:
+        from bot.jobs import dashboard  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return set()
+    return set(dashboard.read_state(session).ignored)
+
+
+def _is_ignored(f: Finding, ignored: set[str]) -> bool:
+    if not ignored or not f.ref.reference:
+        return False
+    return f.ref.reference in ignored or _name(f.ref.reference) in ignored
+
+
+# ------------------------------------------------------------------------------------ for commands
+def open_pulls(session: Session) -> list[pulls.Pull]:
+    """Pullable's open pull requests in the session's repository (the dashboard lists them)."""
+    return [p for p in pulls.listing(session, "open") if p.head.startswith(PREFIX)]
+
+
+def unignore(session: Session, image: str) -> int:
+    """Release ``image`` (any spelling: ``bitnami/kubectl``, ``docker.io/bitnami/kubectl:1.31``)
+    from every PR closed without merging, so its changes are proposed again on the next scan.
+    Returns how many closed PRs held it."""
+    name = _name(image.strip())
+    count = 0
+    for pr in pulls.listing(session, "closed"):
+        st = state_of(pr)
+        if not pr.head.startswith(PREFIX) or pr.merged or st is None or st.get("retired"):
+            continue
+        released = set(st.get("released") or [])
+        hit = {i.image for i in items_of(st) if name in (i.image, i.reference)} - released
+        if not hit:
+            continue
+        pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "released": sorted(released | hit)}))
+        count += 1
+    return count
