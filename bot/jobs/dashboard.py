@@ -1,0 +1,332 @@
+"""The dashboard issue (issue 6 §4): one issue per repository, "Pullable: image health".
+
+It lists everything a person should know that a pull request cannot say: references Pullable
+cannot fix (auth-required, repo-missing, advise-only rules), a broken ``.github/pullable.yml``,
+files that could not be scanned, the open Pullable PRs, and what users ignored.
+
+**State lives in the issue.** ``/pullable ignore <image>`` is kept as a hidden marker
+(``<!-- pullable:dashboard {"ignored": [...]} -->``) in the issue body, so the bot stays stateless
+and a person with write access can see (and edit) it. Ignores are keyed on the image's
+normalised *name* (``docker.io/bitnami/kubectl``): ignoring a name ignores every tag and digest
+of it, because a tag-level ignore would come back with the next tag bump.
+
+**Found again by author and marker, never by title alone.** The issue Pullable reads its state
+from must be written by the App itself *and* carry the marker: anybody can open an issue with the
+same title or paste the marker, and that must not ignore images.
+
+**Edited in place, only when something changed.** The body is rendered deterministically from the
+inventory, so an unchanged repository costs one ETag-revalidated listing (a free 304) and no
+write. The issue is created the first time there is something to show; a person may close it
+(Pullable keeps it current and never reopens it).
+
+The hook runs after the PR writer's (:func:`bot.jobs.publish.after_scan`), so the open PRs it lists
+are the ones that scan produced. The inventory of the last scan is kept in the journal's store
+(``dashboard:<repo>``) so that commands can re-render and explain without scanning again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.github import Session, issues
+from bot.github.markdown import cell, code, marker, markers
+from bot.jobs import scan_repo
+from bot.reference import ReferenceError, is_name, parse
+
+if TYPE_CHECKING:
+    from bot.github.pulls import Pull
+    from bot.jobs import Context
+    from bot.jobs.journal import Journal
+    from bot.jobs.scan_repo import Outcome
+
+__all__ = [
+    "PERMISSIONS",
+    "TITLE",
+    "State",
+    "after_scan",
+    "ignore",
+    "inventory",
+    "name_of",
+    "read_state",
+    "render",
+    "unignore",
+    "update",
+]
+
+log = logging.getLogger(__name__)
+
+TITLE = "Pullable: image health"
+MARKER_NAME = "dashboard"
+PERMISSIONS = {"issues": "write", "pull_requests": "read", "metadata": "read"}
+ROWS_LIMIT = 200
+BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
+
+_WHAT = {
+    "tag-missing": "The tag is gone from its registry and no rule knows a replacement: pick one that exists.",
+    "repo-missing": "The repository does not exist on its registry: the image moved or was deleted.",
+    "digest-missing": "The pinned digest is gone from its registry: pin a digest that exists.",
+    "invalid": "Not a valid image reference: Docker would refuse it.",
+    "auth-required": "Anonymous pulls are refused: a private image (give Pullable credentials) or a "
+    "missing one.",
+    "auth-failed": "The registry refused the credentials Pullable was given.",
+    "forbidden": "The registry denies access to this repository.",
+    "rate-limited": "The registry rate-limited Pullable; it will ask again at the next scan.",
+    "unreachable": "The registry could not be reached; Pullable will ask again at the next scan.",
+    "blocked": "Pullable does not contact this host (a private or reserved address).",
+}
+_PROBLEM = frozenset(_WHAT)
+
+
+@dataclass
+class State:
+    """What the dashboard issue holds: its number (None: not created yet), its body as it is now,
+    and the image names users ignored."""
+
+    issue_number: int | None = None
+    ignored: set[str] = field(default_factory=set)
+    body: str | None = None
+    open: bool = True
+
+    def ignores(self, reference: str | None) -> bool:
+        """Whether a normalised reference's image is ignored (every tag of an ignored name)."""
+        name = name_of(reference)
+        return name is not None and name in self.ignored
+
+
+def name_of(reference: str | None) -> str | None:
+    """The repository name ignores are keyed on, or None for text that is not a reference."""
+    if not reference:
+        return None
+    try:
+        return parse(reference).name
+    except ReferenceError:
+        return None
+
+
+def parse_state(body: str | None) -> set[str]:
+    """Ignored names from the body's last dashboard marker (entries that are not normalised
+    names are dropped: people can edit the body)."""
+    found = markers(body, MARKER_NAME)
+    if not found:
+        return set()
+    names = found[-1].get("ignored")
+    if not isinstance(names, list):
+        return set()
+    return {n for n in names if isinstance(n, str) and is_name(n)}
+
+
+def read_state(session: Session) -> State:
+    """The dashboard's state, from the issue the App wrote that carries the marker (newest first)."""
+    me = issues.bot_login(session)
+    for issue in issues.issues_by(session, me):
+        body = issue.get("body") or ""
+        if markers(body, MARKER_NAME):
+            return State(int(issue["number"]), parse_state(body), body, issue.get("state") == "open")
+    return State()
+
+
+# ------------------------------------------------------------------------------------ inventory
+def _key(repo: str) -> str:
+    return f"dashboard:{repo.lower()}"
+
+
+def inventory(journal: Journal, repo: str) -> dict[str, Any] | None:
+    """The last inventory the dashboard was rendered from: ``{"sha", "ref", "findings":
+    [Finding.to_json()...], "errors": [{"path", "message"}], "config_error", "scanned_at"}``."""
+    return journal.store.get_doc(_key(repo))
+
+
+def record(journal: Journal, outcome: Outcome) -> dict[str, Any]:
+    """Store the inventory of ``outcome``. Scan errors of files a partial scan did not read are
+    kept from the previous inventory (the outcome only reports errors of the scanned paths)."""
+    errors = [{"path": e.path, "message": e.message} for e in outcome.errors]
+    old = inventory(journal, outcome.repo)
+    if not outcome.full and old is not None:
+        scanned = set(outcome.paths or ())
+        errors = [e for e in old.get("errors", []) if e["path"] not in scanned] + errors
+    findings = outcome.inventory if outcome.inventory else outcome.findings
+    doc = {
+        "sha": outcome.sha,
+        "ref": outcome.ref,
+        "findings": [f.to_json() for f in findings],
+        "errors": sorted(errors, key=lambda e: (e["path"], e["message"])),
+        "config_error": getattr(outcome, "config_error", None),
+        "scanned_at": time.time(),
+    }
+    journal.store.put_doc(_key(outcome.repo), doc)
+    return doc
+
+
+# ------------------------------------------------------------------------------------ rendering
+def _where(f: Mapping[str, Any]) -> str:
+    return code(f"{f['path']}:{f['line']}", in_table=True)
+
+
+def _what(f: Mapping[str, Any]) -> str:
+    fix = f.get("fix") or {}
+    if fix.get("edits"):
+        return f"Pull request proposes {code(fix.get('after') or '', in_table=True)}"
+    advice = f.get("advice") or fix.get("advice")
+    if advice:
+        return cell(advice)
+    return cell(_WHAT.get(f["status"], ""))
+
+
+def attention(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Findings a person should see: a rule fired, or the registry gave a bad answer."""
+    return [f for f in findings if f.get("rule") or f.get("status") in _PROBLEM]
+
+
+def render(
+    doc: Mapping[str, Any] | None,
+    ignored: set[str],
+    pulls: Sequence[Pull] = (),
+) -> str:
+    """The dashboard body: deterministic for the same inputs, so "nothing changed" is "same text"."""
+    out = [
+        "Pullable checks every container image reference in this repository against its registry. "
+        "This issue lists what needs a person: references it cannot fix on its own, configuration "
+        "and scan problems, its open pull requests and what you told it to ignore. Pullable edits "
+        "this issue after every scan; the hidden marker at the end holds the ignore list.",
+        "",
+    ]
+    if doc is None:
+        out += ["_No scan has finished yet._", ""]
+        findings: list[Mapping[str, Any]] = []
+    else:
+        findings = list(doc.get("findings") or [])
+        short = str(doc.get("sha") or "")[:12]
+        out += [f"Last scan: {code(str(doc.get('ref') or 'default branch'))} at {code(short)}.", ""]
+    shown = [f for f in findings if name_of(f.get("reference")) not in ignored]
+    hidden = [f for f in findings if name_of(f.get("reference")) in ignored]
+
+    if doc is not None and doc.get("config_error"):
+        problem = cell(doc["config_error"], 500)
+        out += ["## Configuration", "", f"Pullable cannot use `.github/pullable.yml`: {problem}", "",
+                "Until it is fixed, Pullable opens no pull requests here.", ""]  # fmt: skip
+
+    rows = sorted(attention(shown), key=lambda f: (f["path"], f["line"], f["column"]))
+    out += [f"## Needs attention ({len(rows)})", ""]
+    if rows:
+        out += ["| Where | Image | Registry says | Rule | What to do |", "| --- | --- | --- | --- | --- |"]
+        for f in rows[:ROWS_LIMIT]:
+            rule = code(f["rule"], in_table=True) if f.get("rule") else ""
+            out.append(
+                f"| {_where(f)} | {code(f.get('text') or '', in_table=True)} | {cell(f['status'])} "
+                f"| {rule} | {_what(f)} |"
+            )
+        if len(rows) > ROWS_LIMIT:
+            out.append(f"\n_…and {len(rows) - ROWS_LIMIT} more._")
+    else:
+        out.append("Every image reference Pullable could check resolves. :tada:" if doc else "_Nothing yet._")
+    out.append("")
+
+    skipped = [f for f in shown if f.get("skip") and f.get("skip") != "invalid-reference"]
+    if skipped:
+        out += [
+            f"<details><summary>Not checked ({len(skipped)}): templated or variable references</summary>",
+            "",
+        ]
+        out += [f"- {_where(f)} {code(f.get('text') or '')}: {cell(f['skip'])}" for f in skipped[:ROWS_LIMIT]]
+        out += ["", "</details>", ""]
+
+    errors = list((doc or {}).get("errors") or [])
+    if errors:
+        out += [f"## Files that could not be scanned ({len(errors)})", ""]
+        out += [f"- {code(e['path'])}: {cell(e['message'])}" for e in errors[:ROWS_LIMIT]]
+        out.append("")
+
+    out += [f"## Open pull requests ({len(pulls)})", ""]
+    out += [f"- #{p.number} {cell(p.title)} ({code(p.head)})" for p in sorted(pulls, key=lambda p: p.number)]
+    if not pulls:
+        out.append("_None._")
+    out.append("")
+
+    out += [f"## Ignored ({len(ignored)})", ""]
+    for name in sorted(ignored):
+        n = sum(1 for f in hidden if name_of(f.get("reference")) == name)
+        short = parse(name).familiar_name()
+        out.append(
+            f"- {code(name)}, every tag ({n} reference{'s' if n != 1 else ''}): undo with "
+            f"{code('/pullable unignore ' + short)}"
+        )
+    if not ignored:
+        out.append(f"_Nothing. Comment {code('/pullable ignore <image>')} to stop changes to an image._")
+    out.append("")
+    out.append(f"Comment {code('/pullable help')} on any issue or pull request for the commands.")
+    text = "\n".join(out)
+    if len(text) > BODY_LIMIT:
+        text = text[:BODY_LIMIT] + "\n\n_…cut to fit GitHub's size limit._"
+    # The marker goes last and is never cut: it is the state.
+    return f"{text}\n\n{marker(MARKER_NAME, {'v': 1, 'ignored': sorted(ignored)})}\n"
+
+
+# ------------------------------------------------------------------------------------ writing
+def update(session: Session, doc: Mapping[str, Any] | None, state: State, ignored: set[str]) -> State:
+    """Write the dashboard for ``doc`` with ``ignored``: create it when there is something to say,
+    edit it when its text changed, nothing otherwise. Returns the state now on GitHub."""
+    from bot.jobs import publish
+
+    pulls = publish.open_pulls(session)
+    body = render(doc, ignored, pulls)
+    if state.issue_number is None:
+        worth = ignored or pulls or (doc and (attention(doc.get("findings") or []) or doc.get("errors")
+                                               or doc.get("config_error")))  # fmt: skip
+        if not worth:
+            return state
+        made = issues.create_issue(session, TITLE, body)
+        return State(int(made["number"]), set(ignored), body, True)
+    if body == state.body:
+        return state
+    issues.edit_issue(session, state.issue_number, body=body)
+    return State(state.issue_number, set(ignored), body, state.open)
+
+
+def ignore(session: Session, journal: Journal, name: str) -> bool:
+    """Add ``name`` to the ignore list; False when it was already there."""
+    state = read_state(session)
+    if name in state.ignored:
+        return False
+    update(session, inventory(journal, session.full_name), state, state.ignored | {name})
+    return True
+
+
+def unignore(session: Session, journal: Journal, name: str) -> bool:
+    """Remove ``name`` from the ignore list; False when it was not there."""
+    state = read_state(session)
+    if name not in state.ignored:
+        return False
+    update(session, inventory(journal, session.full_name), state, state.ignored - {name})
+    return True
+
+
+def after_scan(outcome: Outcome, ctx: Context) -> None:
+    """The AFTER_SCAN hook: record the inventory, then bring the issue up to date."""
+    if outcome.sha is None:
+        return
+    doc = record(ctx.queue.journal, outcome)
+    session = scan_repo_session(ctx, outcome.installation_id, outcome.repo)
+    try:
+        state = read_state(session)
+        update(session, doc, state, state.ignored)
+    finally:
+        session.close()
+
+
+def scan_repo_session(ctx: Context, installation_id: int, repo: str) -> Session:
+    from bot import github
+
+    return github.session(ctx.queue.settings, installation_id, repo, PERMISSIONS)
+
+
+def _register() -> None:
+    """Run after the PR writer (it is first in the list), so the open PRs listed are current."""
+    if after_scan not in scan_repo.AFTER_SCAN:
+        scan_repo.AFTER_SCAN.append(after_scan)
+
+
+_register()
