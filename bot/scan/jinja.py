@@ -30,9 +30,7 @@ SOURCE = Source.JINJA
 _SUFFIXES = (".j2", ".jinja2", ".jinja")
 _COMMENT = re.compile(r"\{#.*?#\}", re.S)
 _DOCKERFILE_NAME = re.compile(r"(?:^|[._-])(?:docker|container)file(?:$|[._-])", re.I)
-_FIRST_INSTRUCTION = re.compile(
-    r"(?:[ \t]*(?:#[^\n]*|\{#.*?#\}|\{%.*?%\})?[ \t]*\r?\n)*[ \t]*(?:FROM|ARG)[ \t]", re.S
-)
+_INSTRUCTION = re.compile(r"(?:FROM|ARG)[ \t]")
 _ASSIGNED = re.compile(r"\{%-?\s*(?:set|for|macro|call|with)\b([^%]*)%\}")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -48,7 +46,7 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     base = path.rpartition("/")[2]
     stem = base[: base.lower().rfind(".j")]
     dockerfile = bool(_DOCKERFILE_NAME.search(stem)) or stem.lower().endswith(".dockerfile")
-    dockerfile = dockerfile or _FIRST_INSTRUCTION.match(blank) is not None
+    dockerfile = dockerfile or _starts_like_a_dockerfile(blank)
     refs = list(image_lines(blank, path, SOURCE, from_lines=dockerfile))
     if blank is not text:
         refs = _respan(refs, text, blank)
@@ -66,6 +64,17 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         if resolver is None:
             resolver = Resolver(path, text, repo, role=role)
         yield resolver.resolve(ref)
+
+
+def _starts_like_a_dockerfile(text: str) -> bool:
+    """First line that is not blank, a comment or a ``{% %}`` statement is ``FROM``/``ARG``
+    (a loop over lines, not a regex: nested optional whitespace backtracks exponentially)."""
+    for line in text[:8192].splitlines()[:100]:
+        s = line.strip()
+        if not s or s.startswith("#") or (s.startswith("{%") and s.endswith("%}")):
+            continue
+        return _INSTRUCTION.match(s) is not None
+    return False
 
 
 def _blank(m: re.Match[str]) -> str:
