@@ -21,11 +21,13 @@ A candidate is *explained* when one of these holds, checked in this order:
    - YAML: it is in a key that does not name an image (:data:`NOT_IMAGE_KEYS`:
      ``imagePullPolicy``, ``imagePullSecrets``, ``imageRegistry``, ...) or a ``repository``
      whose value is a chart repository URL;
-   - YAML: an ``image`` key naming a Dockerfile (an action's ``runs.image: Dockerfile``);
+   - YAML: an ``image`` key naming a Dockerfile (an action's ``runs.image: Dockerfile``), or a
+     ``*image`` key whose block builds the image (Ansible ``docker_image`` with ``source: build``);
    - Dockerfile: an ``ARG`` whose value a reported ``FROM`` uses, the continuation lines of a
      reported instruction, ``FROM scratch`` or ``FROM <stage>`` of a stage named earlier with ``AS``, and
      any line in the body of a ``RUN <<EOF`` heredoc (a script, not instructions).
 
+Jinja templates that render neither YAML nor a Dockerfile (``report.sql.j2``) hold no candidates.
 Anything else is listed: each line is a place to look for the next gap. The core,
 :func:`recall`, is what ``tests/scan/test_recall.py`` runs over the fixture trees.
 """
@@ -114,6 +116,8 @@ def recall(root: str | Path, under: str = "") -> Recall:
             lines = range(p.span.line, p.span.line + max(text.count("\n"), 0) + 1)
             part_lines.setdefault(p.path or r.path, set()).update(lines)
     for rel, text, source, module in files:
+        if module == "bot.scan.jinja" and not _rendered_kind(rel):
+            continue  # a template of another language (``report.sql.j2``): no image lines to read
         parts = part_lines.get(rel, set())
         yaml_info = None if module in _TEXT_FINDERS or not rel.endswith((".yaml", ".yml")) else _yaml(text)
         docker = module == "bot.scan.dockerfile"
@@ -137,6 +141,7 @@ def recall(root: str | Path, under: str = "") -> Recall:
             if _matches_explained(line, start, yaml_info, stages, templated):
                 continue
             out.unexplained.append(Gap(rel, number, source, line.strip()))
+    out.unexplained.sort(key=lambda g: (g.path, g.line))
     return out
 
 
@@ -188,7 +193,7 @@ def _yaml(text: str) -> _Yaml | None:
                     kline = k.start_mark.line + 1 + _line_of(doc)
                     key_lines.append(kline)
                     if name is not None:
-                        value = v.value if isinstance(v, ScalarNode) else None
+                        value = v.value if isinstance(v, ScalarNode) else ("build" if _builds(v) else None)
                         info.keys.append((doc.start(k), doc.base + k.end_mark.index, name, value))
                     first, last = v.start_mark.line + 1 + _line_of(doc), v.end_mark.line + 1 + _line_of(doc)
                     if isinstance(v, ScalarNode):
@@ -236,6 +241,8 @@ def _yaml_match_explained(info: _Yaml, line: str, line_start: int, at: int) -> b
                 return True
             if low == "image" and value is not None and _dockerfile(value):
                 return True
+            if value == "build" and low.endswith("image"):
+                return True
             return low in NOT_IMAGE_KEYS
     for s, e, node, key in info.values:
         if s <= at < e:
@@ -268,6 +275,21 @@ def _docker_lines(text: str, parts: set[int]) -> set[int]:
             if any(use.search(lines[n - 1]) for n in parts if i < n <= len(lines)):
                 out.add(i)
     return out
+
+
+def _rendered_kind(path: str) -> bool:
+    """Whether a Jinja template renders YAML or a Dockerfile, the files its finder reads lines of."""
+    name = path.rpartition("/")[2].lower().removesuffix(".j2").removesuffix(".jinja2").removesuffix(".jinja")
+    return name.endswith((".yaml", ".yml")) or "dockerfile" in name or "containerfile" in name
+
+
+def _builds(node: Node) -> bool:
+    """A block that builds its image (``docker_image`` with ``source: build``): it pulls none."""
+    if not isinstance(node, MappingNode):
+        return False
+    pairs = {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
+    source = pairs.get("source")
+    return "build" in pairs or (isinstance(source, ScalarNode) and source.value == "build")
 
 
 def _dockerfile(value: str) -> bool:

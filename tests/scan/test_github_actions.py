@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.model import ImageRef
+from bot.model import ImageRef, Skip
 from bot.scan import LocalRepo, claimant
 from bot.scan import github_actions as gha
 from tests.support.spans import FIXTURES, check_spans, parts, scan_data, scan_fixture
@@ -123,3 +123,30 @@ def test_claims(path: str, head: bytes, claimed: bool) -> None:
     assert gha.claims(path, head) is claimed
     if claimed:
         assert claimant(path, head) is gha
+
+
+def test_with_image_inputs() -> None:
+    _data, res = scan_fixture("github_actions/.github/workflows/release.yml")
+    qemu, run = res.refs
+    digest = "sha256:66e11bea77a5ea9d6f0fe79b57cd2b189b5d15b93a2bdb925be22949232e4e55"
+    assert (row(qemu), parts(qemu)) == (
+        (13, 18, f"tonistiigi/binfmt@{digest}", f"docker.io/tonistiigi/binfmt@{digest}", None),
+        [("image", f"tonistiigi/binfmt@{digest}", 13, 18)],
+    )
+    assert (qemu.context.container, qemu.context.field, qemu.context.notes) == (
+        "Set up QEMU",
+        "jobs.images.steps[1].with.image",
+        ("input of docker/setup-qemu-action@v3",),
+    )
+    assert (run.line, run.skip) == (22, Skip.TEMPLATED)
+    # `driver-opts: image=moby/buildkit:v0.17.2` is not an `image` input: not read.
+
+
+def test_with_image_that_names_a_build_is_not_a_reference() -> None:
+    text = (
+        "on: push\njobs:\n  b:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: redhat-actions/buildah-build@v2\n        with:\n          image: my-app\n"
+        "      - uses: addnab/docker-run-action@v3\n        with:\n          image: alpine:3.20\n"
+    )
+    res = scan_data(".github/workflows/b.yml", text.encode(), gha)
+    assert [(r.line, r.column, r.text) for r in res.refs] == [(11, 18, "alpine:3.20")]

@@ -139,3 +139,43 @@ def test_claims_by_name_and_content() -> None:
     assert not helm_values.claims("deploy.yaml", b"apiVersion: v1\nkind: Pod\nimage:\n  repository: x\n")
     assert not helm_values.claims("deploy.yaml", b"kind: Pod\n")
     assert not helm_values.claims("values.json", b"")
+
+
+def test_kube_prometheus_stack_blocks_without_tag_take_the_chart_default() -> None:
+    refs = scan("helm/kube-prometheus-stack/values.yaml").refs
+    got = [(r.line, r.column, r.text, r.reference, r.skip, r.context.field) for r in refs]
+    assert got == [
+        (8, 19, "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.5.1",
+         "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.5.1", None,
+         "prometheusOperator.admissionWebhooks.patch.image"),
+        # `tag: ""` and no Chart.yaml beside the file: reported with the repository, not dropped.
+        (16, 15, "quay.io/prometheus-operator/prometheus-operator", None, Skip.CHART_DEFAULT,
+         "prometheusOperator.image"),
+        (26, 17, "quay.io/prometheus-operator/prometheus-config-reloader", None, Skip.CHART_DEFAULT,
+         "prometheusOperator.prometheusConfigReloader.image"),
+        (36, 15, "quay.io/thanos/thanos:v0.37.2", "quay.io/thanos/thanos:v0.37.2", None,
+         "prometheusOperator.thanosImage"),
+    ]  # fmt: skip
+    assert parts(refs[1]) == [
+        (Role.REGISTRY, "quay.io", 16, 15),
+        (Role.REPOSITORY, "prometheus-operator/prometheus-operator", 17, 17),
+        (Role.TAG, "", 19, 11),
+    ]
+    assert (
+        refs[1].detail
+        == "prometheus-operator/prometheus-operator: no tag written, the chart's appVersion is used"
+    )
+
+
+def test_image_tables_and_prefixed_pairs() -> None:
+    data = (
+        b"images:\n  controller:\n    registry: ghcr.io\n    repository: acme/ctl\n    tag: v1\n"
+        b"  logo:\n    name: logo.png\nworker:\n  imageRepository: acme/worker\n  imageTag: '1.10'\n"
+    )
+    refs = scan("values.yaml", data).refs
+    assert [(r.text, r.reference, parts(r)) for r in refs] == [
+        ("ghcr.io/acme/ctl:v1", "ghcr.io/acme/ctl:v1",
+         [(Role.REGISTRY, "ghcr.io", 3, 15), (Role.REPOSITORY, "acme/ctl", 4, 17), (Role.TAG, "v1", 5, 10)]),
+        ("acme/worker:1.10", "docker.io/acme/worker:1.10",
+         [(Role.REPOSITORY, "acme/worker", 9, 20), (Role.TAG, "1.10", 10, 14)]),
+    ]  # fmt: skip
