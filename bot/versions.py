@@ -71,17 +71,8 @@ _NATURAL_RE = re.compile(r"(\d+)", re.ASCII)
 # Moving names that are not version lines but float all the same. Release channels also float
 # with a variant ("stable-alpine"); branch names do not ("main-a1b2c3d" is a build of a commit).
 _RELEASE_CHANNELS = frozenset({"latest", "stable", "edge", "lts", "mainline", "rolling", "current"})
-_CHANNELS = (
-    _RELEASE_CHANNELS
-    | {"nightly", "main", "master", "develop", "dev", "next", "canary"}
-    | {
-        "beta",
-        "alpha",
-        "rc",
-        "testing",
-        "unstable",
-    }
-)
+_BRANCH_CHANNELS = frozenset({"nightly", "main", "master", "develop", "dev", "next", "canary"})
+_CHANNELS = _RELEASE_CHANNELS | _BRANCH_CHANNELS | {"beta", "alpha", "rc", "testing", "unstable"}
 _DATE_DIGITS = 5  # a single release number this long is a date or build number, not a major line
 
 
