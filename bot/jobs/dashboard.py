@@ -55,6 +55,7 @@ __all__ = [
     "render",
     "unignore",
     "update",
+    "what",
 ]
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ def _where(f: Mapping[str, Any]) -> str:
     return code(f"{f['path']}:{f['line']}", in_table=True)
 
 
-def _what(f: Mapping[str, Any]) -> str:
+def what(f: Mapping[str, Any]) -> str:
+    """What a person can do about a finding (escaped for a table cell)."""
     fix = f.get("fix") or {}
     if fix.get("edits"):
         return f"Pull request proposes {code(fix.get('after') or '', in_table=True)}"
@@ -217,7 +219,7 @@ def render(
             rule = code(f["rule"], in_table=True) if f.get("rule") else ""
             out.append(
                 f"| {_where(f)} | {code(f.get('text') or '', in_table=True)} | {cell(f['status'])} "
-                f"| {rule} | {_what(f)} |"
+                f"| {rule} | {what(f)} |"
             )
         if len(rows) > ROWS_LIMIT:
             out.append(f"\n_…and {len(rows) - ROWS_LIMIT} more._")

@@ -1,0 +1,274 @@
+"""Comment commands through the web app, the journal and the fake GitHub (issue 6 §3; security.md
+§4.3 and §7.1 W11-W21): who is obeyed, what is ignored, what is replied, what is never duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bot import jobs
+from bot.github import issues
+from bot.github.markdown import marker
+from bot.jobs import commands, dashboard
+from bot.jobs.handlers import comments
+from bot.jobs.queue import Queue
+from bot.jobs.worker import execute
+from bot.web import create_app
+from tests.support.webhooks import settings_for
+
+REPO = "octo-org/demo"
+
+
+@pytest.fixture
+def h(fake_github, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A repository with an issue #1 and people of every role; ``post`` delivers a comment and runs
+    the jobs it causes, except scans (they need registries: their payloads are checked instead)."""
+    monkeypatch.setenv("PULLABLE_GITHUB_PACING", "0")
+    jobs.load()
+    app = fake_github.create_app()
+    inst = fake_github.create_installation(app)
+    repo = fake_github.create_repo(REPO, {"README.md": "# demo\n"}, installation=inst)
+    fake_github._new_issue(repo, "Something is off", "body", "octocat")
+    for login, role in [("writer", "write"), ("maint", "maintain"), ("boss", "admin"), ("reader", "read"),
+                        ("triager", "triage")]:  # fmt: skip
+        fake_github.add_collaborator(repo, login, role)
+    settings = replace(
+        settings_for(tmp_path / "data"),
+        webhook_secret=app.webhook_secret,
+        app_id=str(app.id),
+        private_key=app.private_key,
+        github_api_url=fake_github.base_url,
+    )
+    queue = Queue(settings)
+    client = create_app(settings, queue).test_client()
+    issues._logins.clear()
+    ns = SimpleNamespace(fake=fake_github, app=app, inst=inst, repo=repo, queue=queue, settings=settings)
+
+    def deliver(payload: dict, event: str = "issue_comment", delivery_id: str | None = None) -> str:
+        d = fake_github.delivery(event, payload, app, delivery_id)
+        r = client.post("/api/github/webhooks", data=d.body, headers=d.headers)
+        assert r.status_code in (200, 202), r.json
+        if r.status_code == 202:
+            execute(queue, r.json["job"])
+        drain()
+        return r.json["result"] if "result" in r.json else str(r.status_code)
+
+    def drain() -> None:
+        while True:
+            with queue.journal.store.transaction() as t:
+                todo = [j for j in t.open_jobs() if j.kind not in ("scan", "check") and j.state == "queued"]
+            if not todo:
+                return
+            for j in sorted(todo, key=lambda j: j.created_at):
+                execute(queue, j.id)
+
+    def post(body: str, user: str = "writer", number: int = 1, **tweak) -> dict:
+        payload = fake_github.comment(repo, number, body, user=user, installation=inst)
+        for k, v in tweak.items():
+            payload["comment"][k] = v
+        deliver(payload)
+        return payload
+
+    ns.deliver, ns.post, ns.drain = deliver, post, drain
+    return ns
+
+
+def queued(h, kind: str) -> list:
+    with h.queue.journal.store.transaction() as t:
+        return [j for j in t.open_jobs() if j.kind == kind]
+
+
+def bot_comments(h, number: int = 1) -> list[str]:
+    return [c.body for c in h.repo.comments.values() if c.issue == number and c.user == "pullable[bot]"]
+
+
+def reactions(h, comment_id: int) -> list[tuple[str, str]]:
+    return [(u, c) for _, u, c in h.repo.comments[comment_id].reactions]
+
+
+def test_rescan_from_a_writer(h) -> None:
+    payload = h.post("/pullable rescan")
+    cid = payload["comment"]["id"]
+    assert reactions(h, cid) == [("pullable[bot]", "eyes")]
+    (text,) = bot_comments(h)
+    assert text.startswith("Rescan queued") and marker("reply", {"to": cid}) in text
+    (scan,) = queued(h, "scan")
+    assert scan.repo == REPO.lower() and scan.payload["paths"] is None and scan.payload["ref"] is None
+    assert scan.payload["installation_id"] == h.inst.id  # from the signed payload
+
+
+@pytest.mark.parametrize("user", ["writer", "maint", "boss"])
+def test_write_maintain_and_admin_are_obeyed(h, user: str) -> None:
+    h.post("/pullable rescan", user=user)
+    assert len(queued(h, "scan")) == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "association"),
+    [("reader", "MEMBER"), ("triager", "COLLABORATOR"), ("stranger", "NONE"), ("reader", "OWNER")],
+)
+def test_read_and_triage_are_refused_whatever_the_payload_says(h, user: str, association: str) -> None:
+    """W13: author_association is never what decides."""
+    h.fake.user(user)
+    h.fake.reset_log()
+    h.post("/pullable rescan", user=user, author_association=association)
+    (text,) = bot_comments(h)
+    assert "could not confirm" in text and "Nothing was done" in text
+    assert not queued(h, "scan")
+    tokens = [e.body for e in h.fake.log if e.path.endswith("/access_tokens")]
+    assert tokens and all(set(b["permissions"]) <= set(comments.CONVERSE) for b in tokens)
+    assert all(b["permissions"].get(k) != "write" for b in tokens for k in ("contents", "pull_requests"))
+
+
+def test_private_member_with_write_shown_as_contributor_is_obeyed(h) -> None:
+    """W14."""
+    h.post("/pullable rescan", user="writer", author_association="CONTRIBUTOR")
+    assert len(queued(h, "scan")) == 1
+
+
+def test_outsider_on_a_public_repository_is_refused(h) -> None:
+    """W15: everybody can read a public repository; reading is not enough."""
+    h.repo.private = False
+    h.fake.user("passer-by")
+    h.post("/pullable rescan", user="passer-by")
+    assert not queued(h, "scan") and "could not confirm" in bot_comments(h)[0]
+
+
+@pytest.mark.parametrize("status", [403, 404, 500])
+def test_permission_api_failures_refuse(h, status: int) -> None:
+    """W16: fail closed."""
+    h.fake.fail("/collaborators/writer/permission", times=10, status=status)
+    h.post("/pullable rescan")
+    assert not queued(h, "scan") and "could not confirm" in bot_comments(h)[0]
+
+
+def test_edited_and_deleted_comments_are_ignored(h) -> None:
+    """W12 (and W11: an action nobody handles is a 2xx with no job)."""
+    for action in ("edited", "deleted"):
+        payload = h.fake.comment(h.repo, 1, "/pullable rescan", user="writer", installation=h.inst)
+        payload["action"] = action
+        assert h.deliver(payload) == "ignored"
+    assert not queued(h, "command") and not queued(h, "scan") and not bot_comments(h)
+
+
+@pytest.mark.parametrize(
+    ("user", "kind"),
+    [("pullable[bot]", "Bot"), ("dependabot[bot]", "Bot"), ("helper-bot", "Bot")],
+)
+def test_bots_are_ignored(h, user: str, kind: str) -> None:
+    """W17: not even Pullable's own help text, quoted back, makes a loop."""
+    h.fake.user(user, kind)
+    h.fake.reset_log()
+    h.post(commands.HELP + "\n/pullable rescan", user=user)
+    h.post("/pullable help", user=user)
+    assert not queued(h, "command") and not h.fake.log
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "> /pullable rescan",
+        "```\n/pullable rescan\n```",
+        "please /pullable rescan",
+        "/pullable rescan; rm -rf /",
+        "/pullable rescan\n/pullable rescan",
+        "`/pullable rescan`",
+    ],
+)
+def test_things_that_are_not_commands(h, body: str) -> None:
+    """W18: nothing queued, no API call, no reply."""
+    h.fake.reset_log()
+    h.post(body)
+    assert not queued(h, "command") and not h.fake.log and not bot_comments(h)
+
+
+def test_replayed_old_comments_are_ignored(h) -> None:
+    """W19."""
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    h.post("/pullable rescan", created_at=old)
+    assert not queued(h, "command") and not bot_comments(h)
+
+
+def test_redelivery_duplicates_nothing(h) -> None:
+    payload = h.fake.comment(h.repo, 1, "/pullable rescan", user="writer", installation=h.inst)
+    h.deliver(payload, delivery_id="same-guid")
+    assert h.deliver(payload, delivery_id="same-guid") == "duplicate"
+    # GitHub's manual redelivery of a delivery whose job failed runs again; so does a retried job
+    h.deliver(payload, delivery_id="another-guid")
+    assert len(bot_comments(h)) == 1
+    assert reactions(h, payload["comment"]["id"]) == [("pullable[bot]", "eyes")]
+
+
+def test_a_hundred_rescans_make_one_scan(h) -> None:
+    """W21: one scan waits; every later command joins it (and says so)."""
+    payloads = [
+        h.fake.comment(h.repo, 1, "/pullable rescan", user="writer", installation=h.inst) for _ in range(100)
+    ]
+    for p in payloads:
+        d = h.fake.delivery("issue_comment", p, h.app)
+        web = create_app(h.settings, h.queue).test_client()
+        r = web.post("/api/github/webhooks", data=d.body, headers=d.headers)
+        execute(h.queue, r.json["job"])
+    h.drain()
+    assert len(queued(h, "scan")) == 1
+    texts = bot_comments(h)
+    assert len(texts) == 100 and sum("already waiting" in t for t in texts) == 99
+
+
+def test_help_and_unknown_commands_reply_with_the_help_text(h) -> None:
+    h.post("/pullable help")
+    h.post("I tried <img src=x onerror=alert(1)> @everyone\n\n/pullable frobnicate")
+    first, second = bot_comments(h)
+    assert commands.HELP in first and commands.HELP in second
+    assert "did not recognise" in second
+    assert "frobnicate" not in second and "@everyone" not in second and "onerror" not in second
+
+
+def test_ignore_and_unignore(h) -> None:
+    h.post("/pullable ignore bitnami/kubectl:1.31")
+    text = bot_comments(h)[-1]
+    assert "Ignored `docker.io/bitnami/kubectl`, every tag" in text
+    assert "`/pullable unignore bitnami/kubectl`" in text
+    (dash,) = [i for i in h.repo.issues.values() if i.title == dashboard.TITLE]
+    assert dashboard.parse_state(dash.body) == {"docker.io/bitnami/kubectl"}
+    assert len(queued(h, "scan")) == 1
+    h.post("/pullable ignore docker.io/bitnami/kubectl")
+    assert "already ignored" in bot_comments(h)[-1]
+    h.post("/pullable unignore bitnami/kubectl")
+    assert "`docker.io/bitnami/kubectl` is no longer ignored" in bot_comments(h)[-1]
+    assert dashboard.parse_state(dash.body) == set()
+    h.post("/pullable unignore bitnami/kubectl")
+    assert "was not ignored" in bot_comments(h)[-1]
+
+
+def test_replies_echo_no_user_text(h) -> None:
+    h.post("Hey @team, <script>x</script> #12\n\n/pullable ignore nginx:1.25")
+    text = bot_comments(h)[-1]
+    assert "docker.io/library/nginx" in text
+    for user_text in ("@team", "<script>", "#12", "1.25", "Hey"):
+        assert user_text not in text
+
+
+def test_explain_before_any_scan_queues_one(h) -> None:
+    h.post("/pullable explain")
+    assert "has not scanned this repository yet" in bot_comments(h)[-1]
+    assert len(queued(h, "scan")) == 1
+
+
+def test_explain_lists_the_last_inventory(h) -> None:
+    from tests.jobs.test_dashboard import inventory
+
+    doc = {"sha": "c" * 40, "ref": "main", "findings": [f.to_json() for f in inventory()], "errors": [],
+           "config_error": None}  # fmt: skip
+    h.queue.journal.store.put_doc(f"dashboard:{REPO}", doc)
+    h.post("/pullable explain")
+    text = bot_comments(h)[-1]
+    assert "found 6 image reference(s)" in text
+    for needle in ("`k8s/app.yaml:3`", "rule `bitnami-kubectl`", "alpine/kubectl:1.31.4", "auth-required",
+                   "repo-missing", "2 other reference(s)"):  # fmt: skip
+        assert needle in text, needle
+    assert "@everyone" not in text and "<b>" not in text
