@@ -82,12 +82,15 @@ def title(findings: Sequence[Finding], origins: Mapping[str, str]) -> str:
     }
     reasons = {_reason(f, origins) for f in findings}
     why = reasons.pop() if len(reasons) == 1 else ""
-    if len(pairs) == 1:
-        (old_name, old_version), (new_name, new_version) = pairs.pop()
+    moves = {(old[0], new) for old, new in pairs}
+    if len(moves) == 1:
+        (old_name, (new_name, new_version)) = moves.pop()
         if old_name != new_name:
             text = f"Replace {why}{old_name} with {new_name} {new_version}".rstrip()
+        elif len(pairs) == 1:
+            text = f"Update {why}{old_name}:{next(iter(pairs))[0][1]} to {new_version}"
         else:
-            text = f"Update {why}{old_name}:{old_version} to {new_version}"
+            text = f"Update {why}{old_name} to {new_version}"
     else:
         names = sorted({p[0][0] for p in pairs})
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

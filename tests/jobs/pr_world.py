@@ -1,0 +1,105 @@
+"""An installed repository with a rotten reference, a loopback registry that knows the fix, and
+the scan job + PR publisher run in-process against the fake GitHub (sleeps recorded, not slept)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from bot import github
+from bot.github import WRITE_PERMISSIONS, GitHubApp
+from bot.jobs import _pr_inventory, scan_repo
+from bot.jobs.publish import Report, publish
+from bot.jobs.scan_repo import Outcome
+from bot.settings import Settings
+from tests.support.fakegithub import FakeApp, FakeGitHub, FakeInstallation, FakeRepo
+from tests.support.registry import LocalRegistry
+from tests.support.webhooks import settings_for
+
+DEPLOY = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      containers:
+        - name: kubectl
+          image: bitnami/kubectl:1.31  # pinned by ops
+          command: [sh, -c, "kubectl apply -f /manifests"]
+"""
+CRON = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: cleanup}
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          containers:
+            - name: kubectl
+              image: "bitnami/kubectl:1.30"
+"""
+CONFIG = 'cluster:\n  version: "1.33"\nlabels: [dependencies, images]\n'
+FILES = {"k8s/migrate.yaml": DEPLOY, ".github/pullable.yml": CONFIG, "README.md": "# demo\n"}
+
+
+@dataclass
+class PrWorld:
+    fake: FakeGitHub
+    app: FakeApp
+    inst: FakeInstallation
+    repo: FakeRepo
+    settings: Settings
+    registry: LocalRegistry
+    sleeps: list[float] = field(default_factory=list)
+
+    def scan(self, paths: list[str] | None = None) -> Outcome:
+        return scan_repo.run(self.settings, self.inst.id, self.repo.full_name, None, paths)
+
+    def publish(self, outcome: Outcome | None = None) -> Report:
+        outcome = outcome or self.scan()
+        s = _pr_inventory.session(self.settings, self.inst.id, self.repo.full_name, WRITE_PERMISSIONS)
+        try:
+            return publish(s, outcome)
+        finally:
+            s.close()
+
+    def writes(self) -> list[str]:
+        return [f"{e.method} {e.path}" for e in self.fake.log if e.method != "GET"]
+
+
+def push_images(registry: LocalRegistry) -> None:
+    for tag in ("1.33.3", "1.33.4", "1.32.9"):
+        registry.push("alpine/kubectl", tag)
+    registry.push("bitnami/kubectl", "latest")
+
+
+def build(
+    fake_github: FakeGitHub, registry_open: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> PrWorld:
+    """The world; test modules wrap it in their own ``pr_world`` fixture."""
+    push_images(registry_open)
+    app = fake_github.create_app()
+    inst = fake_github.create_installation(app)
+    repo = fake_github.create_repo("octo-org/demo", FILES, installation=inst)
+    operator = tmp_path / "operator.json"
+    operator.write_text(json.dumps(registry_open.config_mapping(host="docker.io")))
+    settings = replace(
+        settings_for(tmp_path / "data"),
+        app_id=str(app.id),
+        private_key=app.private_key,
+        github_api_url=fake_github.base_url,
+        config=str(operator),
+    )
+    world = PrWorld(fake_github, app, inst, repo, settings, registry_open)
+    url = fake_github.base_url
+    gh = GitHubApp(app.id, app.private_key, url, settings.data_dir, sleep=world.sleeps.append, pacing=False)
+    key = (settings.app_id, settings.github_api_url, str(settings.data_dir))
+    monkeypatch.setitem(github._apps, key, gh)
+    return world

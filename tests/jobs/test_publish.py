@@ -1,0 +1,216 @@
+"""The PR publisher in-process against the fake GitHub and a loopback registry: opening, keeping
+up to date, leaving human branches alone, remembering "no", retiring, idempotence under
+retries and lost answers, and the API calls each costs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.github import WRITE_PERMISSIONS
+from bot.jobs import _pr_inventory, publish
+from bot.jobs.publish import branch_name, state_of
+from bot.model import Status
+from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
+
+BRANCH = "pullable/bitnami-kubectl"
+FIXED = DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")
+
+
+@pytest.fixture
+def pr_world(fake_github, registry_open, tmp_path, monkeypatch) -> PrWorld:
+    return build(fake_github, registry_open, tmp_path, monkeypatch)
+
+
+def _session(w: PrWorld):
+    return _pr_inventory.session(w.settings, w.inst.id, w.repo.full_name, WRITE_PERMISSIONS)
+
+
+def _pr(w: PrWorld, state: str = "open"):
+    (pr,) = w.fake.pulls(w.repo, state)
+    return pr
+
+
+def test_opens_one_pr_with_exactly_the_changed_bytes(pr_world: PrWorld):
+    w = pr_world
+    base = w.repo.refs["refs/heads/main"]
+    report = w.publish()
+    assert report.opened == [1]
+    pr = _pr(w)
+    assert pr.pull is not None and pr.pull.head == BRANCH and pr.pull.base == "main"
+    assert pr.title == "Replace retired bitnami/kubectl with alpine/kubectl 1.33.4"
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == FIXED  # comment and quoting kept
+    assert w.fake.file(w.repo, "README.md", BRANCH) == "# demo\n"
+    head = w.repo.obj(w.repo.refs[f"refs/heads/{BRANCH}"], "commit")
+    assert head.parents == [base] and head.verified and head.login == w.app.bot_login
+    assert pr.labels == ["dependencies", "images"]
+    body = pr.body or ""
+    row = "| `k8s/migrate.yaml:9` | `bitnami/kubectl:1.31` | `alpine/kubectl:1.33.4` | bitnami-kubectl |"
+    assert row in body
+    assert "Bitnami stopped publishing" in body  # the rule's why
+    assert "the tag does not exist (HTTP 404 MANIFEST_UNKNOWN)" in body  # what the registry said
+    digest = w.registry.push("alpine/kubectl", "1.33.4")  # same content: same digest
+    assert f"`docker.io/alpine/kubectl:1.33.4`: verified, digest `{digest}`, checked 20" in body
+    assert "/pullable unignore <image>" in body
+    st = state_of(publish.pulls.get(_session(w), 1))
+    assert st is not None and st["base"] == base and st["head"] == head_sha(w)
+    assert st["items"] == [["k8s/migrate.yaml", "docker.io/bitnami/kubectl:1.31",
+                            "docker.io/alpine/kubectl:1.33.4", "docker.io/bitnami/kubectl"]]  # fmt: skip
+    w.fake.assert_clean()
+
+
+def head_sha(w: PrWorld, branch: str = BRANCH) -> str:
+    return w.repo.refs[f"refs/heads/{branch}"]
+
+
+def test_an_unchanged_repository_writes_nothing(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.reset_log()
+    report = w.publish()
+    assert report.unchanged == [1] and not report.opened and not report.updated
+    assert w.writes() == []
+    assert w.fake.count() <= 3, [(e.method, e.path, e.status) for e in w.fake.log if e.status != 304]
+
+
+def test_new_findings_update_the_same_pr_in_place(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    report = w.publish(w.scan(paths=["k8s/cleanup.yaml"]))  # a push scan: the PR still holds every fix
+    assert report.updated == [1] and len(w.fake.pulls(w.repo, "all")) == 1
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == FIXED
+    assert w.fake.file(w.repo, "k8s/cleanup.yaml", BRANCH) == CRON.replace(
+        '"bitnami/kubectl:1.30"', '"alpine/kubectl:1.33.4"'
+    )
+    head = w.repo.obj(head_sha(w), "commit")
+    assert head.parents == [w.repo.refs["refs/heads/main"]]  # rebuilt on the moved base: one commit
+    assert "`k8s/cleanup.yaml:12`" in (_pr(w).body or "")
+    assert _pr(w).title == "Replace retired bitnami/kubectl with alpine/kubectl 1.33.4"
+
+
+def test_a_moved_base_rebuilds_the_branch_on_it(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})
+    report = w.publish()
+    assert report.updated == [1]
+    assert w.repo.obj(head_sha(w), "commit").parents == [w.repo.refs["refs/heads/main"]]
+    assert w.fake.file(w.repo, "docs/notes.md", BRANCH) == "notes\n"
+
+
+def test_a_human_commit_is_left_alone_and_said_once(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.commit(w.repo, {"k8s/migrate.yaml": FIXED + "# reviewed\n"}, branch=BRANCH, author="alice")
+    theirs = head_sha(w)
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})  # new findings would otherwise update it
+    assert w.publish().left == [1]
+    assert w.publish().left == [1]
+    assert head_sha(w) == theirs
+    comments = [c.body for c in w.repo.comments.values() if c.issue == 1]
+    assert len(comments) == 1 and "no longer update" in comments[0]
+
+
+def test_closed_without_merging_is_not_proposed_again_until_unignored(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.close_issue(w.repo, 1)
+    report = w.publish()
+    assert report.blocked == {BRANCH: 1} and not report.opened
+    assert len(w.fake.pulls(w.repo, "all")) == 1
+    (ack,) = [c.body for c in w.repo.comments.values() if c.issue == 1]
+    assert "`/pullable unignore bitnami/kubectl`" in ack
+    assert f"refs/heads/{BRANCH}" not in w.repo.refs  # its branch is cleaned up
+    w.publish()  # said once
+    assert len([c for c in w.repo.comments.values() if c.issue == 1]) == 1
+    # a new rotten reference of the same rule is a different change: proposed alone
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    assert w.publish().opened == [2]
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == DEPLOY  # the refused one stays out
+    # unignore releases it; the open PR takes it back
+    assert publish.unignore(_session(w), "bitnami/kubectl:1.31") == 1
+    assert publish.unignore(_session(w), "bitnami/kubectl") == 0  # already released
+    assert w.publish().updated == [2]
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == FIXED
+
+
+def test_a_change_no_longer_needed_closes_the_pr_and_deletes_the_branch(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.3")})
+    report = w.publish()
+    assert report.closed == [1]
+    assert _pr(w, "closed").state == "closed" and f"refs/heads/{BRANCH}" not in w.repo.refs
+    assert "no longer needs" in next(c.body for c in w.repo.comments.values() if c.issue == 1)
+    # Pullable's own closing is no "no": the change comes back when the reference rots again
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY})
+    assert w.publish().opened == [2]
+
+
+def test_an_unreachable_registry_does_not_retire_a_pr(pr_world: PrWorld, tmp_path, monkeypatch):
+    w = pr_world
+    w.publish()
+    dead = tmp_path / "dead.json"
+    dead.write_text('{"registries": {"docker.io": {"endpoint": "http://127.0.0.1:9"}}}')
+    w.settings = replace(w.settings, config=str(dead))
+    monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "cold"))  # no cached registry answers
+    outcome = w.scan()
+    assert [f.status for f in outcome.inventory] == [Status.UNREACHABLE]
+    report = w.publish(outcome)
+    assert not report.closed and _pr(w).state == "open"
+
+
+def test_group_all_uses_one_branch(pr_world: PrWorld):
+    w = pr_world
+    w.fake.push(w.repo, {".github/pullable.yml": 'cluster:\n  version: "1.33"\ngroup: all\n'})
+    w.publish()
+    assert _pr(w).pull.head == branch_name("all") == "pullable/all"  # type: ignore[union-attr]
+    assert _pr(w).labels == ["pullable"]
+
+
+def test_a_broken_repo_config_publishes_nothing(pr_world: PrWorld):
+    w = pr_world
+    w.fake.push(w.repo, {".github/pullable.yml": "group: sometimes\n"})
+    outcome = w.scan()
+    assert outcome.config is None and "group" in (outcome.config_error or "")
+    from bot.jobs.publish import after_scan
+
+    class Ctx:
+        class queue:  # the shape of bot.jobs.Context
+            settings = w.settings
+
+    after_scan(outcome, Ctx)  # type: ignore[arg-type]
+    assert w.fake.pulls(w.repo, "all") == []
+
+
+@pytest.mark.parametrize(
+    "path", [r"/pulls$", r"/git/refs$", r"/git/commits$", r"/git/trees$", r"/issues/\d+/labels$"]
+)
+def test_lost_answers_and_rate_limits_still_make_exactly_one_pr(pr_world: PrWorld, path: str):
+    w = pr_world
+    w.fake.fail(path, status=502, method="POST", after=True)  # applied, but the answer is lost
+    w.fake.fail_secondary_rate_limit(path, retry_after=7, method="POST")
+    report = w.publish()
+    assert report.opened == [1] or report.updated == [1]
+    assert len(w.fake.pulls(w.repo, "all")) == 1
+    assert 7.0 in w.sleeps  # Retry-After honoured
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == FIXED
+    assert w.publish().unchanged == [1]
+    w.fake.assert_clean()
+
+
+def test_a_job_killed_between_branch_and_body_resumes(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.fake.fail(r"/pulls/1$", status=422, method="PATCH", times=1)  # the body edit fails for good
+    with pytest.raises(Exception, match="422"):
+        w.publish()
+    moved = head_sha(w)
+    report = w.publish()  # the branch moved but only by Pullable: still ours
+    assert report.updated == [1] and not report.left
+    st = state_of(publish.pulls.get(_session(w), 1))
+    assert st is not None and st["head"] == head_sha(w)
+    assert w.repo.obj(moved, "commit").login == w.app.bot_login
