@@ -1,0 +1,208 @@
+"""The "Pullable" check run on pull requests (issue 6 §5).
+
+For a pull request whose branch lives in the repository itself: the files it changes are read at
+its head commit through the API (never checked out), their references resolved on their registries
+and run through the rules, and every reference that will not pull or that a rule would replace
+becomes an annotation on its line, whether the PR adds that line or only keeps it in a file it
+touches. The conclusion is ``success`` when nothing is rotten, otherwise ``neutral`` (the
+default: a heads-up, never a blocked merge) or ``failure`` with ``check: strict``. References the
+registry could not judge (auth-required, unreachable...) are notices and never fail the check.
+
+The repository's config is read from the *base* branch, so a pull request cannot relax the check
+it is judged by. Images ignored with ``/pullable ignore`` are not reported.
+
+**Forks are skipped** (no check run at all): reading a fork's files means running our parsers on
+content nobody with write access has looked at, and a check on a fork's head would be written
+with a token of the base repository. Pullable never checks out, reads or pushes to fork heads.
+
+Checks run as a ``check`` job per repository; a burst of ``synchronize`` events coalesces into one
+job that checks each pull request's latest head.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.github import GitHubError, Session
+from bot.github import checks as gh_checks
+from bot.github.markdown import strip
+from bot.jobs import Context, kind
+from bot.jobs.journal import Job
+from bot.model import Finding, Status
+from bot.report import ERROR
+
+if TYPE_CHECKING:
+    from bot.repoconfig import RepoConfig
+    from bot.settings import Settings
+
+__all__ = ["KIND", "NAME", "PERMISSIONS", "Result", "check_pull", "evaluate_pull", "merge_check", "rotten"]
+
+log = logging.getLogger(__name__)
+
+NAME = "Pullable"
+KIND = "check"
+PERMISSIONS = {
+    "checks": "write",
+    "contents": "read",
+    "pull_requests": "read",
+    "issues": "read",
+    "metadata": "read",
+}
+UNJUDGED = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.FORBIDDEN, Status.RATE_LIMITED,
+                      Status.UNREACHABLE, Status.BLOCKED})  # fmt: skip
+
+
+def rotten(f: Finding) -> bool:
+    """Will not pull (tag, repository or digest gone, invalid), or a rule would replace it."""
+    return f.status in ERROR or f.rule is not None
+
+
+@dataclass
+class Result:
+    """What a pull request's check found (explain replies and the check run both read it)."""
+
+    findings: list[Finding] = field(default_factory=list)  # in the changed files, not ignored
+    files: list[str] = field(default_factory=list)
+    config_error: str | None = None
+    strict: bool = False
+
+    @property
+    def rotten(self) -> list[Finding]:
+        return [f for f in self.findings if rotten(f)]
+
+    @property
+    def conclusion(self) -> str:
+        if not self.rotten:
+            return "success"
+        return "failure" if self.strict else "neutral"
+
+
+def _config(session: Session, ref: str) -> tuple[RepoConfig, str | None]:
+    """``.github/pullable.yml`` at ``ref`` (defaults when absent; defaults and the error when broken)."""
+    from bot import repoconfig
+    from bot.jobs import _pr_inventory
+
+    for path in repoconfig.CONFIG_PATHS:
+        try:
+            data = session.get_json(f"contents/{path}", {"ref": ref})
+        except GitHubError as exc:
+            if exc.status == 404:
+                continue
+            raise
+        if not isinstance(data, dict) or data.get("type") != "file":
+            continue
+        try:
+            text = base64.b64decode(data.get("content") or "").decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return repoconfig.RepoConfig(), f"{path}: not UTF-8 text"
+        try:
+            return repoconfig.load(text, table=_pr_inventory.rule_table(), origin=path), None
+        except repoconfig.ConfigError as exc:
+            return repoconfig.RepoConfig(), str(exc)
+    return repoconfig.RepoConfig(), None
+
+
+def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: str, base: str) -> Result:
+    """Findings in the files pull request ``number`` changes, read at ``head_sha``."""
+    from bot import pipeline
+    from bot.jobs import _pr_inventory, dashboard
+    from bot.jobs.reader import scan_repository
+    from bot.registry import Registry
+
+    files = sorted(
+        {f["filename"] for f in gh_checks.pull_files(session, number) if f.get("status") != "removed"}
+    )
+    config, problem = _config(session, base)
+    if not files:
+        return Result([], [], problem, config.check == "strict")
+    scanned = scan_repository(session, ref=head_sha, paths=files)
+    registry = Registry.from_file(settings.config or None)
+    try:
+        found = pipeline.evaluate(scanned.refs, registry, config, _pr_inventory.rule_table())
+    finally:
+        registry.close()
+    ignored = dashboard.read_state(session)
+    kept = [f for f in found if f.ref.path in files and not ignored.ignores(f.ref.reference)]
+    return Result(kept, files, problem, config.check == "strict")
+
+
+def _annotation(f: Finding, strict: bool) -> dict[str, Any]:
+    advice = f.advice or (f.fix.advice if f.fix else None)
+    if f.fix is not None and f.fix.edits:
+        message = f"Pullable would replace it with {f.fix.after} ({f.fix.rule}): {f.fix.why}"
+    elif advice:
+        message = advice
+    else:
+        message = {
+            Status.TAG_MISSING: "The tag does not exist on its registry: this image will not pull.",
+            Status.REPO_MISSING: "The repository does not exist on its registry: this image will not pull.",
+            Status.DIGEST_MISSING: "The pinned digest does not exist on its registry.",
+            Status.INVALID: f"Not a valid image reference: {f.ref.detail or 'Docker refuses it'}.",
+        }.get(f.status, f"The registry said: {f.status}.")
+    level = ("failure" if strict else "warning") if rotten(f) else "notice"
+    return {
+        "path": f.ref.path,
+        "start_line": f.ref.line,
+        "end_line": f.ref.line,
+        "annotation_level": level,
+        "title": strip(f"{f.ref.text}: {f.status}")[:255],
+        "message": strip(message)[:4000],
+    }
+
+
+def check_pull(settings: Settings, session: Session, number: int, head_sha: str, base: str) -> Result:
+    """Run the check for one pull request and report it as the "Pullable" check run."""
+    run = gh_checks.start(session, head_sha, NAME, external_id=f"pr-{number}")
+    result = evaluate_pull(settings, session, number, head_sha, base)
+    shown = [f for f in result.findings if rotten(f) or f.status in UNJUDGED]
+    shown.sort(key=lambda f: (not rotten(f), f.ref.path, f.ref.line, f.ref.column))
+    annotations = [_annotation(f, result.strict) for f in shown]
+    bad = len(result.rotten)
+    if bad:
+        title = f"{bad} image reference{'s' if bad != 1 else ''} will not pull or should be replaced"
+    else:
+        title = "Every image reference in the changed files resolves"
+    lines = [
+        f"Pullable checked {len(result.files)} changed file(s) at `{head_sha[:12]}`: "
+        f"{len(result.findings)} image reference(s), {bad} rotten.",
+    ]
+    if bad and not result.strict:
+        lines.append(
+            "This check is neutral by default; set `check: strict` in `.github/pullable.yml` to fail it."
+        )
+    if result.config_error:
+        lines.append(
+            f"The configuration on the base branch is broken, defaults used: {strip(result.config_error)}"
+        )
+    gh_checks.complete(
+        session,
+        int(run["id"]),
+        conclusion=result.conclusion,
+        title=title,
+        summary="\n\n".join(lines),
+        annotations=annotations,
+    )
+    return result
+
+
+def merge_check(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Waiting checks of one repository become one job: the latest head of each pull request."""
+    return {**new, "pulls": {**old.get("pulls", {}), **new.get("pulls", {})}}
+
+
+@kind(KIND, merge=merge_check)
+def check_job(job: Job, ctx: Context) -> None:
+    from bot import github
+
+    p = job.payload
+    session = github.session(ctx.queue.settings, int(p["installation_id"]), p["repo"], PERMISSIONS)
+    try:
+        for number, pr in sorted(p["pulls"].items(), key=lambda kv: int(kv[0])):
+            check_pull(ctx.queue.settings, session, int(number), pr["sha"], pr["base"])
+    finally:
+        session.close()
