@@ -242,12 +242,13 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     entries = outcome.reader.entries
     modes = {p: entries[p].mode for p in result.files if p in entries}
     commit = git.commit_files(
-        session, outcome.sha, result.files, _pr_body.commit_message(title, applied), modes=modes
-    )
+        session, outcome.sha, result.files, _pr_body.commit_message(title, applied),
+        base_tree=_base_tree(session, outcome.sha), modes=modes,
+    )  # fmt: skip
     state["head"] = commit
     body = _pr_body.body(applied, advice, whys, state)
     if pr is None:
-        git.set_branch(session, name, commit)
+        git.set_branch(session, name, commit, exists=False)  # 422 "already exists" -> moved
         pr, created = pulls.create(session, name, outcome.ref, title, body)
         if not created and (pr.title != title or pr.body != body):
             pr = pulls.edit(session, pr.number, title=title, body=body)
@@ -258,6 +259,14 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     pr = pulls.edit(session, pr.number, title=title, body=body)
     _labels(session, pr, outcome.config.labels)
     report.updated.append(pr.number)
+
+
+def _base_tree(session: Session, commit: str) -> str | None:
+    """The root tree of ``commit`` from the scan's own tree listing: revalidated, so a free 304."""
+    try:
+        return str(session.get_json(f"git/trees/{commit}", {"recursive": "1"})["sha"])
+    except (GitHubError, KeyError, TypeError):
+        return None
 
 
 def _labels(session: Session, pr: pulls.Pull, labels: Sequence[str]) -> None:

@@ -1,0 +1,130 @@
+"""GitHub API budget of the PR writer, counted on the fake GitHub (issue 6 §6).
+
+For k files holding a retired reference, runs the scan job and the PR publisher in-process against
+the fake GitHub and a loopback registry, and prints the calls each step costs:
+
+- open:    a push adds k rotten files -> scan + one PR changing k files (target <= 6 + labels)
+- update:  a push adds one more rotten file -> the same PR updated in place
+- rescan:  a scheduled full rescan of the unchanged repository (target <= 3; 304s are free)
+
+Token minting (once an hour per repository and permission set) is listed apart.
+
+    .venv/bin/python bench/github_calls.py [--files 1,5,20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot import github  # noqa: E402
+from bot.github import WRITE_PERMISSIONS, GitHubApp  # noqa: E402
+from bot.jobs import _pr_inventory, scan_repo  # noqa: E402
+from bot.jobs.publish import publish  # noqa: E402
+from tests.jobs.pr_world import CONFIG, CRON, DEPLOY, push_images  # noqa: E402
+from tests.support.fakegithub import FakeGitHub  # noqa: E402
+from tests.support.registry import LocalRegistry  # noqa: E402
+from tests.support.webhooks import settings_for  # noqa: E402
+
+LABELS = ("issues/create-label", "issues/add-labels")
+# The dashboard issue (bot.jobs.dashboard) is where `/pullable ignore` lives; the publisher reads
+# it once per run. Listed apart: it is the dashboard's budget, not the pull request's.
+DASHBOARD = ("issues/list-for-repo", "issues/get")
+
+
+def counted(fake: FakeGitHub) -> Counter[str]:
+    """Rate-limited requests by operation (304s are free; tokens apart)."""
+    return Counter(
+        e.operation or e.path for e in fake.log if e.status != 304 and "access_tokens" not in e.path
+    )
+
+
+def show(name: str, c: Counter[str], target: str) -> int:
+    labels = sum(c[o] for o in LABELS)
+    board = sum(c[o] for o in DASHBOARD)
+    pr = sum(c.values()) - labels - board
+    detail = ", ".join(f"{op} {n}" for op, n in sorted(c.items()))
+    print(f"  {name:<7} {pr:>3} calls  (+ {labels} labels, + {board} dashboard read)  target {target}")
+    print(f"          {detail}")
+    return pr
+
+
+def run(k: int, tmp: Path, reg: LocalRegistry) -> None:
+    os.environ["PULLABLE_DATA_DIR"] = str(tmp / "data")
+    with FakeGitHub() as fake:
+        app = fake.create_app()
+        inst = fake.create_installation(app)
+        repo = fake.create_repo(
+            "octo-org/demo", {".github/pullable.yml": CONFIG, "README.md": "# demo\n"}, installation=inst
+        )
+        operator = tmp / "operator.json"
+        operator.write_text(json.dumps(reg.config_mapping(host="docker.io")))
+        settings = replace(
+            settings_for(tmp / "data"),
+            app_id=str(app.id),
+            private_key=app.private_key,
+            github_api_url=fake.base_url,
+            config=str(operator),
+        )
+        key = (settings.app_id, settings.github_api_url, str(settings.data_dir))
+        github._apps[key] = GitHubApp(
+            app.id, app.private_key, fake.base_url, settings.data_dir, sleep=lambda s: None, pacing=False
+        )
+
+        def step(paths: list[str] | None) -> Counter[str]:
+            fake.reset_log()
+            outcome = scan_repo.run(settings, inst.id, repo.full_name, None, paths)
+            scan = counted(fake)
+            fake.reset_log()
+            s = _pr_inventory.session(settings, inst.id, repo.full_name, WRITE_PERMISSIONS)
+            try:
+                publish(s, outcome)
+            finally:
+                s.close()
+            detail = ", ".join(f"{o} {n}" for o, n in sorted(scan.items()))
+            print(f"  (scan   {sum(scan.values()):>3} calls: {detail})")
+            return counted(fake)
+
+        print(f"k = {k} file(s)")
+        files = {f"k8s/job-{i}.yaml": DEPLOY.replace("migrate", f"migrate-{i}") for i in range(k)}
+        fake.push(repo, files)
+        step(None)  # warm: tokens minted, first PR opened; measured again below on a fresh branch
+        fixed = {p: t.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4") for p, t in files.items()}
+        fake.push(repo, fixed)
+        step(None)  # the references fixed on main: the PR retires
+        fake.push(repo, files)
+        opened = show("open", step(sorted(files)), "<= 6 + labels")
+        fake.push(repo, {"k8s/cleanup.yaml": CRON})
+        updated = show("update", step(["k8s/cleanup.yaml"]), "-")
+        rescan = show("rescan", step(None), "<= 3")
+        ok = opened <= 6 and rescan <= 3
+        print(f"  {'ok' if ok else 'OVER BUDGET'}: open {opened}, update {updated}, rescan {rescan}\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--files", default="1,5,20", help="values of k (default 1,5,20)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "registry").mkdir()
+        reg = LocalRegistry(Path(tmp) / "registry", "open")
+        try:
+            push_images(reg)
+            for k in (int(x) for x in args.files.split(",")):
+                (Path(tmp) / f"k{k}").mkdir()
+                run(k, Path(tmp) / f"k{k}", reg)
+        finally:
+            reg.stop()
+
+
+if __name__ == "__main__":
+    main()
