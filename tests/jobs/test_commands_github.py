@@ -272,3 +272,56 @@ def test_explain_lists_the_last_inventory(h) -> None:
                    "repo-missing", "2 other reference(s)"):  # fmt: skip
         assert needle in text, needle
     assert "@everyone" not in text and "<b>" not in text
+
+
+def make_pr(h, fork: bool = False, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str]:
+    from tests.support.fakegithub import Pull
+
+    main = h.repo.refs["refs/heads/main"]
+    _, head = h.fake.commit(h.repo, {"README.md": "# more\n"}, branch="feature", force_parent=main)
+    issue = h.fake._new_issue(h.repo, "A change", "", "octocat")
+    issue.pull = Pull("feature", "main", head, main)
+    if fork:
+        assert monkeypatch is not None
+        real = h.fake._pull_json
+
+        def as_fork(repo, issue):
+            out = real(repo, issue)
+            out["head"] = {**out["head"], "repo": {**out["head"]["repo"], "full_name": "mallory/demo"}}
+            return out
+
+        monkeypatch.setattr(h.fake, "_pull_json", as_fork)
+    return issue.number, head
+
+
+def test_rescan_on_a_pull_request_also_rechecks_it(h) -> None:
+    number, head = make_pr(h)
+    h.post("/pullable rescan", number=number)
+    (scan,) = queued(h, "scan")
+    (check,) = queued(h, "check")
+    assert scan.payload["ref"] is None and check.payload["pulls"] == {
+        str(number): {"sha": head, "base": "main"}
+    }
+    assert "check of this pull request runs again" in bot_comments(h, number)[-1]
+
+
+def test_commands_on_fork_pull_requests_never_read_the_fork(h, monkeypatch: pytest.MonkeyPatch) -> None:
+    """W20: the base repository's default branch is scanned; the fork's head is never read."""
+    number, _ = make_pr(h, fork=True, monkeypatch=monkeypatch)
+    h.fake.reset_log()
+    h.post("/pullable rescan", number=number)
+    (scan,) = queued(h, "scan")
+    assert scan.payload["ref"] is None and not queued(h, "check")
+    assert "comes from a fork" in bot_comments(h, number)[-1]
+    h.post("/pullable explain", number=number)
+    assert "comes from a fork" in bot_comments(h, number)[-1]
+    read = {e.operation for e in h.fake.log}
+    assert not read & {"pulls/list-files", "git/get-tree", "git/get-blob", "repos/get-content"}
+
+
+def test_explain_on_a_pull_request_lists_its_changes(h) -> None:
+    number, head = make_pr(h)
+    h.post("/pullable explain", number=number)
+    text = bot_comments(h, number)[-1]
+    assert f"In the 1 file(s) this pull request changes, at `{head[:12]}`" in text
+    assert "Nothing to report." in text
