@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.github import GitHubError, Session, git, pulls
+from bot.github import GitHubError, Session, git, issues, pulls
 from bot.github.markdown import MARKER, code, marker, markers
 from bot.jobs import _pr_body
 from bot.model import Finding, Status
@@ -278,17 +278,6 @@ def _labels(session: Session, pr: pulls.Pull, labels: Sequence[str]) -> None:
 
 
 # ------------------------------------------------------------------------------------ ownership
-_logins: dict[tuple[str, str], str] = {}
-
-
-def _bot_login(session: Session) -> str:
-    """``<app-slug>[bot]``, the login GitHub gives the App's commits (asked once per process)."""
-    app = session.app
-    key = (app.api_url, str(app.app_id))
-    if key not in _logins:
-        data = app.http.request_json("GET", "/app", auth=app.jwt_auth())
-        _logins[key] = f"{data['slug']}[bot]"
-    return _logins[key]
 
 
 def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
@@ -306,7 +295,7 @@ def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
         if exc.status in (404, 422):
             return False
         raise
-    me = _bot_login(session)
+    me = issues.bot_login(session)
     return all(((c.get("author") or {}).get("login") == me) for c in commits)
 
 
