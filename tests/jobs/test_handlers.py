@@ -217,3 +217,29 @@ def test_schedule_job_submits_spread_full_scans(queue: Queue, monkeypatch):
 def _open(queue: Queue) -> list[Job]:
     with queue.journal.store.transaction() as t:
         return t.open_jobs()
+
+
+def _closed(branch: str, *, merged: bool, fork: bool = False) -> dict:
+    p = example("pull_request", "closed")
+    p["pull_request"]["head"]["ref"] = branch
+    p["pull_request"]["merged"] = merged
+    if fork:
+        p["pull_request"]["head"]["repo"] = {**p["pull_request"]["head"]["repo"], "full_name": "someone/fork"}
+    else:
+        p["pull_request"]["head"]["repo"] = dict(p["repository"])
+    return p
+
+
+@pytest.mark.parametrize("merged", [True, False])
+def test_closing_one_of_our_pull_requests_rescans_the_repository(queue: Queue, merged: bool):
+    p = _closed("pullable/bitnami-kubectl", merged=merged)
+    jobs = [j for j in run_delivery(queue, "pull_request", p) if j.kind == "scan"]
+    (job,) = jobs
+    assert job.repo == p["repository"]["full_name"].lower() and job.payload["paths"] is None
+    assert job.payload["reasons"] == [f"pull request #{p['number']} {'merged' if merged else 'closed'}"]
+
+
+@pytest.mark.parametrize(("branch", "fork"), [("feature/x", False), ("pullable/all", True)])
+def test_other_closed_pull_requests_are_ignored(queue: Queue, branch: str, fork: bool):
+    assert [j for j in run_delivery(queue, "pull_request", _closed(branch, merged=False, fork=fork))
+            if j.kind == "scan"] == []  # fmt: skip

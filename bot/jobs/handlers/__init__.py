@@ -4,6 +4,6 @@ Issue 6 adds its modules (``comments`` for ``issue_comment``, ``pull_requests`` 
 ``pull_request``) to the import list below.
 """
 
-from bot.jobs.handlers import comments, installation, pull_request, push, schedule
+from bot.jobs.handlers import comments, installation, pull_closed, pull_request, push, schedule
 
-__all__ = ["comments", "installation", "pull_request", "push", "schedule"]
+__all__ = ["comments", "installation", "pull_closed", "pull_request", "push", "schedule"]
