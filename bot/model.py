@@ -48,7 +48,9 @@ class Part:
     add quotes when a new bare value would change its YAML type. ``raw`` is False when the bytes
     in the span are not literally ``text`` (escapes, folded lines): such a part is not edited.
     ``path`` is set when the part lives in another file than the reference that uses it (an
-    Ansible variable defined in ``defaults/main.yml``).
+    Ansible variable defined in ``defaults/main.yml``). ``scalar`` says the span is a whole YAML
+    scalar, so a new bare value that YAML would read as a number (``1.10``) must be quoted; a
+    piece of a larger string (a compose ``${VAR:-default}``) is not.
     """
 
     role: Role
@@ -57,6 +59,7 @@ class Part:
     quote: str = ""
     raw: bool = True
     path: str | None = None
+    scalar: bool = False  # the span is a whole YAML scalar: its YAML type depends on its text
 
 
 class Skip(enum.StrEnum):

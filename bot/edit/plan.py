@@ -381,6 +381,8 @@ def _check_reads_as(
 
 def _yaml_scalar(ref: ImageRef, part: Part) -> bool:
     """Whether the part is a whole YAML scalar (so its type depends on its text)."""
+    if part.scalar:
+        return True
     if part.path is not None:  # a variable definition: Ansible vars files, with or without suffix
         segments = part.path.split("/")
         bare = "." not in segments[-1] and ("group_vars" in segments or "host_vars" in segments)

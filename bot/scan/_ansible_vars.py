@@ -305,7 +305,7 @@ class Resolver:
                     name, f"{d.where}: unquoted {node.value} is read as the number {shown}: quote it"
                 )
         offset = d.file * _STRIDE + start if part.raw else -1
-        return Piece(node.value, offset, part.quote)
+        return Piece(node.value, offset, part.quote, scalar=True)
 
     # --- where variables are defined ------------------------------------------------------
 

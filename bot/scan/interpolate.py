@@ -37,6 +37,7 @@ class Piece:
     text: str
     start: int
     quote: str = ""
+    scalar: bool = False  # the text is a whole YAML scalar (see ``Part.scalar``)
 
 
 class Unresolved(Exception):
@@ -58,7 +59,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def sub(piece: Piece, start: int, end: int) -> Piece:
     """The piece for ``piece.text[start:end]``."""
-    return Piece(piece.text[start:end], piece.start + start if piece.start >= 0 else -1, piece.quote)
+    whole = piece.scalar and start == 0 and end >= len(piece.text)
+    return Piece(piece.text[start:end], piece.start + start if piece.start >= 0 else -1, piece.quote, whole)
 
 
 def expand(piece: Piece, lookup: Lookup, *, dollar_escape: bool = False, depth: int = 0) -> list[Piece]:
@@ -219,7 +221,8 @@ def traced_parts(pieces: Sequence[Piece], loc: Locator) -> tuple[Part, ...] | No
                 if p.start < 0:
                     return None
                 off = p.start + s - bounds[k]
-                return Part(role, text[s:e], loc.span(off, off + e - s), p.quote)
+                whole = p.scalar and s == bounds[k] and e == bounds[k] + len(p.text)
+                return Part(role, text[s:e], loc.span(off, off + e - s), p.quote, scalar=whole)
         return None
 
     whole = part(Role.IMAGE, 0, len(text))
@@ -246,7 +249,7 @@ def traced_parts(pieces: Sequence[Piece], loc: Locator) -> tuple[Part, ...] | No
 def scalar_piece(doc: Doc, node: ScalarNode, part: Part) -> Piece:
     """The piece for a YAML scalar's value: traced when its bytes are the value (``part.raw``)."""
     start = doc.bounds(node)[0] + (1 if part.quote else 0)
-    return Piece(node.value, start if part.raw else -1, part.quote)
+    return Piece(node.value, start if part.raw else -1, part.quote, scalar=True)
 
 
 def non_string(doc: Doc, node: Node, path: str, source: Source, ctx: Context) -> ImageRef:

@@ -46,6 +46,7 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
             return tag
         return super().resolve(kind, value, implicit)
 
+
 MAX_DEPTH = 128  # deeper than any real manifest or values file (CRD schemas reach ~40)
 MAX_NODES = 250_000  # per file; bounds walk time whatever aliases do
 MAX_DOCS = 2_000
@@ -114,7 +115,7 @@ class Doc:
         if node.style in ("'", '"') and e - s >= 2:
             quote, s, e = node.style, s + 1, e - 1
         raw = node.style not in ("|", ">") and self.loc.text[s:e] == node.value
-        return Part(role, node.value, self.loc.span(s, e), quote, raw, path)
+        return Part(role, node.value, self.loc.span(s, e), quote, raw, path, scalar=True)
 
 
 def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]:
