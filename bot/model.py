@@ -70,6 +70,7 @@ class Skip(enum.StrEnum):
     NON_STRING = "non-string-value"  # `image: 123`, `image: !Ref x`, a list where a string goes
     INVALID = "invalid-reference"  # does not parse under Docker's grammar; `detail` says why
     CHART_DEFAULT = "tag-from-chart-default"  # repository written, tag left to the chart
+    REPOSITORY_ONLY = "repository-only"  # names a repository to watch (Flux ImageRepository)
     EMPTY = "empty"
 
 

@@ -8,6 +8,9 @@ Renovate reads Flux manifests only when configured (its default pattern is
   an image map without a tag reported as ``tag-from-chart-default``: the chart is remote, so its
   ``appVersion`` is not known here), and ``spec.postRenderers[].kustomize.images``;
 - ``Kustomization`` (``kustomize.toolkit.fluxcd.io``): ``spec.images``, shaped as kustomize's;
+- ``ImageRepository`` (``image.toolkit.fluxcd.io``): ``spec.image`` names a repository the
+  image-reflector lists tags of, never something pulled, so it is reported as
+  ``repository-only`` (pinning it to a tag would break image automation);
 - ``OCIRepository``: ``url`` (``oci://...``) with ``ref.tag`` / ``ref.digest``, reported as an
   ``oci-artifact`` (manifests, not a container image), one :class:`~bot.model.Part` per written
   field. Flux prefers ``digest``, then ``semver``, then ``tag``; a ``semver`` range is resolved by
@@ -32,7 +35,12 @@ from bot.scan.yamlsrc import Doc, documents, get, get_path, text_of
 
 SOURCE = Source.FLUX
 OCI = "oci://"
-GROUPS = ("helm.toolkit.fluxcd.io/", "kustomize.toolkit.fluxcd.io/", "source.toolkit.fluxcd.io/")
+GROUPS = (
+    "helm.toolkit.fluxcd.io/",
+    "kustomize.toolkit.fluxcd.io/",
+    "source.toolkit.fluxcd.io/",
+    "image.toolkit.fluxcd.io/",
+)
 
 
 def claims(path: str, head: bytes) -> bool:
@@ -48,7 +56,12 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
 
 
 def handles(api: str, kind: str) -> bool:
-    return api.startswith(GROUPS) and kind in ("HelmRelease", "Kustomization", "OCIRepository")
+    return api.startswith(GROUPS) and kind in (
+        "HelmRelease",
+        "Kustomization",
+        "OCIRepository",
+        "ImageRepository",
+    )
 
 
 def document(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
@@ -67,6 +80,16 @@ def document(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[I
                 found += entries(doc, get_path(r, "kustomize", "images"), where, at)
     elif where.kind == "Kustomization":
         found += entries(doc, get(spec, "images"), where, (*prefix, "spec", "images"))
+    elif where.kind == "ImageRepository":
+        image = get(spec, "image")
+        if isinstance(image, ScalarNode) and text_of(image) is not None:
+            where.seen.add(id(image))
+            ctx = where.context((*prefix, "spec", "image"), None)
+            part = doc.part(image, Role.REPOSITORY)
+            why = "a repository Flux lists tags of; an ImagePolicy picks the tag"
+            found.append(
+                make_ref(where.path, SOURCE, image.value, [part], ctx, skip=Skip.REPOSITORY_ONLY, detail=why)
+            )
     elif where.kind == "OCIRepository":
         ref = _oci(doc, spec, where, (*prefix, "spec"))
         if ref is not None:

@@ -116,3 +116,15 @@ def test_flux_handler_face() -> None:
     assert not flux.handles("image.toolkit.fluxcd.io/v1beta2", "ImagePolicy")
     data = b"apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nspec:\n  url: oci://ghcr.io/o/m\n"
     assert [r.text for r in scan_data("f.yaml", data, flux).refs] == ["ghcr.io/o/m"]
+
+
+def test_image_repository_is_a_repository_to_watch_not_an_image_to_pin() -> None:
+    """Pinning `ImageRepository.spec.image` to a tag would break image automation: it is
+    reported as repository-only (no reference, so no rule ever proposes a tag)."""
+    _data, res = scan_fixture("flux/image-automation.yaml")
+    watched, deployed = res.refs
+    assert (watched.source, watched.skip, watched.reference) == (Source.FLUX, Skip.REPOSITORY_ONLY, None)
+    assert parts(watched) == [("repository", "ghcr.io/stefanprodan/podinfo", 9, 10)]
+    assert (watched.context.kind, watched.context.field) == ("ImageRepository", "spec.image")
+    assert deployed.reference == "ghcr.io/stefanprodan/podinfo:6.7.0"
+    assert deployed.source is Source.KUBERNETES
