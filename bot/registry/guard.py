@@ -160,9 +160,9 @@ class GuardedBackend(httpcore.SyncBackend):
         if not ips:
             raise httpcore.ConnectError(f"cannot resolve {host}")
         last: Exception | None = None
-        for ip in dict.fromkeys(ips):
+        for addr in dict.fromkeys(ips):
             try:
-                return super().connect_tcp(ip, port, timeout, local_address, socket_options)
+                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:  # try the next checked address
                 last = exc
         assert last is not None

@@ -124,9 +124,7 @@ def _parameters(doc: Doc, params: SequenceNode, where: Where, ppath: Path) -> It
     for prefix, got in groups.items():
         if "image" in got:
             i, node = got["image"]
-            yield _param_ref(
-                doc, [doc.part(node, Role.IMAGE)], where, (*ppath, i, "value"), prefix, text=None
-            )
+            yield _param_ref([doc.part(node, Role.IMAGE)], where, (*ppath, i, "value"), prefix)
             continue
         repo = got.get("repository") or got.get("name")
         if repo is None:

@@ -131,9 +131,9 @@ class _Compose:
             use.built = use.built or build is not None
         if is_map(build):
             contexts = get(build, "additional_contexts")
-            values = contexts.value if is_seq(contexts) else []
-            if is_map(contexts):
-                values = [v for _k, v in contexts.value]  # type: ignore[union-attr]
+            values = contexts.value if isinstance(contexts, SequenceNode) else []
+            if isinstance(contexts, MappingNode):
+                values = [v for _k, v in contexts.value]
             for v in values:
                 if isinstance(v, ScalarNode) and _CONTEXT_PREFIX in v.value:
                     self.uses.setdefault(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from bot.model import Context, ImageRef, Part, Role, Skip, Source
@@ -351,7 +351,7 @@ class _Reader:
         *,
         ctx: Context,
         lookup: Callable[[str], list[Piece] | None],
-        stages: set[str | None],
+        stages: Collection[str | None],
         index_ok: bool = True,
     ) -> ImageRef | None:
         """The reference written at ``line.text[s:e]``, expanded; None for a stage or scratch."""

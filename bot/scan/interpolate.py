@@ -239,10 +239,10 @@ def traced_parts(pieces: Sequence[Piece], loc: Locator) -> tuple[Part, ...] | No
     else:
         out = []
     for role, s, e in comps:
-        p = part(role, s, e)
-        if p is None:
+        got = part(role, s, e)
+        if got is None:
             return None
-        out.append(p)
+        out.append(got)
     return tuple(out)
 
 

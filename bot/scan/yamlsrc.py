@@ -163,7 +163,7 @@ def _check_depth(chunk: str, first_line: int) -> None:
             if isinstance(ev, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    line = ev.start_mark.line + first_line
+                    line = (ev.start_mark.line if ev.start_mark else 0) + first_line
                     raise YamlRejected(f"nesting deeper than {MAX_DEPTH} levels at line {line}")
             elif isinstance(ev, yaml.CollectionEndEvent):
                 depth -= 1

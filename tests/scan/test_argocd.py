@@ -107,3 +107,23 @@ def test_argocd_module_face() -> None:
     data = (FIX / "argocd/applications.yaml").read_bytes()
     mine = scan_file("a.yaml", data, LocalRepo(FIX), argocd).refs
     assert mine == scan_file("a.yaml", data, LocalRepo(FIX), kubernetes).refs
+
+
+def test_a_parameter_holding_a_whole_image_is_one_reference() -> None:
+    """`helm.parameters` `name: sidecar.image` with a full reference (this path once raised a
+    TypeError, which the driver turned into an error that dropped the whole file)."""
+    data = (
+        b"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: {name: x}\nspec:\n"
+        b"  source:\n    helm:\n      parameters:\n"
+        b"        - name: sidecar.image\n          value: docker.io/library/busybox:1.36\n"
+        b"        - name: image.repository\n          value: nginx\n"
+        b"        - name: image.tag\n          value: \"1.27\"\n"
+    )
+    res = scan_file("apps/x.yaml", data, LocalRepo("."))
+    assert res.errors == []
+    sidecar, app = res.refs
+    assert sidecar.reference == "docker.io/library/busybox:1.36"
+    (part,) = sidecar.parts
+    assert part.role is Role.IMAGE
+    assert data[part.span.start : part.span.end] == b"docker.io/library/busybox:1.36"
+    assert app.reference == "docker.io/library/nginx:1.27"
