@@ -127,9 +127,9 @@ class _Reader:
         rows: list[tuple[str, Node]] = []
         for key, _k, value in items(matrix):  # type: ignore[arg-type]
             if key in ("include", "exclude") and is_seq(value):
-                rows += [(f"{field}.{key}[{i}]", row) for i, row in enumerate(value.value) if is_map(row)]  # type: ignore[union-attr]
+                rows += [(f"{field}.{key}[{i}]", row) for i, row in enumerate(value.value) if is_map(row)]
             elif key and key.lower().endswith("image") and is_seq(value):
-                for i, x in enumerate(value.value):  # type: ignore[union-attr]
+                for i, x in enumerate(value.value):
                     self._matrix_value(x, job, f"{field}.{key}[{i}]")
         for at, row in rows:
             for key, _k, value in items(row):  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ except AttributeError:  # pragma: no cover
 _RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):
     """libyaml's composer with PyYAML's (pure-Python, regex-based) implicit tag resolver
     memoised: a scalar's tag depends only on its text and style, and manifests repeat the same
     keys and values thousands of times."""

@@ -125,7 +125,7 @@ def serve(argv: Sequence[str] | None = None) -> int:
     settings = Settings.from_env()
     settings.require_webhook_secret()  # fail here, not in a forked gunicorn worker
 
-    class _Server(BaseApplication):  # type: ignore[misc]
+    class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", 2)
