@@ -121,3 +121,26 @@ def test_app_commands_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for name in ("scan", "check", "fix", "serve", "worker"):
         assert name in out
+
+
+def test_progress_bar_only_on_a_terminal_and_only_for_long_scans(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from bot import cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert cli._progress() is None  # piped: nothing on stderr
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    show = cli._progress()
+    assert show is not None
+    show(10, 100)  # short scans draw nothing
+    assert tty.getvalue() == ""
+    show(500, 1000)
+    assert "scanning [###############...............] 500/1000" in tty.getvalue()
+    show(1000, 1000)
+    assert tty.getvalue().endswith("\r")  # the bar is wiped when done
