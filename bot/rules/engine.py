@@ -302,7 +302,16 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
         raise _Unverified(f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""))
     if not digest or not is_digest(digest):
         raise _Unverified(f"{target} resolved but its registry gave no usable digest")
-    return (target.with_digest(digest) if write_digest else target), digest, res.evidence.checked_at
+    if write_digest:
+        # A digest written into a file is the hash of the manifest bytes, never what a header
+        # claims: a registry whose Docker-Content-Digest disagrees with its body gets no pin.
+        digest = a.digest_of(str(target)) or ""
+        if not is_digest(digest):
+            raise _Unverified(
+                f"{target} resolved but its manifest bytes do not match the digest its registry gave"
+            )
+        return target.with_digest(digest), digest, res.evidence.checked_at
+    return target, digest, res.evidence.checked_at
 
 
 def _choose_tag(a: _Attempt) -> str | None:

@@ -411,3 +411,47 @@ def test_invalid_digest_headers_are_ignored():
 def test_tags_of_unknown_repositories_are_empty(name):
     reg, _ = make(lambda r: httpx.Response(404, json={"errors": [{"code": "NAME_UNKNOWN"}]}))
     assert reg.tags(name) == []
+
+
+def test_a_lying_digest_header_never_reaches_a_proposed_pin():
+    """HEAD's Docker-Content-Digest is what a registry claims; the digest written into a file
+    must be the hash of the manifest bytes (issue 3 §1), so a mismatch is advice, not a pin."""
+    from bot import rules
+    from bot.rules import Options
+    from tests.rules.fakes import image_ref
+
+    body = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
+    tags = {"tags": ["1.2.3", "1.2.9"]}
+
+    def handler(request):
+        if request.url.path.endswith("/tags/list"):
+            return httpx.Response(200, json=tags)
+        if request.url.path.endswith("/manifests/1.2.3"):
+            return httpx.Response(404, json={"errors": [{"code": "MANIFEST_UNKNOWN"}]})
+        headers = {
+            "Docker-Content-Digest": DIGEST,
+            "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+        }
+        return httpx.Response(200, content=b"" if request.method == "HEAD" else body, headers=headers)
+
+    reg, _ = make(handler)
+    ref = image_ref("quay.io/o/r:1.2.3")
+    res = reg.check(str(ref.reference))
+    assert res.status is Status.TAG_MISSING
+    decision = rules.evaluate(ref, res, reg, rules.load(), Options(pin_digest=True))
+    assert decision is not None and decision.target is None
+    assert DIGEST not in str(decision.advice)
+    # a registry whose header matches the body gets its pin
+    good = "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def honest(request):
+        r = handler(request)
+        if r.headers.get("Docker-Content-Digest") == DIGEST:
+            r.headers["Docker-Content-Digest"] = good
+        return r
+
+    reg2, _ = make(honest)
+    decision = rules.evaluate(
+        ref, reg2.check(str(ref.reference)), reg2, rules.load(), Options(pin_digest=True)
+    )
+    assert decision is not None and str(decision.target) == f"quay.io/o/r:1.2.9@{good}"
