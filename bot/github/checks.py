@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bot.github.git import request
+from bot.github.git import create_once, request
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -40,7 +40,9 @@ def find_run(session: Session, sha: str, name: str) -> dict[str, Any] | None:
 
 
 def create_run(session: Session, sha: str, name: str, **fields: Any) -> dict[str, Any]:
-    return request(session, "POST", "check-runs", {"name": name, "head_sha": sha, **fields})
+    """A new check run (after a lost answer, the one that landed: never a second "Pullable")."""
+    body = {"name": name, "head_sha": sha, **fields}
+    return create_once(session, "check-runs", body, lambda: find_run(session, sha, name))
 
 
 def start(session: Session, sha: str, name: str, external_id: str = "") -> dict[str, Any]:

@@ -20,12 +20,12 @@ import base64
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bot.github.http import GitHubError
+from bot.github.http import RETRY_STATUSES, GitHubError
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -36,6 +36,7 @@ __all__ = [
     "branch",
     "commit_files",
     "commits_between",
+    "create_once",
     "delete_branch",
     "request",
     "set_branch",
@@ -59,7 +60,9 @@ def _pace(session: Session) -> None:
         session.app.sleep(wait)
 
 
-def request(session: Session, method: str, sub: str, body: Any = None) -> Any:
+def request(
+    session: Session, method: str, sub: str, body: Any = None, *, retry_server_errors: bool = True
+) -> Any:
     """``method`` on ``/repos/{owner}/{repo}/{sub}`` with the session's token; JSON or None."""
     if method != "GET":
         _pace(session)
@@ -69,8 +72,31 @@ def request(session: Session, method: str, sub: str, body: Any = None) -> Any:
         auth=session.auth(),
         json=body,
         installation_id=session.installation_id,
+        retry_server_errors=retry_server_errors,
     )
     return resp.json() if resp.content else None
+
+
+def create_once(session: Session, sub: str, body: Any, find: Callable[[], Any]) -> Any:
+    """POST a create GitHub cannot de-duplicate (an issue, a comment, a check run) and retry it
+    after a 5xx only when ``find()`` (the object as it would exist, or None) says the failed
+    attempt did not land: a 502 from GitHub's front end can hide a write that was applied, and
+    resending it blindly makes a second dashboard issue or comment."""
+    http = session.app.http
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return request(session, "POST", sub, body, retry_server_errors=False)
+        except GitHubError as exc:
+            if exc.status not in RETRY_STATUSES:
+                raise
+            found = find()
+            if found is not None:
+                return found
+            if attempt >= http.max_attempts:
+                raise
+            session.app.sleep(min(http.backoff * 2 ** (attempt - 1), 30.0))
 
 
 def ref_path(name: str) -> str:

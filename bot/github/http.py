@@ -152,8 +152,12 @@ class Http:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         installation_id: int | None = None,
+        retry_server_errors: bool = True,
     ) -> httpx.Response:
-        """Send with retries; raise :class:`GitHubError` for any final status >= 400."""
+        """Send with retries; raise :class:`GitHubError` for any final status >= 400.
+        ``retry_server_errors=False`` raises a 5xx at once: for a create GitHub cannot
+        de-duplicate (an issue, a comment), whose 502 may hide a write that was applied, the
+        caller looks before it sends again (:func:`bot.github.git.create_once`)."""
         hdrs = {"Authorization": auth, **(headers or {})}
         attempt = 0
         while True:
@@ -165,6 +169,8 @@ class Http:
                 return resp
             wait = retry_after(resp.status_code, resp.headers, resp.text)
             if wait is None or attempt >= self.max_attempts:
+                raise GitHubError(resp.status_code, _message(resp), resp.headers)
+            if resp.status_code in RETRY_STATUSES and not retry_server_errors:
                 raise GitHubError(resp.status_code, _message(resp), resp.headers)
             if resp.status_code in RETRY_STATUSES:
                 wait = min(self.backoff * 2 ** (attempt - 1), 30.0)

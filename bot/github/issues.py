@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from bot.github.git import request
+from bot.github.git import create_once, request
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -56,8 +56,17 @@ def react(session: Session, comment_id: int, content: str = "eyes") -> None:
 
 
 def comment(session: Session, number: int, body: str) -> dict[str, Any]:
-    """Comment on issue or PR ``number``; the new comment."""
-    return request(session, "POST", f"issues/{int(number)}/comments", {"body": body})
+    """Comment on issue or PR ``number``; the new comment (after a lost answer, the one that
+    landed: never twice)."""
+
+    def landed() -> dict[str, Any] | None:
+        me = bot_login(session)
+        for c in comments(session, number):
+            if (c.get("user") or {}).get("login") == me and c.get("body") == body:
+                return c
+        return None
+
+    return create_once(session, f"issues/{int(number)}/comments", {"body": body}, landed)
 
 
 def edit_comment(session: Session, comment_id: int, body: str) -> dict[str, Any]:
@@ -81,10 +90,18 @@ def issues_by(session: Session, creator: str, state: str = "all") -> Iterator[di
 
 
 def create_issue(session: Session, title: str, body: str, labels: list[str] | None = None) -> dict[str, Any]:
+    """Open an issue (after a lost answer, the one that landed: never two)."""
     data: dict[str, Any] = {"title": title, "body": body}
     if labels:
         data["labels"] = labels
-    return request(session, "POST", "issues", data)
+
+    def landed() -> dict[str, Any] | None:
+        for issue in issues_by(session, bot_login(session)):
+            if issue.get("title") == title and issue.get("body") == body:
+                return issue
+        return None
+
+    return create_once(session, "issues", data, landed)
 
 
 def edit_issue(session: Session, number: int, **fields: Any) -> dict[str, Any]:

@@ -112,8 +112,10 @@ def close(session: Session, number: int) -> Pull:
 
 
 def comment(session: Session, number: int, body: str) -> int:
-    """Comment on issue or PR ``number``; the comment's id."""
-    return int(request(session, "POST", f"issues/{number}/comments", {"body": body})["id"])
+    """Comment on issue or PR ``number``; the comment's id (once, even after a lost answer)."""
+    from bot.github import issues
+
+    return int(issues.comment(session, number, body)["id"])
 
 
 def ensure_labels(session: Session, names: list[str], description: str = "") -> None:

@@ -57,3 +57,28 @@ def test_issues_by_pages(world, session) -> None:
     found = list(issues.issues_by(session, "pullable[bot]"))
     assert len(found) == issues.PAGE + 3
     assert world.fake.count(operation="issues/list-for-repo") == 2
+
+
+def test_creates_that_github_cannot_deduplicate_are_not_resent_after_a_lost_answer(world, session) -> None:
+    """A 502 whose write was applied: the issue, the comment and the check run exist once; a 502
+    whose write was not applied is still retried."""
+    from bot.github import checks
+
+    issues._logins.clear()
+    world.fake.fail(r"/issues$", status=502, method="POST", after=True)
+    made = issues.create_issue(session, "Pullable: image health", "the body")
+    assert [i.title for i in world.repo.issues.values()] == ["Pullable: image health"]
+    number = made["number"]
+    world.fake.fail(r"/comments$", status=502, method="POST", after=True)
+    said = issues.comment(session, number, "once")
+    assert [c.body for c in world.repo.comments.values()] == ["once"] and said["body"] == "once"
+    world.fake.fail(r"/comments$", status=502, method="POST", times=2)  # not applied: sent again
+    issues.comment(session, number, "twice")
+    assert [c.body for c in world.repo.comments.values()] == ["once", "twice"]
+
+    sha = world.repo.refs["refs/heads/main"]
+    writer = world.github_app().session(world.inst.id, world.repo.full_name, {"checks": "write"})
+    world.fake.fail(r"/check-runs$", status=502, method="POST", after=True)
+    checks.start(writer, sha, "Pullable")
+    assert len(world.repo.check_runs) == 1
+    world.fake.assert_clean()
