@@ -43,13 +43,28 @@ if TYPE_CHECKING:
     from bot.jobs import Context
     from bot.jobs.scan_repo import Outcome
 
-__all__ = ["PREFIX", "Item", "Report", "after_scan", "branch_name", "open_pulls", "publish", "unignore"]
+__all__ = [
+    "PERMISSIONS",
+    "PREFIX",
+    "Item",
+    "Report",
+    "after_scan",
+    "branch_name",
+    "open_pulls",
+    "publish",
+    "unignore",
+]
 
 log = logging.getLogger(__name__)
 
 PREFIX = "pullable/"
 LABEL_DESCRIPTION = "Pull requests opened by Pullable"
 UNCERTAIN = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.UNCHECKED})
+# What the writer's token may do, no more: commits and branches (``workflows`` too, since a fix
+# may edit a workflow file), pull requests, their comments and labels (``issues``). Check runs are
+# another job's business.
+PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "workflows": "write",
+               "metadata": "read"}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ change sets
@@ -150,13 +165,12 @@ def after_scan(outcome: Outcome, ctx: Context) -> None:
     if outcome.config is None:
         log.info("%s: not publishing: %s", outcome.repo, outcome.config_error)
         return
-    from bot.github import WRITE_PERMISSIONS
     from bot.jobs import _pr_inventory
     from bot.jobs._pr_lock import installation_writes
 
     settings = ctx.queue.settings
     with installation_writes(settings, outcome.installation_id):
-        session = _pr_inventory.session(settings, outcome.installation_id, outcome.repo, WRITE_PERMISSIONS)
+        session = _pr_inventory.session(settings, outcome.installation_id, outcome.repo, PERMISSIONS)
         try:
             report = publish(session, outcome)
         finally:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot import github
-from bot.github import WRITE_PERMISSIONS, GitHubApp
+from bot.github import GitHubApp
 from bot.jobs import _pr_inventory, scan_repo
+from bot.jobs.publish import PERMISSIONS as PUBLISH_PERMISSIONS
 from bot.jobs.publish import Report, publish
 from bot.jobs.scan_repo import Outcome
 from bot.settings import Settings
@@ -64,7 +65,7 @@ class PrWorld:
 
     def publish(self, outcome: Outcome | None = None) -> Report:
         outcome = outcome or self.scan()
-        s = _pr_inventory.session(self.settings, self.inst.id, self.repo.full_name, WRITE_PERMISSIONS)
+        s = _pr_inventory.session(self.settings, self.inst.id, self.repo.full_name, PUBLISH_PERMISSIONS)
         try:
             return publish(s, outcome)
         finally:

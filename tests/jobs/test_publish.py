@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from bot.github import WRITE_PERMISSIONS
 from bot.jobs import _pr_inventory, publish
 from bot.jobs.publish import branch_name, state_of
 from bot.model import Status
@@ -24,7 +23,7 @@ def pr_world(fake_github, registry_open, tmp_path, monkeypatch) -> PrWorld:
 
 
 def _session(w: PrWorld):
-    return _pr_inventory.session(w.settings, w.inst.id, w.repo.full_name, WRITE_PERMISSIONS)
+    return _pr_inventory.session(w.settings, w.inst.id, w.repo.full_name, publish.PERMISSIONS)
 
 
 def _pr(w: PrWorld, state: str = "open"):

@@ -1,0 +1,111 @@
+"""What an organisation that installs the App runs into: whole scan jobs (scan, PR writer,
+dashboard) run in-process through the journal against the fake GitHub and a loopback registry,
+with the odd repositories and failures of real life."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot import jobs
+from bot.github import issues
+from bot.jobs import dashboard
+from bot.jobs.journal import Job
+from bot.jobs.queue import Queue
+from bot.jobs.worker import execute
+from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
+
+BRANCH = "pullable/bitnami-kubectl"
+
+
+@pytest.fixture
+def w(fake_github, registry_open, tmp_path, monkeypatch) -> PrWorld:
+    monkeypatch.setenv("PULLABLE_GITHUB_PACING", "0")
+    jobs.load()
+    world = build(fake_github, registry_open, tmp_path, monkeypatch)
+    world.settings = replace(world.settings, retry_base=0.0)  # retries are due at once
+    issues._logins.clear()
+    return world
+
+
+def scan_job(w: PrWorld, repo: str | None = None) -> Job:
+    """Submit a full scan of ``repo`` and run it (retries included) until it is done or failed."""
+    queue = Queue(w.settings)
+    name = repo or w.repo.full_name
+    job = queue.submit(
+        "scan",
+        {"installation_id": w.inst.id, "repo": name, "ref": None, "paths": None, "compare": []},
+        repo=name,
+    )
+    for _ in range(queue.settings.max_attempts + 1):
+        execute(queue, job.id)
+        done = queue.journal.get(job.id)
+        assert done is not None
+        if done.state in ("done", "failed"):
+            return done
+    raise AssertionError("the job neither finished nor failed")
+
+
+def dashboards(w: PrWorld) -> list:
+    return [i for i in w.repo.issues.values() if i.pull is None and i.title == dashboard.TITLE]
+
+
+def test_a_lost_answer_while_creating_the_dashboard_makes_one_dashboard(w: PrWorld):
+    w.fake.fail(r"/repos/octo-org/demo/issues$", status=502, method="POST", after=True)
+    job = scan_job(w)
+    assert job.state == "done", job.error
+    assert len(dashboards(w)) == 1
+    w.fake.assert_clean()
+
+
+def test_a_lost_answer_while_commenting_comments_once(w: PrWorld):
+    scan_job(w)
+    w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.fake.fail(r"/issues/1/comments$", status=502, method="POST", after=True)
+    assert scan_job(w).state == "done"
+    said = [c.body for c in w.repo.comments.values() if c.issue == 1]
+    assert len(said) == 1, said
+
+
+def test_two_groups_two_prs_and_a_human_fix_retires_only_its_own(w: PrWorld):
+    redis = "apiVersion: v1\nkind: Pod\nmetadata: {name: r}\nspec:\n  containers:\n    - name: r\n" \
+        "      image: bitnami/redis:7.2\n"  # fmt: skip
+    w.registry.push("bitnamilegacy/redis", "7.2")
+    w.fake.push(w.repo, {"k8s/redis.yaml": redis})
+    assert scan_job(w).state == "done"
+    prs = {p.pull.head: p for p in w.fake.pulls(w.repo)}  # type: ignore[union-attr]
+    assert set(prs) == {BRANCH, "pullable/bitnami-retired"}, set(prs)
+    other = prs["pullable/bitnami-retired"]
+    other_head = w.repo.refs["refs/heads/pullable/bitnami-retired"]
+    # a person fixes the kubectl reference on main by hand
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.3")})
+    assert scan_job(w).state == "done"
+    assert prs[BRANCH].state == "closed" and f"refs/heads/{BRANCH}" not in w.repo.refs
+    assert other.state == "open"
+    # the other PR is rebuilt on the moved base, not closed or duplicated
+    assert w.repo.refs["refs/heads/pullable/bitnami-retired"] != other_head
+    assert len(w.fake.pulls(w.repo, "all")) == 2
+    w.fake.assert_clean()
+
+
+def test_a_default_branch_that_is_not_main(w: PrWorld):
+    from tests.jobs.pr_world import FILES
+
+    repo = w.fake.create_repo("octo-org/trunk", FILES, default_branch="develop", installation=w.inst)
+    assert scan_job(w, repo.full_name).state == "done"
+    (pr,) = w.fake.pulls(repo)
+    assert pr.pull is not None and pr.pull.base == "develop"
+    w.fake.assert_clean()
+
+
+def test_scan_tokens_are_scoped_to_one_repository_and_the_least_permissions(w: PrWorld):
+    scan_job(w)
+    minted = [e for e in w.fake.log if e.path.endswith("/access_tokens")]
+    assert minted
+    for e in minted:
+        body = e.body or {}
+        assert body.get("repositories") == ["demo"], body
+        perms = body.get("permissions") or {}
+        assert perms and "checks" not in perms, perms  # nothing in a scan writes check runs
