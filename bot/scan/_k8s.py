@@ -177,6 +177,8 @@ def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[Im
             ref: ImageRef | None = None
             if isinstance(v, MappingNode):
                 ref = _image_mapping(doc, v, fpath, where, node)
+                if ref is None:  # `image: {busybox: {repository:, tag:}, ...}`: a table of maps
+                    found += ((id(v), r) for r in _image_table(doc, v, fpath, where))
             elif isinstance(v, ScalarNode):
                 text = text_of(v)
                 if low == "image":
