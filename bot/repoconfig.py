@@ -168,6 +168,14 @@ def read(reader: TextReader, table: RuleTable | None = None) -> RepoConfig:
         text = reader.read_text(path)
         if text is not None:
             return load(text, table=table, origin=path)
+        # read_text says None for a missing file and for one it cannot decode or that is too
+        # big: the latter is a config the authors wrote, so it must not read as "no config".
+        raw = getattr(reader, "read_bytes", None)
+        data = raw(path) if raw is not None else None
+        if data is not None:
+            if len(data) > MAX_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_BYTES // 1024} KiB")
+            raise ConfigError(f"{path}: cannot be read as UTF-8 text")
     return RepoConfig()
 
 
@@ -228,7 +236,8 @@ def _parse_yaml(text: str, origin: str) -> Any:
 
 def _refuse_aliases(root: Node, origin: str) -> None:
     """Anchors, aliases and ``<<`` merges have no use in a config this size and are how a small
-    file becomes a huge tree, so refuse them outright (iteratively: depth is unbounded)."""
+    file becomes a huge tree, so refuse them outright (iteratively: depth is unbounded); and
+    duplicate keys, which YAML would resolve silently to the last one."""
     seen: set[int] = set()
     stack = [root]
     while stack:
@@ -241,11 +250,18 @@ def _refuse_aliases(root: Node, origin: str) -> None:
         if len(seen) > 10_000:
             raise ConfigError(f"{origin}: too many values")
         if isinstance(node, MappingNode):
+            keys: set[str] = set()
             for k, v in node.value:
                 if isinstance(k, ScalarNode) and k.value == "<<":
                     raise ConfigError(
                         f"{origin}: merge keys (<<) are not supported (line {k.start_mark.line + 1})"
                     )
+                if isinstance(k, ScalarNode):  # YAML keeps the last silently; the author meant one
+                    if k.value in keys:
+                        raise ConfigError(
+                            f"{origin}: duplicate key {k.value!r} at line {k.start_mark.line + 1}"
+                        )
+                    keys.add(k.value)
                 stack.extend((k, v))
         elif isinstance(node, SequenceNode):
             stack.extend(node.value)

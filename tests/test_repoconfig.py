@@ -111,6 +111,8 @@ def test_read_finds_yml_or_yaml():
         ("base: &b {pin: digest}\n<<: *b\n", ["not supported"]),
         ("pin: patch\n---\npin: digest\n", ["one YAML document"]),
         ("pin: \u202epatch\n", ["bidi"]),
+        ("pin: digest\npin: patch\n", ["duplicate key 'pin'", "line 2"]),
+        ("ignore:\n  paths: [a]\n  paths: [b]\n", ["duplicate key 'paths'"]),
     ],
 )
 def test_bad_config_is_a_clear_error(text, needles):
@@ -118,6 +120,23 @@ def test_bad_config_is_a_clear_error(text, needles):
     assert msg.startswith(".github/pullable.yml: "), msg
     for n in needles:
         assert n in msg, (n, msg)
+
+
+def test_a_config_that_exists_but_cannot_be_read_as_text_is_an_error_not_the_defaults(tmp_path):
+    """A UTF-16 or oversized .github/pullable.yml must not silently become "no config" (its
+    ignore list would be dropped and ignored paths fixed)."""
+    from bot.scan import LocalRepo
+
+    (tmp_path / ".github").mkdir()
+    cfg = tmp_path / ".github" / "pullable.yml"
+    cfg.write_bytes("ignore: {paths: ['legacy/*']}\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match=r"\.github/pullable\.yml: .*UTF-8"):
+        repoconfig.read(LocalRepo(tmp_path), TABLE)
+    cfg.write_bytes(b"labels: [" + b"x, " * 600_000 + b"x]\n")
+    with pytest.raises(ConfigError, match=r"\.github/pullable\.yml: larger than 64 KiB"):
+        repoconfig.read(LocalRepo(tmp_path), TABLE)
+    cfg.write_text("group: all\n")
+    assert repoconfig.read(LocalRepo(tmp_path), TABLE).group == "all"
 
 
 def test_alias_bomb_is_refused_quickly():
