@@ -232,3 +232,45 @@ def test_mirror_rule(registry_open, tmp_path, capsys):
     out = _fix(root, op, capsys)
     assert f"image: harbor.internal/dockerhub/{ns}/m:1.0.0\n" in (root / "p.yaml").read_text(), out
     assert "0 reference(s) fixed" in _fix(root, op, capsys)
+
+
+# --- credentials ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["registry_basic", "registry_token"])
+def test_wrong_password_is_auth_failed_and_no_password_is_ever_printed(
+    kind, request, tmp_path, capsys, caplog, monkeypatch
+):
+    reg = request.getfixturevalue(kind)
+    ns = _ns()
+    reg.push(f"private/{ns}", "1.0.0")
+    reg.push(f"private/{ns}", "1.0.4")
+    secret = "Wr0ng-" + uuid.uuid4().hex
+    monkeypatch.setenv("PULLABLE_TEST_PASSWORD", secret)
+    op = _operator(tmp_path, reg, hosts=(reg.host,), credentials=True)
+    image = reg.ref(f"private/{ns}", "1.0.0")
+    root = _repo(tmp_path / "repo", {"p.yaml": _pod(image)})
+    caplog.set_level("DEBUG")
+    doc = _scan(root, op, capsys)
+    (f,) = doc["findings"]
+    assert f["status"] == "auth-failed", f
+    assert f["rule"] == "auth-failed" and "rejected" in f["advice"] and "imagePullSecrets" in f["advice"]
+    out = _fix(root, op, capsys)
+    assert "[auth-failed]  advice:" in out
+    assert cli.main(["check", image, "--config", str(op), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["status"] == "auth-failed"
+    seen = capsys.readouterr()
+    everything = json.dumps(doc) + out + seen.out + seen.err + caplog.text
+    assert secret not in everything
+
+    # the right password: ok and fixable; anonymous: auth-required
+    monkeypatch.setenv("PULLABLE_TEST_PASSWORD", reg.password)
+    (root / "p.yaml").write_text(_pod(reg.ref(f"private/{ns}", "1.0")))
+    reg.push(f"private/{ns}", "1.0", content="floating")
+    out = _fix(root, op, capsys)
+    assert (root / "p.yaml").read_text() == _pod(reg.ref(f"private/{ns}", "1.0.4")), out
+    everything = out + caplog.text
+    assert reg.password not in everything
+    anonymous = _operator(tmp_path, reg, hosts=(reg.host,))
+    (f,) = _scan(root, anonymous, capsys)["findings"]
+    assert f["status"] == "auth-required" and f["rule"] == "auth-required"
