@@ -14,6 +14,7 @@ files; all of them for a full scan). ``Outcome.reader`` reads files at ``sha`` f
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.jobs.reader import ApiRepo
     from bot.repoconfig import RepoConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Outcome:
     reader: ApiRepo | None = field(default=None, repr=False)
     config: RepoConfig | None = None  # None when .github/pullable.yml is broken
     config_error: str | None = None
+    archived: bool = False  # read-only on GitHub: nothing may be written there
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,8 @@ class Outcome:
             "scanned_at": time.time(),
         }
 
+
+EMPTY = 409  # GitHub's answer about the git data of a repository without a commit
 
 AFTER_SCAN: list[Callable[[Outcome, Context], None]] = [publish_pulls]
 
@@ -89,6 +95,9 @@ def scan_job(job: Job, ctx: Context) -> None:
         compare=[tuple(c) for c in p.get("compare", [])],
     )
     record(ctx.queue.journal, outcome)
+    if outcome.archived:
+        log.info("%s: archived, read-only: no pull request or dashboard is written", outcome.repo)
+        return
     for hook in AFTER_SCAN:
         hook(outcome, ctx)
 
@@ -109,13 +118,22 @@ def run(
 ) -> Outcome:
     """Scan ``repo`` at ``ref`` (its default branch when None) through the API, and evaluate
     every reference of the repository (see the module docstring)."""
+    from bot.github import GitHubError
     from bot.jobs import _pr_inventory
 
     session = _pr_inventory.session(settings, installation_id, repo)
     try:
         if paths is not None and compare:
             paths = _with_compared(session, paths, compare)
-        found = _pr_inventory.inventory(settings, session, ref)
+        try:
+            found = _pr_inventory.inventory(settings, session, ref)
+        except GitHubError as exc:
+            if exc.status != EMPTY:
+                raise
+            log.info("%s: no commit yet (GitHub: %s): nothing to scan", repo, exc.message)
+            return Outcome(installation_id, repo, ref, None, paths is None, paths)
+        # The repository's metadata is already in hand (revalidated: a free 304).
+        archived = bool(session.repository().get("archived"))
     finally:
         session.close()
     scope = None if paths is None else set(paths)
@@ -123,7 +141,7 @@ def run(
         installation_id, repo, found.ref, found.sha, paths is None, paths,
         [f for f in found.findings if scope is None or _pr_inventory.touches(f, scope)],
         [e for e in found.errors if scope is None or e.path in scope],
-        found.findings, found.refs, found.reader, found.config, found.config_error,
+        found.findings, found.refs, found.reader, found.config, found.config_error, archived,
     )  # fmt: skip
 
 

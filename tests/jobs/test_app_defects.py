@@ -109,3 +109,20 @@ def test_scan_tokens_are_scoped_to_one_repository_and_the_least_permissions(w: P
         assert body.get("repositories") == ["demo"], body
         perms = body.get("permissions") or {}
         assert perms and "checks" not in perms, perms  # nothing in a scan writes check runs
+
+
+def test_an_empty_repository_is_scanned_as_nothing_not_a_failure(w: PrWorld):
+    empty = w.fake.create_repo("octo-org/fresh", empty=True, installation=w.inst)
+    job = scan_job(w, empty.full_name)
+    assert job.state == "done" and job.attempts == 1, job.error
+    assert not empty.issues and not empty.refs
+    w.fake.assert_clean()
+
+
+def test_an_archived_repository_is_read_but_never_written(w: PrWorld):
+    w.repo.archived = True
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 1, job.error
+    assert not w.repo.issues and set(w.repo.refs) == {"refs/heads/main"}
+    assert not [e for e in w.fake.log if e.method != "GET" and "access_tokens" not in e.path]
+    w.fake.assert_clean()

@@ -60,6 +60,10 @@ NOT_ACCESSIBLE = (
 _LEVEL = {"read": 1, "write": 2, "admin": 3}
 
 
+GIT_DATA_OPERATIONS = ("git/", "repos/get-content", "repos/get-branch", "repos/get-commit",
+                       "repos/compare-commits", "repos/list-commits")  # fmt: skip
+
+
 class HttpError(Exception):
     def __init__(
         self, status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any
@@ -209,6 +213,7 @@ class FakeRepo:
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> role name
     reactions: dict[int, list[tuple[int, str, str]]] = field(default_factory=dict)  # issue -> ...
     created_at: datetime = field(default_factory=_now)
+    archived: bool = False  # read-only: every write is refused with 403
 
     @property
     def full_name(self) -> str:
@@ -569,8 +574,10 @@ class FakeGitHub:
         installation: FakeInstallation | None = None,
         message: str = "Initial commit",
         author: str | None = None,
+        empty: bool = False,
     ) -> FakeRepo:
-        """A repository whose default branch holds ``files`` (a dict or a directory)."""
+        """A repository whose default branch holds ``files`` (a dict or a directory); ``empty``:
+        no commit at all, as GitHub creates a repository without a README."""
         owner, name = full_name.split("/")
         with self.lock:
             repo = FakeRepo(
@@ -586,6 +593,8 @@ class FakeGitHub:
                     for p in sorted(files.rglob("*"))
                     if p.is_file() and ".git" not in p.relative_to(files).parts
                 }
+            if empty:
+                return repo
             flat = {p: ("100644", "blob", repo.put_blob(_bytes(d))) for p, d in (files or {}).items()}
             tree = repo.build(flat)
             sha = repo.put_commit(self._human_commit(tree, [], message, author or owner))
@@ -938,6 +947,7 @@ class FakeGitHub:
             return self._error(entry, HttpError(422, "Invalid request.\n\n" + "\n".join(errors)))
         try:
             ctx = self._authorise(request, op, params, query, body, entry)
+            self._repo_state(op, ctx)
             fault = self._fault(method, path)
             if fault is not None and not fault.after:
                 raise HttpError(fault.status, fault.body["message"], fault.headers)
@@ -968,6 +978,17 @@ class FakeGitHub:
             "application/vnd.github.raw" if isinstance(payload, bytes) else "application/json; charset=utf-8"
         )
         return Response(data, status, headers=headers, content_type=ctype if data else None)
+
+    def _repo_state(self, op: Operation, ctx: Ctx) -> None:
+        """What GitHub answers whatever the request: an archived repository refuses writes, an
+        empty one (no commit yet) answers 409 to everything about git data."""
+        repo = ctx.repo
+        if repo is None:
+            return
+        if repo.archived and op.method != "GET":
+            raise HttpError(403, "Repository was archived so is read-only.")
+        if not repo.refs and op.operation_id.startswith(GIT_DATA_OPERATIONS):
+            raise HttpError(409, "Git Repository is empty.")
 
     def _fault(self, method: str, path: str) -> Fault | None:
         for f in self.faults:
@@ -1206,7 +1227,7 @@ class FakeGitHub:
             "description": None,
             "fork": False,
             "url": u,
-            "archived": False,
+            "archived": repo.archived,
             "disabled": False,
             "visibility": "private" if repo.private else "public",
             "default_branch": repo.default_branch,
