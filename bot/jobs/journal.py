@@ -211,7 +211,12 @@ class Journal:
 
     @staticmethod
     def _next_for_repo(t: Txn, repo: str, now: float) -> list[Wake]:
-        waiting = sorted((j for j in t.open_jobs(repo) if j.state == "queued"), key=lambda j: j.created_at)
+        # The one due first (a command now before a scheduled scan hours away), oldest first among
+        # those due: a job that found the repository busy has no other message to wake it.
+        waiting = sorted(
+            (j for j in t.open_jobs(repo) if j.state == "queued"),
+            key=lambda j: (max(j.not_before, now), j.created_at),
+        )
         return [Wake(j.id, max(0.0, j.not_before - now)) for j in waiting[:1]]
 
     @staticmethod

@@ -140,3 +140,16 @@ def test_fixed_ids_make_submission_idempotent(queue: Queue):
     b = queue.submit("test.record", {"log": "x"}, job_id="schedule-20260101T0317")
     assert a.id == b.id
     assert queue.journal.counts()["queued"] == 1
+
+
+def test_the_job_woken_next_is_the_one_due_first_not_a_scheduled_one_hours_away(queue: Queue):
+    """A scheduled scan waits hours for its slot; a command that found the repository busy must
+    not wait behind it for the reaper (15 minutes)."""
+    later = queue.submit("test.record", {"log": "scheduled"}, repo="o/r", delay=3 * 3600)
+    running = _running(queue, queue.submit("test.record", {"log": "push"}, repo="o/r"))
+    command = queue.submit("test.record", {"log": "command"}, repo="o/r")
+    assert queue.journal.claim(command.id, lease=30) is Claim.BUSY  # its message is spent
+    wakes = queue.journal.finish(running)
+    assert [(w.job_id, w.delay) for w in wakes] == [(command.id, 0.0)]
+    assert isinstance(queue.journal.claim(command.id, lease=30), Job)
+    assert queue.journal.claim(later.id, lease=30) is Claim.EARLY
