@@ -260,7 +260,7 @@ def fix_table(result: pipeline.Result, *, dry_run: bool = False) -> str:
     files = len(result.files)
     verb = "would change" if dry_run else "changed"
     lines.append(
-        f"{len(result.applied)} reference(s) fixed, {verb} {files} file(s); "
+        f"{len({f.ref.key for f in result.applied})} reference(s) fixed, {verb} {files} file(s); "
         f"{len(advised)} advised; {len(result.dropped)} edit(s) dropped"
     )
     return "\n".join(lines) + "\n"

@@ -306,9 +306,42 @@ def run(
     config: RepoConfig,
     table: RuleTable,
 ) -> Result:
-    """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification."""
+    """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification.
+
+    A fixed reference can be one another rule still applies to (``nginx:latest`` becomes
+    ``nginx:1.27.3``, which the ``mirror`` rule then moves to the mirror), so the changed files
+    are re-scanned and evaluated again, a few rounds at most, until nothing changes: a second
+    ``pullable fix`` then finds nothing to do. ``applied`` lists every round's fixes in order.
+    """
     findings = evaluate(refs, lookup, config, table)
-    return apply(findings, reader, refs)
+    result = apply(findings, reader, refs)
+    current = list(refs)
+    for _ in range(_ROUNDS - 1):
+        if not result.files or lookup is None:
+            break
+        overlay = _Overlay(reader, result.files)
+        changed = set(result.files)
+        again = dict.fromkeys(
+            [
+                r.path
+                for r in current
+                if r.path in changed or any(p.path in changed for p in r.parts if p.path)
+            ]
+            + sorted(changed)
+        )
+        fresh = [r for path in again for r in scan_file(path, overlay.read_bytes(path) or b"", overlay).refs]
+        current = [r for r in current if r.path not in again] + fresh
+        more = apply(evaluate(fresh, lookup, config, table), overlay, current)
+        result.findings = [f for f in result.findings if f.ref.path not in again] + more.findings
+        result.applied += more.applied
+        result.dropped += more.dropped
+        if not more.files:
+            break
+        result.files = {**result.files, **more.files}
+    return result
+
+
+_ROUNDS = 3  # rounds of fixing in one run: a rule's result meeting another rule (mirror) needs two
 
 
 def level(f: Finding) -> str:

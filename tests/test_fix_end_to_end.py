@@ -274,3 +274,27 @@ def test_wrong_password_is_auth_failed_and_no_password_is_ever_printed(
     anonymous = _operator(tmp_path, reg, hosts=(reg.host,))
     (f,) = _scan(root, anonymous, capsys)["findings"]
     assert f["status"] == "auth-required" and f["rule"] == "auth-required"
+
+
+def test_mirror_together_with_another_rule_is_fixed_in_one_run(registry_open, tmp_path, capsys):
+    """`latest` and a missing tag are repaired *and* moved to the mirror by one `fix`: a second
+    run must change nothing (it used to move the repaired reference to the mirror then)."""
+    ns = _ns()
+    for repo in (f"{ns}/m", f"dockerhub/{ns}/m"):
+        registry_open.push(repo, "1.0.3")
+        registry_open.push(repo, "latest", content=f"{ns}/m:1.0.3")
+    mapping = registry_open.config_mapping(host="docker.io")
+    mapping["registries"].update(registry_open.config_mapping(host="harbor.internal")["registries"])
+    op = tmp_path / "op.yml"
+    op.write_text(json.dumps(mapping))
+    root = _repo(tmp_path / "repo", {
+        ".github/pullable.yml": "mirror:\n  docker.io: harbor.internal/dockerhub\n",
+        "p.yaml": _pod(f"{ns}/m:latest", f"{ns}/m:1.0.1"),
+    })  # fmt: skip
+    out = _fix(root, op, capsys)
+    mirrored = f"harbor.internal/dockerhub/{ns}/m:1.0.3"
+    assert (root / "p.yaml").read_text() == _pod(mirrored, mirrored), out
+    assert f"p.yaml:6  {ns}/m:latest -> {ns}/m:1.0.3  [floating-latest]" in out
+    assert f"p.yaml:6  {ns}/m:1.0.3 -> {mirrored}  [mirror]" in out
+    assert "2 reference(s) fixed, changed 1 file(s)" in out
+    assert "0 reference(s) fixed, changed 0 file(s)" in _fix(root, op, capsys)
