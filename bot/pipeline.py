@@ -315,9 +315,9 @@ def run(
     """
     findings = evaluate(refs, lookup, config, table)
     result = apply(findings, reader, refs)
-    current = list(refs)
+    current, fixed = list(refs), result.applied
     for _ in range(_ROUNDS - 1):
-        if not result.files or lookup is None:
+        if not fixed or lookup is None:
             break
         overlay = _Overlay(reader, result.files)
         changed = set(result.files)
@@ -331,13 +331,15 @@ def run(
         )
         fresh = [r for path in again for r in scan_file(path, overlay.read_bytes(path) or b"", overlay).refs]
         current = [r for r in current if r.path not in again] + fresh
-        more = apply(evaluate(fresh, lookup, config, table), overlay, current)
-        result.findings = [f for f in result.findings if f.ref.path not in again] + more.findings
+        # Only the references just fixed are asked again: the others were decided already.
+        where = {(f.ref.path, f.ref.line) for f in fixed}
+        more = apply(evaluate([r for r in fresh if (r.path, r.line) in where], lookup, config, table),
+                     overlay, current)  # fmt: skip
+        result.findings += [f for f in more.findings if f.rule is not None]
         result.applied += more.applied
         result.dropped += more.dropped
-        if not more.files:
-            break
         result.files = {**result.files, **more.files}
+        fixed = more.applied
     return result
 
 
