@@ -126,3 +126,55 @@ def test_an_archived_repository_is_read_but_never_written(w: PrWorld):
     assert not w.repo.issues and set(w.repo.refs) == {"refs/heads/main"}
     assert not [e for e in w.fake.log if e.method != "GET" and "access_tokens" not in e.path]
     w.fake.assert_clean()
+
+
+def _outside_code(markdown: str) -> str:
+    """``markdown`` with its code spans (CommonMark: a run of n backticks to the next run of
+    exactly n) and HTML comments removed: what renders as text, links, mentions and HTML."""
+    import re
+
+    text = re.sub(r"<!--.*?-->", "", markdown, flags=re.DOTALL)
+    out, i = [], 0
+    for m in re.finditer(r"`+", text):
+        if m.start() < i:
+            continue
+        close = re.compile(r"(?<!`)" + "`" * len(m.group()) + r"(?!`)")
+        end = close.search(text, m.end())
+        if end is None:
+            continue
+        out.append(text[i : m.start()])
+        i = end.end()
+    out.append(text[i:])
+    return "".join(out)
+
+
+def test_hostile_image_strings_never_render(w: PrWorld):
+    def pod(image: str) -> str:
+        return (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: e}\nspec:\n  containers:\n"
+            f"    - name: e\n      image: '{image}'\n    - name: f\n      image: bitnami/kubectl:1.29\n"
+        )
+
+    evil = "evil`x``@everyone<img src=x onerror=alert(1)>#1:1"
+    w.fake.push(w.repo, {"k8s/@admin <b>x</b>.yaml": pod(evil), "k8s/bidi.yaml": pod("\u202eevil:1")})
+    assert scan_job(w).state == "done"
+    (board,) = dashboards(w)
+    assert "@\u200beveryone" in (board.body or "") or "`@everyone" in (board.body or ""), board.body
+    texts = [i.body or "" for i in w.repo.issues.values()] + [c.body for c in w.repo.comments.values()]
+    texts += [i.title for i in w.repo.issues.values()]
+    assert len(texts) >= 3  # the dashboard, the PR, their titles
+    for text in texts:
+        assert "\u202e" not in text
+        shown = _outside_code(text)
+        assert "@everyone" not in shown and "@admin" not in shown, shown
+        assert "<img" not in shown and "<b>" not in shown, shown
+
+
+def test_a_job_for_a_repository_the_app_lost_ends_at_once_instead_of_retrying(w: PrWorld):
+    removed = w.fake.create_repo("octo-org/gone", {"README.md": "x\n"}, installation=w.inst)
+    w.inst.repository_selection, w.inst.repository_ids = "selected", {w.repo.id}  # gone was removed
+    job = scan_job(w, removed.full_name)
+    assert job.state == "failed" and job.attempts == 1 and "422" in (job.error or "")
+    del w.fake.installations[w.inst.id]  # uninstalled
+    job = scan_job(w)
+    assert job.state == "failed" and job.attempts == 1 and "404" in (job.error or "")
