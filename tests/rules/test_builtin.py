@@ -361,3 +361,17 @@ def test_bitnami_kubectl_is_not_swapped_where_files_are_copied_out_of_it():
     d = rules.evaluate(ref, lookup.check(ref.reference), lookup, TABLE, Options(cluster_version="1.31"))
     assert d is not None and d.rule.id == "bitnami-retired"
     assert str(d.target) == "docker.io/bitnamilegacy/kubectl:1.31.4-debian-12-r3"
+
+
+def test_forbidden_and_blocked_get_advice_that_fits_what_happened():
+    """403 / credentials without access is not "refused without credentials", and a host the
+    network guard refuses was never contacted, so "could not be reached" would mislead."""
+    lookup = FakeLookup({}, status={"ghcr.io": Status.FORBIDDEN, "10.1.2.3:5000": Status.BLOCKED})
+    d = decide("ghcr.io/acme/private:1.0", lookup=lookup)
+    assert d is not None and d.target is None
+    assert "without credentials" not in d.advice
+    assert "denied" in d.advice and "imagePullSecrets" in d.advice
+    d = decide("10.1.2.3:5000/acme/app:1.0", lookup=lookup)
+    assert d is not None and d.target is None
+    assert "could not be reached" not in d.advice
+    assert "network" in d.advice and "allow" in d.advice
