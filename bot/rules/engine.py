@@ -295,6 +295,9 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
         res = a.check(str(target.with_digest(cur.digest)))
         if res.status is Status.OK:
             return target.with_digest(cur.digest), cur.digest, res.evidence.checked_at
+    if tag is None and cur.digest is not None:
+        # Pinned by digest alone: the target must serve those very bytes; `latest` is no stand-in.
+        raise _Unsatisfied(f"{target.name} does not serve {cur.digest}, and the reference names no tag")
     res = a.check(str(target))
     digest = res.evidence.digest
     if res.status is not Status.OK:
@@ -319,9 +322,7 @@ def _choose_tag(a: _Attempt) -> str | None:
     assert a.rule.replace is not None and a.base is not None
     rp, cur = a.rule.replace, a.current
     if rp.tags == ("keep",):
-        if cur.tag is None and cur.digest is not None and a.base.name != cur.name:
-            raise _Unsatisfied("the reference is pinned by digest alone; no tag to carry over")
-        return cur.tag
+        return cur.tag  # None for a digest-only reference: _resolve_target carries the digest
     a.like = cur.tag if rp.variant == "keep" and cur.tag and cur.tag != "latest" else None
     for strategy in rp.tags:
         tag = _STRATEGIES[strategy](a)

@@ -169,6 +169,18 @@ def test_k8s_registry_move_keeps_a_digest_the_new_registry_serves():
     assert d is not None and str(d.target) == f"registry.k8s.io/pause:3.9@{digest('pause39')}"
 
 
+def test_k8s_registry_move_of_a_digest_only_reference_keeps_the_digest_or_proposes_nothing():
+    """``k8s.gcr.io/pause@sha256:X`` moves to ``registry.k8s.io/pause@sha256:X`` when the new
+    registry serves those bytes; never to whatever ``latest`` is there."""
+    d = decide(f"k8s.gcr.io/pause@{digest('pause39')}", status=Status.OK)
+    assert d is not None and d.rule.id == "k8s-registry-move"
+    assert str(d.target) == f"registry.k8s.io/pause@{digest('pause39')}"
+    assert d.digest == digest("pause39")
+    lookup = FakeLookup({"registry.k8s.io/pause": {"latest": digest("other")}})
+    d = decide(f"k8s.gcr.io/pause@{digest('pause39')}", status=Status.OK, lookup=lookup)
+    assert d is None or d.target is None
+
+
 def test_k8s_registry_move_missing_on_new_registry_advises():
     d = decide("k8s.gcr.io/defaultbackend:1.4")
     assert d is not None and d.target is None and "repo-missing" in d.advice
