@@ -55,11 +55,13 @@ def _ns() -> str:
     return "t" + uuid.uuid4().hex[:10]
 
 
-def test_pin_digest_writes_the_index_digest_and_keeps_the_tag(registry_open, tmp_path, capsys):
+@pytest.mark.parametrize("media", ["oci", "docker"])
+def test_pin_digest_writes_the_index_digest_and_keeps_the_tag(media, registry_open, tmp_path, capsys):
     ns = _ns()
-    index = registry_open.push(f"{ns}/app", "1.2.4", platforms=("linux/amd64", "linux/arm64"))
-    registry_open.push(f"{ns}/app", "1.2.3")
-    registry_open.push(f"{ns}/app", "1.2", content="x", platforms=("linux/amd64", "linux/arm64"))
+    plats = ("linux/amd64", "linux/arm64")
+    index = registry_open.push(f"{ns}/app", "1.2.4", platforms=plats, media=media)
+    registry_open.push(f"{ns}/app", "1.2.3", media=media)
+    registry_open.push(f"{ns}/app", "1.2", content="x", platforms=plats, media=media)
     op = _operator(tmp_path, registry_open)
     root = _repo(tmp_path / "repo", {
         ".github/pullable.yml": "pin: digest\n",
