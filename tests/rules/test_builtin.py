@@ -255,6 +255,12 @@ def test_digest_missing_repins_the_same_tag():
     assert str(d.target) == f"docker.io/library/nginx:1.27.3@{digest('n5')}"
 
 
+def test_digest_missing_whose_tag_is_gone_too_says_what_to_do():
+    d = decide(f"nginx:1.19.0@{digest('gone')}")
+    assert d is not None and d.rule.id == "digest-missing" and d.target is None
+    assert "by hand" in d.advice and "tag-missing" in d.advice
+
+
 def test_digest_missing_without_tag_advises():
     d = decide(f"nginx@{digest('gone')}")
     assert d is not None and d.rule.id == "digest-missing-untagged" and d.target is None
