@@ -207,7 +207,9 @@ def newest_in_line(tags: Iterable[str], line: str, like: str | None = None) -> s
 
 def newest_stable(tags: Iterable[str], like: str | None = None) -> str | None:
     """The newest stable tag with the variant and ``v``-ness of ``like``; of its precision when
-    any such tag exists. Without ``like``: tags without variant, either ``v``-ness, any precision."""
+    any such tag exists. Without ``like``: tags without variant, either ``v``-ness, and dotted
+    versions (``1.27.3``) when there are any, so a lone number (a build id, a date: ``9999``,
+    ``20240101``) never outranks the release line a repository actually publishes."""
     ref = parse_tag(like) if like is not None else None
     if like is not None and ref is None:
         return None
@@ -216,6 +218,8 @@ def newest_stable(tags: Iterable[str], like: str | None = None) -> str | None:
     ]
     if ref is not None:
         cands = [t for t in cands if len(t.release) == len(ref.release)] or cands
+    else:
+        cands = [t for t in cands if len(t.release) >= 2] or cands
     return max(cands, key=_newest).raw if cands else None
 
 

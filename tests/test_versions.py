@@ -286,6 +286,8 @@ def test_newest_in_line(tags, line, like, expected):
         (BITNAMI, "1.25.3-debian-12-r3", "1.26.0-debian-12-r1"),
         (BITNAMI, "1.0.0-debian-11-r0", "1.25.5-debian-11-r7"),
         (["latest", "a1b2c3d"], None, None),
+        (["1.27.3", "1.26.0", "9999", "20240101"], None, "1.27.3"),  # a build id is not a release
+        (["41", "42", "latest"], None, "42"),  # a repository of plain numbers still gets one
     ],
 )
 def test_newest_stable(tags, like, expected):
