@@ -117,7 +117,7 @@ def test_a_parameter_holding_a_whole_image_is_one_reference() -> None:
         b"  source:\n    helm:\n      parameters:\n"
         b"        - name: sidecar.image\n          value: docker.io/library/busybox:1.36\n"
         b"        - name: image.repository\n          value: nginx\n"
-        b"        - name: image.tag\n          value: \"1.27\"\n"
+        b'        - name: image.tag\n          value: "1.27"\n'
     )
     res = scan_file("apps/x.yaml", data, LocalRepo("."))
     assert res.errors == []
