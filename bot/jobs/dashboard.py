@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from bot.github import Session, issues
 from bot.github.markdown import cell, code, marker, markers
 from bot.jobs import scan_repo
+from bot.jobs.publish import held_back
 from bot.reference import ReferenceError, is_name, parse
 
 if TYPE_CHECKING:
@@ -243,7 +244,13 @@ def render(
         out.append("")
 
     out += [f"## Open pull requests ({len(pulls)})", ""]
-    out += [f"- #{p.number} {cell(p.title)} ({code(p.head)})" for p in sorted(pulls, key=lambda p: p.number)]
+    for p in sorted(pulls, key=lambda p: p.number):
+        line = f"- #{p.number} {cell(p.title)} ({code(p.head)})"
+        kept = held_back(p, (e["path"] for e in errors))
+        if kept:
+            files = ", ".join(code(f) for f in kept[:5])
+            line += f": kept as it is until {files} can be scanned again"
+        out.append(line)
     if not pulls:
         out.append("_None._")
     out.append("")

@@ -22,6 +22,10 @@ image name), its fingerprint, the base and head commits it was built from, and f
 - **No longer needed.** An open PR whose group has nothing left to propose is closed with a
   comment and its branch deleted, unless a registry could not be asked about one of its
   references this time (an outage must not look like a fix).
+- **Files that cannot be scanned.** A file that stops parsing (or cannot be read) yields no
+  references, which must not look like a fix either: an open PR holding a change to such a file
+  is kept exactly as it is (not rebuilt, not retired) until the file scans again; the dashboard
+  lists the file and says the PR is kept.
 """
 
 from __future__ import annotations
@@ -155,6 +159,7 @@ class Report:
     unchanged: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     left: list[int] = field(default_factory=list)  # a person committed to the branch
+    held: list[int] = field(default_factory=list)  # kept as they are: see :func:`held_back`
     blocked: dict[str, int] = field(default_factory=dict)  # branch -> items held back by a "no"
 
 
@@ -223,6 +228,8 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     assert outcome.config is not None
     if pr is not None and not _ours(session, pr, outcome.sha):
         _leave(session, pr, report)
+        return
+    if pr is not None and _hold(pr, outcome, report):
         return
     result = pipeline.apply(wanted, outcome.reader, outcome.refs) if wanted else pipeline.Result([])
     applied = [f for f in result.applied if f.fix is not None]
@@ -342,6 +349,8 @@ def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) 
     if unsure:
         log.info("%s#%d: kept open: %d reference(s) not checked", outcome.repo, pr.number, len(unsure))
         return
+    if _hold(pr, outcome, report):
+        return
     pulls.comment(
         session,
         pr.number,
@@ -351,6 +360,24 @@ def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) 
     pulls.edit(session, pr.number, state="closed", body=_with_state(pr.body, {**st, "retired": True}))
     git.delete_branch(session, pr.head)
     report.closed.append(pr.number)
+
+
+def held_back(pr: pulls.Pull, errors: Iterable[str]) -> list[str]:
+    """The files of ``pr``'s changes among ``errors`` (paths that could not be scanned or read):
+    while there are any, the PR is kept exactly as it is."""
+    broken = set(errors)
+    return sorted({i.path for i in items_of(state_of(pr)) if i.path in broken})
+
+
+def _hold(pr: pulls.Pull, outcome: Outcome, report: Report) -> bool:
+    """Keep ``pr`` as it is when one of its files could not be scanned this time: its references
+    vanished from the inventory, which is no sign they were fixed."""
+    files = held_back(pr, (e.path for e in outcome.inventory_errors))
+    if not files:
+        return False
+    log.info("%s#%d: kept as it is: %s could not be scanned", outcome.repo, pr.number, ", ".join(files))
+    report.held.append(pr.number)
+    return True
 
 
 def _acknowledge_no(session: Session, pr: pulls.Pull, branch_in_use: bool) -> None:

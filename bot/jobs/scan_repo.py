@@ -49,6 +49,8 @@ class Outcome:
     config: RepoConfig | None = None  # None when .github/pullable.yml is broken
     config_error: str | None = None
     archived: bool = False  # read-only on GitHub: nothing may be written there
+    # every scan error of the repository at sha (``errors`` holds those of the scanned paths)
+    inventory_errors: list[ScanError] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +144,7 @@ def run(
         [f for f in found.findings if scope is None or _pr_inventory.touches(f, scope)],
         [e for e in found.errors if scope is None or e.path in scope],
         found.findings, found.refs, found.reader, found.config, found.config_error, archived,
+        list(found.errors),
     )  # fmt: skip
 
 

@@ -178,3 +178,27 @@ def test_a_job_for_a_repository_the_app_lost_ends_at_once_instead_of_retrying(w:
     del w.fake.installations[w.inst.id]  # uninstalled
     job = scan_job(w)
     assert job.state == "failed" and job.attempts == 1 and "404" in (job.error or "")
+
+
+def test_a_file_that_stops_parsing_keeps_its_pr_as_it_is_and_the_dashboard_says_so(w: PrWorld):
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    assert scan_job(w).state == "done"
+    (pr,) = w.fake.pulls(w.repo)
+    head = w.repo.refs[f"refs/heads/{BRANCH}"]
+    # a person breaks the YAML of one of the two files: its reference vanishes from the scan
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY + "  broken: [unclosed\n"})
+    assert scan_job(w).state == "done"
+    assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] == head  # not shrunk either
+    assert not [c for c in w.repo.comments.values() if c.issue == pr.number]
+    (board,) = dashboards(w)
+    assert f"#{pr.number} " in (board.body or "")
+    assert "kept as it is until `k8s/migrate.yaml` can be scanned again" in (board.body or ""), board.body
+    # both files broken: the group is gone from the scan, and still the PR is not retired
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON + "  broken: [unclosed\n"})
+    assert scan_job(w).state == "done"
+    assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] == head
+    # fixed again: the PR is rebuilt on the new base
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY, "k8s/cleanup.yaml": CRON})
+    assert scan_job(w).state == "done"
+    assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] != head
+    w.fake.assert_clean()
