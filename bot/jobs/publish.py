@@ -22,6 +22,11 @@ image name), its fingerprint, the base and head commits it was built from, and f
 - **No longer needed.** An open PR whose group has nothing left to propose is closed with a
   comment and its branch deleted, unless a registry could not be asked about one of its
   references this time (an outage must not look like a fix).
+- **Outages.** Likewise an open PR is neither rebuilt nor shrunk while a registry could not be
+  asked (unreachable, rate limited, unchecked) about one of the references it changes: rebuilding
+  would drop that change. The whole PR is left untouched for that run (even when other changes
+  of its group are new, or its base moved) and brought up to date by the next scan that gets
+  an answer; a change is never re-proposed from the marker without a fresh check.
 - **Files that cannot be scanned.** A file that stops parsing (or cannot be read) yields no
   references, which must not look like a fix either: an open PR holding a change to such a file
   is kept exactly as it is (not rebuilt, not retired) until the file scans again; the dashboard
@@ -344,11 +349,6 @@ def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) 
     if not _ours(session, pr, outcome.sha or pr.base_sha):
         _leave(session, pr, report)
         return
-    now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in outcome.inventory}
-    unsure = [i for i in items_of(st) if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN]
-    if unsure:
-        log.info("%s#%d: kept open: %d reference(s) not checked", outcome.repo, pr.number, len(unsure))
-        return
     if _hold(pr, outcome, report):
         return
     pulls.comment(
@@ -370,12 +370,19 @@ def held_back(pr: pulls.Pull, errors: Iterable[str]) -> list[str]:
 
 
 def _hold(pr: pulls.Pull, outcome: Outcome, report: Report) -> bool:
-    """Keep ``pr`` as it is when one of its files could not be scanned this time: its references
-    vanished from the inventory, which is no sign they were fixed."""
+    """Keep ``pr`` as it is when one of its files could not be scanned this time (its references
+    vanished from the inventory, which is no sign they were fixed) or a registry could not be
+    asked about one of its references (an outage is no sign either)."""
     files = held_back(pr, (e.path for e in outcome.inventory_errors))
-    if not files:
+    now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in outcome.inventory}
+    unsure = [
+        i for i in items_of(state_of(pr)) if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN
+    ]
+    if not files and not unsure:
         return False
-    log.info("%s#%d: kept as it is: %s could not be scanned", outcome.repo, pr.number, ", ".join(files))
+    why = [f"{', '.join(files)} could not be scanned"] if files else []
+    why += [f"{len(unsure)} reference(s) not checked"] if unsure else []
+    log.info("%s#%d: kept as it is: %s", outcome.repo, pr.number, "; ".join(why))
     report.held.append(pr.number)
     return True
 

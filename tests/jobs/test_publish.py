@@ -213,3 +213,49 @@ def test_a_job_killed_between_branch_and_body_resumes(pr_world: PrWorld):
     st = state_of(publish.pulls.get(_session(w), 1))
     assert st is not None and st["head"] == head_sha(w)
     assert w.repo.obj(moved, "commit").login == w.app.bot_login
+
+
+def test_a_reference_that_could_not_be_checked_does_not_shrink_the_pr(pr_world: PrWorld):
+    w = pr_world
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.publish()
+    head, body = head_sha(w), _pr(w).body
+    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})  # a moved base would otherwise rebuild it
+    outcome = w.scan()
+    # this time the registry could not be asked about one of the two references (as
+    # pipeline.evaluate reports an outage: no rule, no fix)
+    outcome.inventory = [
+        replace(f, status=Status.UNREACHABLE, rule=None, fix=None) if f.ref.path == "k8s/cleanup.yaml" else f
+        for f in outcome.inventory
+    ]
+    report = w.publish(outcome)
+    assert report.held == [1] and not report.updated and not report.closed
+    assert head_sha(w) == head and _pr(w).body == body
+    assert w.fake.file(w.repo, "k8s/cleanup.yaml", BRANCH) != CRON  # the change is still proposed
+    assert w.publish().updated == [1]  # the registry answers again: rebuilt on the moved base
+    assert w.fake.file(w.repo, "docs/notes.md", BRANCH) == "notes\n"
+
+
+def test_a_branch_a_person_made_is_never_moved_and_no_pr_opens_from_it(pr_world: PrWorld):
+    w = pr_world
+    w.repo.refs[f"refs/heads/{BRANCH}"] = w.repo.refs["refs/heads/main"]  # made by hand
+    _, theirs = w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    report = w.publish()
+    assert report.skipped == [BRANCH] and not report.opened
+    assert head_sha(w) == theirs and w.fake.pulls(w.repo, "all") == []
+    # the person deletes it: Pullable may use the name again
+    del w.repo.refs[f"refs/heads/{BRANCH}"]
+    assert w.publish().opened == [1]
+
+
+def test_a_closed_prs_branch_a_person_committed_to_is_not_overwritten(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    _, theirs = w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    w.fake.close_issue(w.repo, 1)
+    w.publish()  # the "no" is acknowledged; the branch holds alice's commit, so it stays
+    assert publish.unignore(_session(w), "bitnami/kubectl") == 1  # the change is wanted again
+    report = w.publish()
+    assert report.skipped == [BRANCH] and not report.opened and not report.updated
+    assert head_sha(w) == theirs and len(w.fake.pulls(w.repo, "all")) == 1
+
