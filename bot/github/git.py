@@ -36,6 +36,7 @@ __all__ = [
     "branch",
     "commit_files",
     "commits_between",
+    "create_branch",
     "create_once",
     "delete_branch",
     "request",
@@ -171,15 +172,21 @@ def set_branch(session: Session, name: str, sha: str, *, exists: bool | None = N
     on the current base, never merged). ``exists`` saves the lookup when the caller knows."""
     if exists is None:
         exists = branch(session, name) is not None
-    if not exists:
-        try:
-            request(session, "POST", "git/refs", {"ref": f"refs/heads/{name}", "sha": sha})
-            return
-        except GitHubError as exc:
-            if exc.status != 422 or "already exists" not in exc.message.lower():
-                raise
-            # created by a retried POST or a concurrent run: move it instead
+    if not exists and create_branch(session, name, sha):
+        return
+    # created by a retried POST or a concurrent run: move it instead
     request(session, "PATCH", f"git/refs/heads/{ref_path(name)}", {"sha": sha, "force": True})
+
+
+def create_branch(session: Session, name: str, sha: str) -> bool:
+    """Create branch ``name`` at ``sha``; False (and nothing changed) when it already exists."""
+    try:
+        request(session, "POST", "git/refs", {"ref": f"refs/heads/{name}", "sha": sha})
+    except GitHubError as exc:
+        if exc.status != 422 or "already exists" not in exc.message.lower():
+            raise
+        return False
+    return True
 
 
 def delete_branch(session: Session, name: str) -> bool:

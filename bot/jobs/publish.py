@@ -14,7 +14,10 @@ image name), its fingerprint, the base and head commits it was built from, and f
   the PR that exists, and every other step converges when repeated.
 - **Human commits.** The marker's ``head`` is the last commit Pullable pushed. When the branch
   moved elsewhere, the commits on it are checked: any not authored by the App means a person is
-  working there, so the PR is left alone (said once, in a comment).
+  working there, so the PR is left alone (said once, in a comment). A ``pullable/<group>``
+  branch that exists without an open PR (made by hand, or a closed PR's branch someone committed
+  to) is only reused when its commits beyond the base are all the App's; otherwise no PR is
+  opened for the group (logged, ``Report.skipped``) until the branch is deleted.
 - **"No".** A PR closed without merging blocks its items (not the whole group): they are not
   proposed again until ``/pullable unignore <image>`` (:func:`unignore`) marks them released
   in that closed PR's marker. PRs Pullable closes itself are marked ``retired`` and block
@@ -165,6 +168,7 @@ class Report:
     closed: list[int] = field(default_factory=list)
     left: list[int] = field(default_factory=list)  # a person committed to the branch
     held: list[int] = field(default_factory=list)  # kept as they are: see :func:`held_back`
+    skipped: list[str] = field(default_factory=list)  # branches holding a person's commits, no PR
     blocked: dict[str, int] = field(default_factory=dict)  # branch -> items held back by a "no"
 
 
@@ -274,7 +278,10 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     state["head"] = commit
     body = _pr_body.body(applied, advice, whys, state)
     if pr is None:
-        git.set_branch(session, name, commit, exists=False)  # 422 "already exists" -> moved
+        if not git.create_branch(session, name, commit) and not _claim(session, name, commit, outcome):
+            log.info("%s: branch %s holds someone else's commits: no pull request opened", outcome.repo, name)
+            report.skipped.append(name)
+            return
         pr, created = pulls.create(session, name, outcome.ref, title, body)
         if not created and (pr.title != title or pr.body != body):
             pr = pulls.edit(session, pr.number, title=title, body=body)
@@ -323,6 +330,26 @@ def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
         raise
     me = issues.bot_login(session)
     return all(((c.get("author") or {}).get("login") == me) for c in commits)
+
+
+def _claim(session: Session, name: str, commit: str, outcome: Outcome) -> bool:
+    """Move an existing branch ``name`` that no open PR uses to ``commit``, only when every
+    commit it has beyond the base is Pullable's (a lost answer to our own create, or a closed
+    PR's leftover); a branch a person made or committed to is theirs: False, left as it is."""
+    assert outcome.sha is not None
+    found = git.branch(session, name)
+    if found is not None:
+        try:
+            commits = git.commits_between(session, outcome.sha, found.sha)
+        except GitHubError as exc:
+            if exc.status in (404, 422):
+                return False
+            raise
+        me = issues.bot_login(session)
+        if not all(((c.get("author") or {}).get("login") == me) for c in commits):
+            return False
+    git.set_branch(session, name, commit, exists=found is not None)
+    return True
 
 
 def _leave(session: Session, pr: pulls.Pull, report: Report) -> None:
