@@ -34,6 +34,7 @@ __all__ = [
     "Branch",
     "blob_sha",
     "branch",
+    "branches",
     "commit_files",
     "commits_between",
     "create_branch",
@@ -165,6 +166,13 @@ def branch(session: Session, name: str) -> Branch | None:
     if isinstance(data, list):  # GitHub answers a prefix match with a list
         return None
     return Branch(name, str(data["object"]["sha"]))
+
+
+def branches(session: Session, prefix: str) -> list[Branch]:
+    """The branches whose names start with ``prefix`` (one ETag-revalidated listing)."""
+    data = session.get_json(f"git/matching-refs/heads/{ref_path(prefix.rstrip('/'))}")
+    out = [Branch(str(d["ref"]).removeprefix("refs/heads/"), str(d["object"]["sha"])) for d in data or []]
+    return [b for b in out if b.name.startswith(prefix)]
 
 
 def set_branch(session: Session, name: str, sha: str, *, exists: bool | None = None) -> None:

@@ -18,6 +18,10 @@ image name), its fingerprint, the base and head commits it was built from, and f
   branch that exists without an open PR (made by hand, or a closed PR's branch someone committed
   to) is only reused when its commits beyond the base are all the App's; otherwise no PR is
   opened for the group (logged, ``Report.skipped``) until the branch is deleted.
+- **Cleaning up.** On full scans (scheduled, on install, and the one a closed Pullable PR
+  triggers), branches ``pullable/*`` without an open PR whose newest PR was merged (or closed
+  and acknowledged, or retired) are deleted while they still point at the commit Pullable
+  pushed last (:func:`_sweep`; one ETag-revalidated listing, free when nothing changed).
 - **"No".** A PR closed without merging blocks its items (not the whole group): they are not
   proposed again until ``/pullable unignore <image>`` (:func:`unignore`) marks them released
   in that closed PR's marker. PRs Pullable closes itself are marked ``retired`` and block
@@ -169,6 +173,7 @@ class Report:
     left: list[int] = field(default_factory=list)  # a person committed to the branch
     held: list[int] = field(default_factory=list)  # kept as they are: see :func:`held_back`
     skipped: list[str] = field(default_factory=list)  # branches holding a person's commits, no PR
+    deleted: list[str] = field(default_factory=list)  # branches of merged or closed PRs cleaned up
     blocked: dict[str, int] = field(default_factory=dict)  # branch -> items held back by a "no"
 
 
@@ -217,7 +222,24 @@ def publish(session: Session, outcome: Outcome) -> Report:
     for name, pr in sorted(open_prs.items()):
         if name not in done:
             _retire(session, pr, outcome, report)
+    if outcome.full:
+        _sweep(session, done | set(open_prs), report)
     return report
+
+
+def _sweep(session: Session, busy: set[str], report: Report) -> None:
+    """Delete the branches of Pullable PRs that were merged, or closed and acknowledged, while
+    they still point at the last commit Pullable pushed (a branch a person moved stays theirs;
+    one GitHub deleted already is not listed)."""
+    for b in git.branches(session, PREFIX):
+        if b.name in busy:
+            continue
+        closed = pulls.listing(session, "closed", head=b.name)
+        st = state_of(closed[0]) if closed else None  # the newest
+        if st is None or not (closed[0].merged or st.get("noted") or st.get("retired")):
+            continue  # made by hand, or a "no" not acknowledged yet
+        if b.sha == closed[0].head_sha == st.get("head") and git.delete_branch(session, b.name):
+            report.deleted.append(b.name)
 
 
 def _write_group(  # noqa: PLR0917 - one call site, every argument named there

@@ -259,3 +259,22 @@ def test_a_closed_prs_branch_a_person_committed_to_is_not_overwritten(pr_world: 
     assert report.skipped == [BRANCH] and not report.opened and not report.updated
     assert head_sha(w) == theirs and len(w.fake.pulls(w.repo, "all")) == 1
 
+
+def test_a_merged_prs_branch_is_deleted_unless_a_person_committed_to_it(pr_world: PrWorld):
+    w = pr_world
+    w.publish()
+    w.fake.merge_pull(w.repo, 1)
+    assert w.publish(w.scan(paths=["README.md"])).deleted == []  # swept by full scans only
+    report = w.publish()  # the rescan the pull_request "closed" webhook asks for
+    assert report.deleted == [BRANCH] and f"refs/heads/{BRANCH}" not in w.repo.refs
+    assert not report.opened and w.publish().deleted == []
+    # a merged PR whose branch a person committed to after Pullable: the branch stays theirs
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    assert w.publish().opened == [2]
+    w.fake.merge_pull(w.repo, 2)
+    _, theirs = w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    assert w.publish().deleted == [] and head_sha(w) == theirs
+    # GitHub deleted a branch itself ("automatically delete head branches"): nothing to do
+    del w.repo.refs[f"refs/heads/{BRANCH}"]
+    assert w.publish().deleted == []
+    w.fake.assert_clean()

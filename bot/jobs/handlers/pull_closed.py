@@ -1,6 +1,7 @@
 """One of Pullable's own pull requests was closed: rescan the repository now rather than at the
 next push or schedule, so a "no" is acknowledged (and that change remembered) while the reviewer
-is still looking, and the branch of a merged or rejected PR is cleaned up promptly. What to do is
+is still looking, and the branch of a merged or rejected PR is cleaned up promptly (the rescan is
+a full one, and full scans sweep such branches: :func:`bot.jobs.publish._sweep`). What to do is
 decided by the publisher from GitHub's state, not from this payload."""
 
 from __future__ import annotations
