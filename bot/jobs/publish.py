@@ -76,11 +76,11 @@ log = logging.getLogger(__name__)
 PREFIX = "pullable/"
 LABEL_DESCRIPTION = "Pull requests opened by Pullable"
 UNCERTAIN = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.UNCHECKED})
-# What the writer's token may do, no more: commits and branches (``workflows`` too, since a fix
-# may edit a workflow file), pull requests, their comments and labels (``issues``). Check runs are
-# another job's business.
-PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "workflows": "write",
-               "metadata": "read"}  # fmt: skip
+# What the writer's token may do, no more: commits and branches, pull requests, their comments and
+# labels (``issues``). Check runs are another job's business. ``workflows`` only for the writes of
+# a change set that edits a workflow file (:func:`_writer`).
+PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "metadata": "read"}
+WORKFLOWS = ".github/workflows/"
 
 
 # ------------------------------------------------------------------------------------ change sets
@@ -293,14 +293,23 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
         return
     entries = outcome.reader.entries
     modes = {p: entries[p].mode for p in result.files if p in entries}
-    commit = git.commit_files(
-        session, outcome.sha, result.files, _pr_body.commit_message(title, applied),
-        base_tree=_base_tree(session, outcome.sha), modes=modes,
-    )  # fmt: skip
-    state["head"] = commit
+    writer = _writer(session, result.files)
+    try:
+        commit = git.commit_files(
+            writer, outcome.sha, result.files, _pr_body.commit_message(title, applied),
+            base_tree=_base_tree(writer, outcome.sha), modes=modes,
+        )  # fmt: skip
+        state["head"] = commit
+        if pr is None:
+            made = git.create_branch(writer, name, commit) or _claim(writer, name, commit, outcome)
+        else:
+            _move(writer, name, commit)
+    finally:
+        if writer is not session:
+            writer.close()
     body = _pr_body.body(applied, advice, whys, state)
     if pr is None:
-        if not git.create_branch(session, name, commit) and not _claim(session, name, commit, outcome):
+        if not made:
             log.info("%s: branch %s holds someone else's commits: no pull request opened", outcome.repo, name)
             report.skipped.append(name)
             return
@@ -310,10 +319,35 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
         _labels(session, pr, outcome.config.labels)
         (report.opened if created else report.updated).append(pr.number)
         return
-    git.set_branch(session, name, commit, exists=True)
     pr = pulls.edit(session, pr.number, title=title, body=body)
     _labels(session, pr, outcome.config.labels)
     report.updated.append(pr.number)
+
+
+def _writer(session: Session, paths: Iterable[str]) -> Session:
+    """``session``, or one whose token may also write workflow files when ``paths`` holds one
+    (GitHub refuses an App's change to ``.github/workflows/`` without that permission)."""
+    if not any(p.startswith(WORKFLOWS) for p in paths) or session.permissions.get("workflows") == "write":
+        return session
+    return type(session)(session.app, session.installation_id, session.full_name,
+                         {**session.permissions, "workflows": "write"})  # fmt: skip
+
+
+def _move(session: Session, name: str, commit: str) -> None:
+    """Force-move the PR's branch; when the base moved past a change to a workflow file, the move
+    itself changes that file on the branch, which needs the ``workflows`` permission too."""
+    try:
+        git.set_branch(session, name, commit, exists=True)
+    except GitHubError as exc:
+        if exc.status != 422 or "workflow" not in exc.message.lower():
+            raise
+        writer = _writer(session, [WORKFLOWS])
+        if writer is session:
+            raise
+        try:
+            git.set_branch(writer, name, commit, exists=True)
+        finally:
+            writer.close()
 
 
 def _base_tree(session: Session, commit: str) -> str | None:
