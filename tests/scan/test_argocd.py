@@ -7,25 +7,15 @@ from pathlib import Path
 
 from bot.model import ImageRef, Role, Source
 from bot.scan import LocalRepo, ScanResult, argocd, kubernetes, scan_file
+from tests.support.spans import scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
 
 
-def check_spans(data: bytes, refs: list[ImageRef]) -> None:
-    for ref in refs:
-        assert (ref.line, ref.column) == (ref.parts[0].span.line, ref.parts[0].span.column)
-        for p in ref.parts:
-            assert data[p.span.start : p.span.end] == p.text.encode(), p
-            bol = data.rfind(b"\n", 0, p.span.start) + 1
-            line = data.count(b"\n", 0, p.span.start) + 1
-            assert (p.span.line, p.span.column) == (line, len(data[bol : p.span.start].decode()) + 1)
-
-
 def scan(rel: str, data: bytes | None = None) -> ScanResult:
     data = (FIX / rel).read_bytes() if data is None else data
-    res = scan_file(rel, data, LocalRepo(FIX), kubernetes)
+    res = scan_data(rel, data, kubernetes, FIX, at_first_part=True, exact=True)
     assert res.errors == []
-    check_spans(data, res.refs)
     return res
 
 

@@ -7,26 +7,16 @@ from pathlib import Path
 
 from bot.model import ImageRef, Role, Skip, Source
 from bot.scan import LocalRepo, ScanResult, helm_values, scan_file
+from tests.support.spans import scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
 DIGEST = "sha256:5f1a7a6e6f25e3b0b4e5e5d0f0a7d5bd0e6a4f5f8a8dd7e3c9e1f6f7a1b2c3d4"
 
 
-def check_spans(data: bytes, refs: list[ImageRef]) -> None:
-    for ref in refs:
-        assert (ref.line, ref.column) == (ref.parts[0].span.line, ref.parts[0].span.column)
-        for p in ref.parts:
-            assert p.raw and data[p.span.start : p.span.end] == p.text.encode(), p
-            bol = data.rfind(b"\n", 0, p.span.start) + 1
-            line = data.count(b"\n", 0, p.span.start) + 1
-            assert (p.span.line, p.span.column) == (line, len(data[bol : p.span.start].decode()) + 1)
-
-
 def scan(rel: str, data: bytes | None = None) -> ScanResult:
     data = (FIX / rel).read_bytes() if data is None else data
-    res = scan_file(rel, data, LocalRepo(FIX), helm_values)
+    res = scan_data(rel, data, helm_values, FIX, at_first_part=True, all_raw=True)
     assert res.errors == []
-    check_spans(data, res.refs)
     return res
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.model import ImageRef, Role, Skip, Source
+from bot.model import Role, Skip, Source
 from bot.scan import (
     MAX_FILE_BYTES,
     LocalRepo,
@@ -22,36 +22,23 @@ from bot.scan import (
     kustomize,
     scan_file,
 )
+from tests.support.spans import check_spans, scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
 YAML_FINDERS = [kubernetes, helm_values, kustomize, ansible, argocd]
 
 
-def check_spans(data: bytes, refs: list[ImageRef]) -> None:
-    """Every raw part's bytes are its text; line and column agree with the byte offset."""
-    for ref in refs:
-        assert ref.parts, ref
-        assert (ref.line, ref.column) == (ref.parts[0].span.line, ref.parts[0].span.column)
-        for p in ref.parts:
-            if p.raw:
-                assert data[p.span.start : p.span.end] == p.text.encode(), p
-            bol = data.rfind(b"\n", 0, p.span.start) + 1
-            line = data.count(b"\n", 0, p.span.start) + 1
-            assert (p.span.line, p.span.column) == (line, len(data[bol : p.span.start].decode()) + 1)
-
-
 def scan(rel: str, finder: ModuleType = kubernetes) -> ScanResult:
     data = (FIX / rel).read_bytes()
-    res = scan_file(rel, data, LocalRepo(FIX), finder)
+    res = scan_data(rel, data, finder, FIX, at_first_part=True)
     assert res.errors == []
-    check_spans(data, res.refs)
     return res
 
 
 def scan_text(text: str | bytes, finder: ModuleType = kubernetes, path: str = "x.yaml") -> ScanResult:
     data = text.encode() if isinstance(text, str) else text
     res = scan_file(path, data, LocalRepo(FIX), finder)
-    check_spans(data, res.refs)
+    check_spans(data, res.refs, at_first_part=True)
     return res
 
 
@@ -332,7 +319,7 @@ def test_f15_anchor_reported_once_at_the_anchor() -> None:
 def test_arbitrary_input_never_raises(pieces: list[str], finder: ModuleType) -> None:
     data = "".join(pieces).encode("utf-8", "surrogatepass")
     res = scan_file("values.yaml", data, LocalRepo(FIX), finder)
-    check_spans(data, res.refs)
+    check_spans(data, res.refs, at_first_part=True)
 
 
 def test_the_driver_routes_each_fixture_to_its_finder() -> None:
