@@ -262,15 +262,18 @@ def session(
     return GitHubApp.from_settings(settings).session(installation_id, repository, permissions)
 
 
+def installation_ids(settings: Settings) -> list[int]:
+    """The App's installations that are not suspended (JWT; paginated)."""
+    app = GitHubApp.from_settings(settings)
+    return [int(i["id"]) for i in app.installations() if not i.get("suspended_at")]
+
+
 def installed_repositories(
     settings: Settings, installation_id: int | None = None
 ) -> Iterator[tuple[int, str]]:
     """(installation id, owner/name) of every repository the App can see (the schedule's list)."""
     app = GitHubApp.from_settings(settings)
-    if installation_id is not None:
-        ids = [installation_id]
-    else:
-        ids = [i["id"] for i in app.installations() if not i.get("suspended_at")]
+    ids = [installation_id] if installation_id is not None else installation_ids(settings)
     for iid in ids:
         for repo in app.installation_repositories(iid):
             yield iid, repo["full_name"]
@@ -288,6 +291,7 @@ __all__ = [
     "RateLimited",
     "Session",
     "changed_files",
+    "installation_ids",
     "installed_repositories",
     "load_private_key",
     "rate_limit_remaining",

@@ -169,6 +169,13 @@ def installed_repositories(
     yield from github.installed_repositories(settings, installation_id)
 
 
+def installation_ids(settings: Settings) -> list[int]:
+    """The App's installations that are not suspended."""
+    from bot import github
+
+    return github.installation_ids(settings)
+
+
 def record(journal: Journal, outcome: Outcome) -> None:
     journal.store.put_doc(f"findings:{outcome.repo.lower()}", outcome.to_json())
 

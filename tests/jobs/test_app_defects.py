@@ -202,3 +202,54 @@ def test_a_file_that_stops_parsing_keeps_its_pr_as_it_is_and_the_dashboard_says_
     assert scan_job(w).state == "done"
     assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] != head
     w.fake.assert_clean()
+
+
+def test_the_workflows_permission_is_asked_for_only_when_a_workflow_file_changes(w: PrWorld):
+    def minted() -> list[dict]:
+        return [
+            (e.body or {}).get("permissions") or {} for e in w.fake.log if e.path.endswith("/access_tokens")
+        ]
+
+    assert scan_job(w).state == "done"
+    writers = [p for p in minted() if p.get("pull_requests") == "write"]
+    assert writers and all("workflows" not in p for p in writers), writers
+    w.fake.reset_log()
+    # a person edits a workflow on main: moving the PR's branch onto it changes that file there too
+    w.fake.push(w.repo, {".github/workflows/lint.yml": "on: push\n"})
+    assert scan_job(w).state == "done", scan_job(w).error
+    assert w.fake.file(w.repo, ".github/workflows/lint.yml", BRANCH) == "on: push\n"
+    ci = "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    container: bitnami/kubectl:1.31\n"
+    w.fake.push(w.repo, {".github/workflows/deploy.yml": ci})
+    assert scan_job(w).state == "done"
+    fixed = w.fake.file(w.repo, ".github/workflows/deploy.yml", BRANCH)
+    assert fixed == ci.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"), fixed
+    assert [p.get("workflows") for p in minted()] == ["write"], minted()
+    w.fake.assert_clean()
+
+
+def test_one_broken_installation_does_not_stop_the_scheduled_rescan_of_the_others(w: PrWorld):
+    other = w.fake.create_installation(w.app, account="other-org")
+    theirs = w.fake.create_repo("other-org/site", {"README.md": "x\n"}, installation=other)
+    w.fake.fail(rf"/app/installations/{w.inst.id}/access_tokens", times=50, status=403)  # broken
+    queue = Queue(w.settings)
+    queue.submit("schedule", {"spread": 0})
+    ran: set[str] = set()
+    for _ in range(20):
+        pending = [j for j in _open_jobs(queue) if j.kind == "schedule" and j.id not in ran]
+        if not pending:
+            break
+        for j in pending:
+            ran.add(j.id)
+            execute(queue, j.id)
+    per_installation = [queue.journal.get(i) for i in ran]
+    states = {j.payload.get("installation_id"): j.state for j in per_installation if j is not None}
+    assert states == {None: "done", w.inst.id: "failed", other.id: "done"}, states
+    scans = [j for j in _open_jobs(queue) if j.kind == "scan"]
+    assert [(j.payload["installation_id"], j.payload["repo"]) for j in scans] == [
+        (other.id, theirs.full_name)
+    ]
+
+
+def _open_jobs(queue: Queue) -> list[Job]:
+    with queue.journal.store.transaction() as t:
+        return t.open_jobs()

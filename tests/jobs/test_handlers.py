@@ -198,13 +198,19 @@ def test_schedule_plan_spreads_each_installation_within_its_budget():
 def test_schedule_job_submits_spread_full_scans(queue: Queue, monkeypatch):
     from bot.jobs import scan_repo
 
+    repos = {7: ["o/a", "o/b"], 8: ["p/c"]}
+    monkeypatch.setattr(scan_repo, "installation_ids", lambda settings: sorted(repos))
     monkeypatch.setattr(
-        scan_repo, "installed_repositories", lambda settings, inst: iter([(7, "o/a"), (7, "o/b"), (8, "p/c")])
+        scan_repo, "installed_repositories", lambda settings, inst: iter((inst, r) for r in repos[inst])
     )
     queue._tick()
     queue._tick()  # a second consumer firing the same tick adds nothing
     (tick,) = [j for j in _open(queue) if j.kind == "schedule"]
     execute(queue, tick.id)
+    per_installation = [j for j in _open(queue) if j.kind == "schedule"]
+    assert sorted(j.payload["installation_id"] for j in per_installation) == [7, 8]
+    for j in per_installation:
+        execute(queue, j.id)
     scans = sorted(_open(queue), key=lambda j: j.repo)
     assert [(j.repo, j.payload["installation_id"], j.payload["paths"]) for j in scans] == [
         ("o/a", 7, None),

@@ -1,8 +1,10 @@
 """The periodic full rescan (``PULLABLE_SCHEDULE``, a huey periodic task).
 
-A tick submits one ``schedule`` job; that job lists every installed repository and submits a full
-scan of each, spread over most of the time until the next tick and no denser per installation
-than :data:`MIN_GAP` apart, so one big organisation does not spend its hourly API budget at once.
+A tick submits one ``schedule`` job; that job lists the App's installations and submits one
+``schedule`` job per installation (so an installation whose token or listing fails, a 404 or 403,
+fails its own job only), which lists that installation's repositories and submits a full scan of
+each, spread over most of the time until the next tick and no denser per installation than
+:data:`MIN_GAP` apart, so one big organisation does not spend its hourly API budget at once.
 """
 
 from __future__ import annotations
@@ -45,16 +47,20 @@ def plan(repos: list[tuple[int, str]], span: float) -> list[tuple[int, str, floa
 
 @kind("schedule")
 def run_schedule(job: Job, ctx: Context) -> None:
-    from bot.jobs.scan_repo import installed_repositories
+    from bot.jobs.scan_repo import installation_ids, installed_repositories
 
     settings = ctx.queue.settings
     inst = job.payload.get("installation_id")
-    repos = list(installed_repositories(settings, inst))
     span = (
         float(job.payload["spread"])
         if "spread" in job.payload
         else window(ctx.queue.cron, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     )
+    if inst is None:  # one job per installation: one that fails does not stop the others
+        for inst_id in installation_ids(settings):
+            ctx.submit("schedule", {"installation_id": inst_id, "spread": span})
+        return
+    repos = list(installed_repositories(settings, inst))
     for inst_id, name, delay in plan(repos, span):
         ctx.submit(
             "scan",
