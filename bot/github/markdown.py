@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["cell", "code", "marker", "markers", "sanitize", "strip"]
+__all__ = ["cell", "code", "line", "marker", "markers", "sanitize", "strip"]
 
 ZWSP = "\u200b"
 # C0/C1 controls (tab and newline kept by sanitize, not by cell), bidi overrides and isolates,
@@ -42,10 +42,14 @@ def sanitize(text: str, limit: int = 2000) -> str:
     return _ISSUE.sub("#" + ZWSP, text)
 
 
+def line(text: str, limit: int = 300) -> str:
+    """Sanitized text on one line (a list item, a commit message line)."""
+    return sanitize(" ".join(strip(str(text)).split()), limit)
+
+
 def cell(text: str, limit: int = 300) -> str:
     """One table cell: sanitized, on one line, pipes escaped."""
-    flat = " ".join(strip(str(text)).split())
-    return sanitize(flat, limit).replace("|", "\\|")
+    return line(text, limit).replace("|", "\\|")
 
 
 def code(text: str, limit: int = 300, in_table: bool = False) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.github.markdown import cell, code, marker, sanitize, strip
+from bot.github.markdown import cell, code, line, marker, sanitize, strip
 from bot.model import Finding, Status
 from bot.reference import ReferenceError, parse
 
@@ -103,8 +103,8 @@ def commit_message(head: str, findings: Sequence[Finding]) -> str:
     lines = [head, ""]
     for f in sorted(findings, key=lambda f: f.ref.key):
         assert f.fix is not None
-        before, after = strip(f.fix.before), strip(f.fix.after)
-        lines.append(f"- {f.ref.path}:{f.ref.line}: {before} -> {after} [{f.fix.rule}]")
+        where, before, after = line(f"{f.ref.path}:{f.ref.line}"), line(f.fix.before), line(f.fix.after)
+        lines.append(f"- {where}: {before} -> {after} [{f.fix.rule}]")
     return "\n".join(lines[:ROWS_LIMIT]) + "\n"
 
 
@@ -166,10 +166,10 @@ def body(
         out += ["<details><summary>Evidence</summary>", ""]
         seen: set[str] = set()
         for f in items:
-            for line in (_evidence(f), _verified(f)):
-                if line and line not in seen:
-                    seen.add(line)
-                    out.append(line)
+            for entry in (_evidence(f), _verified(f)):
+                if entry and entry not in seen:
+                    seen.add(entry)
+                    out.append(entry)
         out += ["", "</details>", ""]
     if advice:
         out += ["### Could not be fixed automatically", ""]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.github import Session, issues
-from bot.github.markdown import cell, code, marker, markers
+from bot.github.markdown import cell, code, line, marker, markers
 from bot.jobs import scan_repo
 from bot.jobs.publish import held_back
 from bot.reference import ReferenceError, is_name, parse
@@ -168,15 +168,16 @@ def _where(f: Mapping[str, Any]) -> str:
     return code(f"{f['path']}:{f['line']}", in_table=True)
 
 
-def what(f: Mapping[str, Any]) -> str:
-    """What a person can do about a finding (escaped for a table cell)."""
+def what(f: Mapping[str, Any], in_table: bool = True) -> str:
+    """What a person can do about a finding (escaped for a table cell, or for a line of text)."""
+    text = cell if in_table else line
     fix = f.get("fix") or {}
     if fix.get("edits"):
-        return f"Pull request proposes {code(fix.get('after') or '', in_table=True)}"
+        return f"Pull request proposes {code(fix.get('after') or '', in_table=in_table)}"
     advice = f.get("advice") or fix.get("advice")
     if advice:
-        return cell(advice)
-    return cell(_WHAT.get(f["status"], ""))
+        return text(advice)
+    return text(_WHAT.get(f["status"], ""))
 
 
 def attention(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

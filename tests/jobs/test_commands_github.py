@@ -325,3 +325,16 @@ def test_explain_on_a_pull_request_lists_its_changes(h) -> None:
     text = bot_comments(h, number)[-1]
     assert f"In the 1 file(s) this pull request changes, at `{head[:12]}`" in text
     assert "Nothing to report." in text
+
+
+def test_explain_outside_a_table_shows_pipes_as_they_are(h) -> None:
+    from tests.jobs.test_dashboard import inventory
+
+    findings = [f.to_json() for f in inventory()]
+    findings[0]["advice"] = "pin one of 1.31|1.32"
+    doc = {"sha": "c" * 40, "ref": "main", "findings": findings, "errors": [],
+           "config_error": "group: must be rule|all"}  # fmt: skip
+    h.queue.journal.store.put_doc(f"dashboard:{REPO}", doc)
+    h.post("/pullable explain")
+    text = bot_comments(h)[-1]
+    assert "must be rule|all" in text and "\\|" not in text, text

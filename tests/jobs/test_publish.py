@@ -278,3 +278,14 @@ def test_a_merged_prs_branch_is_deleted_unless_a_person_committed_to_it(pr_world
     del w.repo.refs[f"refs/heads/{BRANCH}"]
     assert w.publish().deleted == []
     w.fake.assert_clean()
+
+
+def test_the_commit_message_mentions_and_links_nothing(pr_world: PrWorld):
+    w = pr_world
+    w.fake.push(w.repo, {"k8s/@alice #1.yaml": DEPLOY})
+    w.publish()
+    message = w.repo.obj(head_sha(w), "commit").message
+    assert "k8s/@\u200balice #\u200b1.yaml:9: bitnami/kubectl:1.31 -> alpine/kubectl:1.33.4" in message, (
+        message
+    )
+    assert "@alice" not in message and "#1" not in message

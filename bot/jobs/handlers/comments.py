@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot.github import Session, issues, permissions
-from bot.github.markdown import cell, code, marker, markers
+from bot.github.markdown import code, line, marker, markers
 from bot.jobs import Context, commands, dashboard, kind
 from bot.jobs.journal import Job
 from bot.jobs.router import Event, router
@@ -248,13 +248,13 @@ def explain(settings: Settings, ctx: Context, session: Session, p: Mapping[str, 
 def _listing(found: Sequence[Mapping[str, Any]], config_error: str | None = None) -> str:
     lines = []
     if config_error:
-        lines.append(f"- `.github/pullable.yml` cannot be used: {cell(config_error)}")
+        lines.append(f"- `.github/pullable.yml` cannot be used: {line(config_error)}")
     bad = sorted(dashboard.attention(found), key=lambda f: (f["path"], f["line"], f["column"]))
     for f in bad[:EXPLAIN_LIMIT]:
         rule = f", rule {code(f['rule'])}" if f.get("rule") else ""
         lines.append(
             f"- {code(f['path'] + ':' + str(f['line']))} {code(f.get('text') or '')}: "
-            f"{cell(f['status'])}{rule}. {dashboard.what(f)}"
+            f"{line(f['status'])}{rule}. {dashboard.what(f, in_table=False)}"
         )
     if len(bad) > EXPLAIN_LIMIT:
         lines.append(f"- …and {len(bad) - EXPLAIN_LIMIT} more (see the dashboard issue).")
