@@ -133,7 +133,11 @@ class RedisStore:
         if not keys:
             return {}
         values = self._redis.mget(keys)
-        return {k: v.decode() for k, v in zip(keys, values, strict=True) if v is not None}
+        return {
+            k: v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in zip(keys, values, strict=True)
+            if v is not None
+        }
 
     def set_many(self, items: Mapping[str, str], ttl: float) -> None:
         """One pipeline."""
