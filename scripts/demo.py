@@ -37,6 +37,8 @@ LIVE: dict[str, list[str]] = {
     "bitnamilegacy/memcached": ["1.6.29"],
     "bitnamilegacy/nginx": ["1.25.4"],
     "bitnamilegacy/nginx-exporter": ["1.3.0-debian-12-r2"],
+    "bitnamilegacy/kubectl": ["1.30"],  # COPY --from keeps Bitnami's paths: the frozen copy
+    "prometheus/memcached-exporter": ["v0.14.4"],  # quay.io; the tag comes from role defaults
     "pause": ["3.9", "3.10"],  # registry.k8s.io/pause
 }
 HOSTS = ["docker.io", "registry.k8s.io", "quay.io", "ghcr.io"]
