@@ -1,7 +1,8 @@
 """Check runs and the files of a pull request: what the PR check (issue 6 §5) is made of.
 
 GitHub takes at most 50 annotations per request and adds up the annotations of successive updates,
-so :func:`complete` sends them in batches of 50 and sets the conclusion with the last one. A run is
+so :func:`complete` sends them in batches of 50 and sets the conclusion with the last one; a batch
+is resent after a 5xx only without the annotations that landed anyway (:func:`update`). A run is
 found again by head SHA and name (:func:`find_run`), so a retried or redelivered job updates the
 run it started instead of adding a second "Pullable" check to the pull request.
 """
@@ -14,15 +15,26 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from bot.github.git import create_once, request
+from bot.github.http import RETRY_STATUSES, GitHubError
 
 if TYPE_CHECKING:
     from bot.github import Session
 
-__all__ = ["ANNOTATIONS_PER_REQUEST", "complete", "create_run", "find_run", "pull_files", "start"]
+__all__ = [
+    "ANNOTATIONS_PER_REQUEST",
+    "annotations_of",
+    "complete",
+    "create_run",
+    "find_run",
+    "pull_files",
+    "start",
+    "update",
+]
 
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit
 PAGE = 100
 MAX_FILES = 3000  # GitHub lists at most this many files of a pull request
+MAX_ANNOTATION_PAGES = 50
 
 
 def _now() -> str:
@@ -71,17 +83,55 @@ def complete(
     if text:
         output["text"] = text[:65000]
     for batch in batches[:-1]:
-        request(session, "PATCH", f"check-runs/{int(run_id)}", {"output": {**output, "annotations": batch}})
+        update(session, run_id, {"output": {**output, "annotations": batch}})
     last: dict[str, Any] = {**output}
     if batches[-1]:
         last["annotations"] = batches[-1]
-    request(
+    update(
         session,
-        "PATCH",
-        f"check-runs/{int(run_id)}",
+        run_id,
         {"status": "completed", "conclusion": conclusion, "completed_at": _now(), "output": last},
     )
     return len(batches)
+
+
+def _key(a: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(a.get(k) for k in ("path", "start_line", "end_line", "annotation_level", "title", "message"))
+
+
+def update(session: Session, run_id: int, body: dict[str, Any]) -> None:
+    """PATCH run ``run_id``. GitHub appends the annotations of every update, so a 5xx (which can
+    hide a write that was applied) is retried only with the annotations the run does not hold yet."""
+    http = session.app.http
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            request(session, "PATCH", f"check-runs/{int(run_id)}", body, retry_server_errors=False)
+            return
+        except GitHubError as exc:
+            if exc.status not in RETRY_STATUSES or attempt >= http.max_attempts:
+                raise
+        output = dict(body.get("output") or {})
+        if output.get("annotations"):
+            landed = {_key(a) for a in annotations_of(session, run_id)}
+            output["annotations"] = [a for a in output["annotations"] if _key(a) not in landed]
+            if not output["annotations"]:
+                del output["annotations"]
+            body = {**body, "output": output}
+        session.app.sleep(min(http.backoff * 2 ** (attempt - 1), 30.0))
+
+
+def annotations_of(session: Session, run_id: int) -> list[dict[str, Any]]:
+    """The annotations run ``run_id`` holds (those of every update so far)."""
+    out: list[dict[str, Any]] = []
+    for page in range(1, MAX_ANNOTATION_PAGES + 1):
+        params = {"per_page": str(PAGE)} if page == 1 else {"per_page": str(PAGE), "page": str(page)}
+        items = session.get_json(f"check-runs/{int(run_id)}/annotations", params)
+        out.extend(items)
+        if len(items) < PAGE:
+            break
+    return out
 
 
 def pull_files(session: Session, number: int) -> list[dict[str, Any]]:

@@ -162,3 +162,18 @@ def test_a_burst_of_pushes_coalesces_into_one_check_of_the_latest_head(world) ->
         str(number): {"sha": world.repo.refs["refs/heads/feature"], "base": "main"},
         str(other): {"sha": other_head, "base": "main"},
     }
+
+
+@pytest.mark.parametrize(("n", "landed"), [(120, True), (120, False), (20, True)])
+def test_a_batch_resent_after_a_5xx_is_never_annotated_twice(world, n: int, landed: bool) -> None:
+    lines = "".join(f"FROM alpine/kubectl:0.0.{i}\n" for i in range(n))
+    number, head = open_pr(world, {"Dockerfile": lines})
+    # the first batch (with 20 lines, the only and last one, that completes the run) is applied,
+    # or not, and answered 502; so is its resend, which GitHub applies
+    world.fake.fail(r"/check-runs/\d+$", status=502, method="PATCH", after=landed)
+    world.fake.fail(r"/check-runs/\d+$", status=502, method="PATCH", after=True)
+    _, run = check(world, number, head)
+    got = sorted(a["start_line"] for a in world.fake.annotations(world.repo, run["id"]))
+    assert got == list(range(1, n + 1)) and run["conclusion"] == "neutral"
+    assert world.fake.count(operation="checks/update") == -(-n // 50) + 2
+    world.fake.assert_clean()

@@ -420,6 +420,7 @@ PERMISSION: dict[str, tuple[str, bool] | None] = {
     "checks/update": ("checks", True),
     "checks/get": ("checks", False),
     "checks/list-for-ref": ("checks", False),
+    "checks/list-annotations": ("checks", False),
 }
 JWT_OPERATIONS = frozenset(
     {
@@ -2493,6 +2494,30 @@ class FakeGitHub:
             ctx, runs, f"/repos/{repo.full_name}/commits/{ctx.params['ref']}/check-runs"
         )
         return status, {"total_count": len(runs), "check_runs": chunk}, headers
+
+    def op_checks_list_annotations(self, ctx: Ctx) -> Any:
+        repo = ctx.repo
+        assert repo is not None
+        run = repo.check_runs.get(int(ctx.params["check_run_id"]))
+        if run is None:
+            raise HttpError(404, "Not Found")
+        blob = f"https://github.com/{repo.full_name}/blob/{run['head_sha']}/"
+        items = [
+            {
+                "path": a["path"],
+                "start_line": a["start_line"],
+                "end_line": a["end_line"],
+                "start_column": a.get("start_column"),
+                "end_column": a.get("end_column"),
+                "annotation_level": a.get("annotation_level"),
+                "title": a.get("title"),
+                "message": a.get("message"),
+                "raw_details": a.get("raw_details"),
+                "blob_href": blob + a["path"],
+            }
+            for a in run["_annotations"]
+        ]
+        return self._page(ctx, items, f"/repos/{repo.full_name}/check-runs/{run['id']}/annotations")
 
     def annotations(self, repo: FakeRepo, run_id: int) -> list[dict[str, Any]]:
         """Every annotation a check run received (GitHub accumulates them across updates)."""
