@@ -16,8 +16,11 @@ Decisions, so that reviewers and the rules engineer can predict the output:
 - Digests go where the file keeps them: an existing digest field, else after the tag in the tag
   field (``tag: 1.2.3@sha256:...``, what Renovate writes and what charts that build
   ``repo:tag`` accept), else in the reference string. Not in the tag field of Ansible's
-  ``docker_image`` or Flux's ``OCIRepository``, whose tags are only tags. A pinned reference is
-  never silently unpinned: without a digest, :func:`plan` refuses unless ``unpin=True``.
+  ``docker_image`` or Flux's ``OCIRepository``, whose tags are only tags. A ``sha`` field
+  (prometheus-community charts, which render ``repo:tag@sha256:<sha>``) holds the hex alone: the
+  digest is written there without ``sha256:``, and the tag field is updated beside it. A pinned
+  reference is never silently unpinned: without a digest, :func:`plan` refuses unless
+  ``unpin=True``.
 - A tag no part writes (a Helm block taking the chart's ``appVersion``) stays implied when the
   target keeps it, and cannot be changed otherwise: there is no field to write it into.
 - Helm-style blocks without a ``registry`` field: a registry change is folded into
@@ -61,6 +64,7 @@ _TEXT_SOURCES = frozenset(
 _TEMPLATE_MARKS = ("{{", "{%", "${", "$(", "<%")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _GLOBAL = "global.imageRegistry"  # the helm_values finder's note when that value is used
+_HEX = "sha is the digest's hex without sha256:"  # the finders' note (bot.scan._k8s.HEX_DIGEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,10 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
     inline_digest: str | None = None
     if lay.digest is not None:
         at = "@" if lay.digest.text.startswith("@") else ""
-        new[_index(ref, lay.digest)] = at + want.digest if want.digest else ""
+        value = want.digest or ""
+        if _hex_digest(ref):  # `sha: <hex>`: the chart writes the `sha256:` itself
+            value = value.removeprefix("sha256:")
+        new[_index(ref, lay.digest)] = at + value if value else ""
     elif lay.tag is not None:
         if want.digest and not _digest_in_tag(ref, lay):
             raise EditError(_no_place(ref, lay, "digest"))
@@ -228,6 +235,11 @@ def _split_tag(part: Part | None) -> tuple[str | None, str | None]:
         return None, None
     tag, at, digest = part.text.partition("@")
     return tag, (digest if at else None)
+
+
+def _hex_digest(ref: ImageRef) -> bool:
+    """Whether the digest part holds the hex alone (a chart's ``sha:``, rendered ``@sha256:<sha>``)."""
+    return _HEX in ref.context.notes
 
 
 def _digest_text(part: Part | None) -> str | None:
@@ -346,7 +358,7 @@ def _join_parts(ref: ImageRef, lay: _Layout, new: dict[int, str]) -> str:
     if lay.tag is not None:
         joined += f":{text(lay.tag)}"
     if lay.digest is not None and text(lay.digest):
-        joined += "@" + text(lay.digest).removeprefix("@")
+        joined += ("@sha256:" if _hex_digest(ref) else "@") + text(lay.digest).removeprefix("@")
     return joined
 
 

@@ -439,6 +439,11 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
     the chart's ``appVersion``. ``name`` or ``image`` stand for ``repository`` and ``version``
     for ``tag``. One :class:`Part` per written scalar, so an edit touches only what changes;
     ``text`` joins the map's own scalars as written.
+
+    ``sha`` (prometheus-community charts: kube-prometheus-stack, Grafana's) holds the digest's
+    hex without ``sha256:``, and those charts render ``repository:tag@sha256:<sha>``: the tag is
+    kept beside the digest. Its part is a :class:`Role.DIGEST` with the hex as written, and the
+    reference carries :data:`HEX_DIGEST` as a note so the edit engine writes hex there too.
     """
     chosen: dict[str, tuple[str, Node]] = {}
     for key, _k, v in items(node):
@@ -452,6 +457,8 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
             if low in _TAG_KEYS
             else low
             if low in ("registry", "digest")
+            else "digest"
+            if low == "sha"
             else None
         )
         if slot is not None and slot not in chosen and not (isinstance(v, ScalarNode) and v.tag == NULL):
@@ -469,7 +476,11 @@ _ROLES = {
     "tag": Role.TAG,
     "version": Role.TAG,
     "digest": Role.DIGEST,
+    "sha": Role.DIGEST,
 }
+
+# The note on a reference whose digest part is a bare hex (``sha: <hex>``); bot.edit.plan reads it.
+HEX_DIGEST = "sha is the digest's hex without sha256:"
 
 
 def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, where: Where) -> ImageRef:
@@ -501,6 +512,10 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
     parts.sort(key=lambda p: p.span.start)
     registry, repository = values.get("registry", ""), values.get("repository", "")
     tag, digest = values.get("tag", ""), values.get("digest", "")
+    hex_digest = "digest" in chosen and chosen["digest"][0].lower() == "sha"
+    if hex_digest:
+        notes.append(HEX_DIGEST)
+        digest = f"sha256:{digest}" if digest else ""
     written = f"{registry}/{repository}" if registry else repository
     written += (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     ctx_notes = tuple(notes)
@@ -524,7 +539,13 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
         )
         parts = [p for p in parts if p.role is not Role.REGISTRY] + [where.registry]
     effective = f"{eff_registry}/{repository}" if eff_registry else repository
-    if digest:
+    if hex_digest and digest:  # `repository:tag@sha256:<sha>`; no tag: the appVersion, if known
+        chart = None if tag or where.chart is None else where.chart()
+        if not tag and chart is not None and chart[0]:
+            tag = chart[0]
+            notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+        effective += (f":{tag}" if tag else "") + f"@{digest}"
+    elif digest:
         effective += f"@{digest}"
         if tag:
             notes.append(f"tag {tag} is ignored: the digest wins (bitnami common.images)")

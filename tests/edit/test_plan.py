@@ -6,8 +6,9 @@ import dataclasses
 
 import pytest
 
-from bot.edit import EditError, apply, expected, plan
-from bot.model import Role, Skip, Source
+from bot.edit import EditError, apply, expected, plan, written
+from bot.model import Context, Role, Skip, Source
+from bot.scan._k8s import HEX_DIGEST
 from tests.edit.helpers import Spec, make
 
 D1 = "sha256:" + "1" * 64
@@ -223,6 +224,25 @@ def test_helm_digest_goes_into_the_digest_field() -> None:
     assert [(e.old, e.new) for e in edits] == [("1.31.2", "1.31.3"), (D1, D2)]
     edits = plan(helm(pinned), "docker.io/bitnami/kubectl:1.31.3", unpin=True)
     assert apply(pinned, edits).endswith(b'digest: ""\n')
+
+
+def test_a_sha_field_takes_the_digest_as_hex() -> None:
+    """kube-prometheus-stack's `sha:` holds the hex alone (the chart writes `@sha256:`); the
+    finders say so with a note, and without it the same field would get the full digest."""
+    hex1, hex2 = D1.removeprefix("sha256:"), D2.removeprefix("sha256:")
+    data = f'image:\n  repository: acme/op\n  tag: v1.0.0\n  sha: "{hex1}"\n'.encode()
+    specs = [Spec(Role.REPOSITORY, "acme/op"), Spec(Role.TAG, "v1.0.0"), Spec(Role.DIGEST, hex1, quote='"')]
+    text = f"acme/op:v1.0.0@{D1}"
+    ref = make(
+        {"values.yaml": data}, "values.yaml", Source.HELM_VALUES, specs, text=text, notes=(HEX_DIGEST,)
+    )
+    edits = plan(ref, "docker.io/acme/op:v1.1.0", digest=D2)
+    assert [(e.old, e.new) for e in edits] == [("v1.0.0", "v1.1.0"), (hex1, hex2)]
+    assert written(ref, edits) == f"acme/op:v1.1.0@{D2}"
+    unpinned = apply(data, plan(ref, "docker.io/acme/op:v1.1.0", unpin=True))
+    assert unpinned.endswith(b'tag: v1.1.0\n  sha: ""\n')
+    plain = dataclasses.replace(ref, context=Context())
+    assert plan(plain, "docker.io/acme/op:v1.1.0", digest=D2)[-1].new == D2  # a `digest:` field
 
 
 def test_helm_block_without_digest_field_pins_in_the_tag() -> None:

@@ -150,6 +150,7 @@ def test_kube_prometheus_stack_blocks_without_tag_take_the_chart_default() -> No
         (Role.REGISTRY, "quay.io", 16, 15),
         (Role.REPOSITORY, "prometheus-operator/prometheus-operator", 17, 17),
         (Role.TAG, "", 19, 11),
+        (Role.DIGEST, "", 20, 11),  # sha: "" is written: `pin: digest` can fill it in place
     ]
     assert (
         refs[1].detail
@@ -169,3 +170,42 @@ def test_image_tables_and_prefixed_pairs() -> None:
         ("acme/worker:1.10", "docker.io/acme/worker:1.10",
          [(Role.REPOSITORY, "acme/worker", 9, 20), (Role.TAG, "1.10", 10, 14)]),
     ]  # fmt: skip
+
+
+SHA_A = "aaaaaaaa0123456789abcdef0123456789abcdef0123456789abcdefbbbbbbbb"
+SHA_B = "4e" * 32
+
+
+def test_sha_is_the_hex_digest_rendered_after_the_tag() -> None:
+    operator, reloader, webhook, mistaken = scan("helm/pinned-sha/values.yaml").refs
+    quay = "quay.io/prometheus-operator"
+    got = [(r.line, r.column, r.text, r.reference, r.skip) for r in (operator, reloader, webhook)]
+    assert got == [
+        (5, 15, f"{quay}/prometheus-operator:v0.79.2@sha256:{SHA_A}",
+         f"{quay}/prometheus-operator:v0.79.2@sha256:{SHA_A}", None),
+        # no tag: the chart renders appVersion, the digest still pins it
+        (12, 15, f"{quay}/prometheus-config-reloader@sha256:{SHA_B}",
+         f"{quay}/prometheus-config-reloader:v0.79.2@sha256:{SHA_B}", None),
+        # sha: "" is not a pin
+        (19, 15, "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.5.1",
+         "registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.5.1", None),
+    ]  # fmt: skip
+    assert parts(operator) == [
+        (Role.REGISTRY, "quay.io", 5, 15),
+        (Role.REPOSITORY, "prometheus-operator/prometheus-operator", 6, 17),
+        (Role.TAG, "v0.79.2", 7, 10),
+        (Role.DIGEST, SHA_A, 8, 11),  # the hex as written, inside its quotes
+    ]
+    assert [p.quote for p in operator.parts] == ["", "", "", '"']
+    assert parts(reloader)[-1] == (Role.DIGEST, SHA_B, 16, 10)
+    assert parts(webhook)[-1] == (Role.DIGEST, "", 22, 11)
+    data = (FIX / "helm/pinned-sha/values.yaml").read_bytes()
+    for p in operator.parts + reloader.parts:
+        assert data[p.span.start : p.span.end].decode() == p.text
+    hex_note = "sha is the digest's hex without sha256:"
+    assert operator.context.notes == (hex_note,)  # no "tag is ignored": the chart keeps both
+    assert reloader.context.notes == (hex_note, "tag from appVersion v0.79.2 in helm/pinned-sha/Chart.yaml")
+    assert webhook.context.notes == (hex_note,)
+    # `sha: sha256:...` renders `@sha256:sha256:...`, which nothing can pull
+    assert (mistaken.reference, mistaken.skip) == (None, Skip.INVALID)
+    assert mistaken.text == f"acme/tool:1.0@sha256:sha256:{SHA_A}"
