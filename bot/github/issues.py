@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.github.git import create_once, request
+from bot.github.markdown import marker, markers
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -26,6 +27,7 @@ __all__ = [
     "edit_comment",
     "edit_issue",
     "issues_by",
+    "notice",
     "react",
 ]
 
@@ -33,6 +35,7 @@ PAGE = 100
 MAX_PAGES = 10
 _logins: dict[tuple[str, str], str] = {}
 _logins_lock = threading.Lock()
+NOTICE = "notice"
 
 
 def bot_login(session: Session) -> str:
@@ -67,6 +70,19 @@ def comment(session: Session, number: int, body: str) -> dict[str, Any]:
         return None
 
     return create_once(session, f"issues/{int(number)}/comments", {"body": body}, landed)
+
+
+def notice(session: Session, number: int, body: str, key: str) -> dict[str, Any] | None:
+    """Say ``body`` on issue or PR ``number`` once for ``key`` (kept in a hidden marker): not again
+    when a comment of ours there carries it already, so a job retried between the comment and the
+    write that records it does not repeat itself. The new comment, or None when it was said."""
+    me = bot_login(session)
+    for c in comments(session, number):
+        if (c.get("user") or {}).get("login") == me and any(
+            m.get("key") == key for m in markers(c.get("body"), NOTICE)
+        ):
+            return None
+    return comment(session, number, f"{body}\n\n{marker(NOTICE, {'key': key})}")
 
 
 def edit_comment(session: Session, comment_id: int, body: str) -> dict[str, Any]:

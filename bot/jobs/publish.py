@@ -11,7 +11,9 @@ image name), its fingerprint, the base and head commits it was built from, and f
 
 - **Duplicates.** Branch names are deterministic, GitHub refuses a second open PR for a head,
   the journal runs one job per repository, a creation retried after a lost answer resolves to
-  the PR that exists, and every other step converges when repeated.
+  the PR that exists, and every other step converges when repeated. A notice comment (closing,
+  "no" acknowledged, someone else committed) carries a hidden key and is not said again when a
+  comment of ours holds it (a retry between the comment and the body edit recording it).
 - **Human commits.** The marker's ``head`` is the last commit Pullable pushed. When the branch
   moved elsewhere, the commits on it are checked: any not authored by the App means a person is
   working there, so the PR is left alone (said once, in a comment). A ``pullable/<group>``
@@ -414,12 +416,13 @@ def _leave(session: Session, pr: pulls.Pull, report: Report) -> None:
     st = state_of(pr) or {}
     if st.get("human"):
         return
-    pulls.comment(
+    issues.notice(
         session,
         pr.number,
         "Someone else committed to this branch, so Pullable will no longer update this pull "
         "request: your commits stay as they are. Merge or close it as you see fit; close it "
         "and delete the branch to get a fresh proposal.",
+        "human",
     )
     pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "human": True}))
 
@@ -434,11 +437,12 @@ def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) 
         return
     if _hold(pr, outcome, report):
         return
-    pulls.comment(
+    issues.notice(
         session,
         pr.number,
         f"Pullable is closing this pull request: {code(outcome.ref or pr.base)} no longer needs "
         "these changes (the references were changed, removed or resolve again).",
+        "retired",
     )
     pulls.edit(session, pr.number, state="closed", body=_with_state(pr.body, {**st, "retired": True}))
     git.delete_branch(session, pr.head)
@@ -479,11 +483,12 @@ def _acknowledge_no(session: Session, pr: pulls.Pull, branch_in_use: bool) -> No
     images = sorted({i.image for i in items_of(st)})
     shown = ", ".join(code(i) for i in images[:5])
     example = code(f"/pullable unignore {_short(images[0]) if images else '<image>'}")
-    pulls.comment(
+    issues.notice(
         session,
         pr.number,
         f"Understood: Pullable will not propose these changes ({shown}) again. To have them "
         f"proposed again, comment {example} on any issue or pull request of this repository.",
+        "noted",
     )
     pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "noted": True}))
     if not branch_in_use and st.get("head") == pr.head_sha:

@@ -253,3 +253,35 @@ def test_one_broken_installation_does_not_stop_the_scheduled_rescan_of_the_other
 def _open_jobs(queue: Queue) -> list[Job]:
     with queue.journal.store.transaction() as t:
         return t.open_jobs()
+
+
+def _notices(w: PrWorld, number: int) -> list[str]:
+    return [c.body for c in w.repo.comments.values() if c.issue == number]
+
+
+def test_a_retry_between_a_notice_and_the_edit_recording_it_says_it_once(w: PrWorld):
+    from bot.github.http import MAX_ATTEMPTS
+
+    scan_job(w)
+    w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.fake.fail(r"/pulls/1$", status=502, method="PATCH", times=MAX_ATTEMPTS)  # the first attempt fails
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 2, job.error
+    said = _notices(w, 1)
+    assert len(said) == 1 and "Someone else committed" in said[0], said
+    w.fake.assert_clean()
+
+
+def test_a_retry_between_the_closing_notice_and_the_close_says_it_once(w: PrWorld):
+    from bot.github.http import MAX_ATTEMPTS
+
+    scan_job(w)
+    (pr,) = w.fake.pulls(w.repo)
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")})
+    w.fake.fail(rf"/pulls/{pr.number}$", status=502, method="PATCH", times=MAX_ATTEMPTS)
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 2, job.error
+    said = _notices(w, pr.number)
+    assert pr.state == "closed" and len(said) == 1 and "is closing" in said[0], said
+    w.fake.assert_clean()
