@@ -2,7 +2,9 @@
 
 It lists everything a person should know that a pull request cannot say: references Pullable
 cannot fix (auth-required, repo-missing, advise-only rules), a broken ``.github/pullable.yml``,
-files that could not be scanned, the open Pullable PRs, and what users ignored.
+files that could not be scanned, ``pullable/<group>`` branches holding a person's commits (no PR
+opens from them: :attr:`bot.jobs.scan_repo.Outcome.skipped_branches`), the open Pullable PRs,
+and what users ignored.
 
 **State lives in the issue.** ``/pullable ignore <image>`` is kept as a hidden marker
 (``<!-- pullable:dashboard {"ignored": [...]} -->``) in the issue body, so the bot stays stateless
@@ -157,6 +159,7 @@ def record(journal: Journal, outcome: Outcome) -> dict[str, Any]:
         "findings": [f.to_json() for f in findings],
         "errors": sorted(errors, key=lambda e: (e["path"], e["message"])),
         "config_error": getattr(outcome, "config_error", None),
+        "skipped_branches": sorted(outcome.skipped_branches),
         "scanned_at": time.time(),
     }
     journal.store.put_doc(_key(outcome.repo), doc)
@@ -244,6 +247,17 @@ def render(
         out += [f"- {code(e['path'])}: {cell(e['message'])}" for e in errors[:ROWS_LIMIT]]
         out.append("")
 
+    taken = list((doc or {}).get("skipped_branches") or [])
+    if taken:
+        out += [f"## Branches Pullable cannot use ({len(taken)})", ""]
+        out += [
+            f"- {code(b)} holds commits Pullable did not make, so it opens no pull request for "
+            "these changes. Merge or close the work on it, then delete the branch: the next scan "
+            "proposes them again."
+            for b in taken[:ROWS_LIMIT]
+        ]
+        out.append("")
+
     out += [f"## Open pull requests ({len(pulls)})", ""]
     for p in sorted(pulls, key=lambda p: p.number):
         line = f"- #{p.number} {cell(p.title)} ({code(p.head)})"
@@ -285,7 +299,8 @@ def update(session: Session, doc: Mapping[str, Any] | None, state: State, ignore
     body = render(doc, ignored, pulls)
     if state.issue_number is None:
         worth = ignored or pulls or (doc and (attention(doc.get("findings") or []) or doc.get("errors")
-                                               or doc.get("config_error")))  # fmt: skip
+                                               or doc.get("config_error")
+                                               or doc.get("skipped_branches")))  # fmt: skip
         if not worth:
             return state
         made = issues.create_issue(session, TITLE, body)

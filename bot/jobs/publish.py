@@ -19,7 +19,8 @@ image name), its fingerprint, the base and head commits it was built from, and f
   working there, so the PR is left alone (said once, in a comment). A ``pullable/<group>``
   branch that exists without an open PR (made by hand, or a closed PR's branch someone committed
   to) is only reused when its commits beyond the base are all the App's; otherwise no PR is
-  opened for the group (logged, ``Report.skipped``) until the branch is deleted.
+  opened for the group (logged, ``Report.skipped``, listed on the dashboard) until the branch
+  is deleted.
 - **Cleaning up.** On full scans (scheduled, on install, and the one a closed Pullable PR
   triggers), branches ``pullable/*`` without an open PR whose newest PR was merged (or closed
   and acknowledged, or retired) are deleted while they still point at the commit Pullable
@@ -196,6 +197,7 @@ def after_scan(outcome: Outcome, ctx: Context) -> None:
             report = publish(session, outcome)
         finally:
             session.close()
+    outcome.skipped_branches = list(report.skipped)  # the dashboard says why no PR opens
     log.info("%s: pull requests %s", outcome.repo, report)
 
 

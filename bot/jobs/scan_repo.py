@@ -51,6 +51,9 @@ class Outcome:
     archived: bool = False  # read-only on GitHub: nothing may be written there
     # every scan error of the repository at sha (``errors`` holds those of the scanned paths)
     inventory_errors: list[ScanError] = field(default_factory=list)
+    # ``pullable/<group>`` branches holding a person's commits, so no PR (the PR writer's
+    # ``Report.skipped``, for the dashboard hook that runs after it)
+    skipped_branches: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot import jobs
+from bot import github, jobs
 from bot.github import issues
 from bot.jobs import dashboard
 from bot.jobs.journal import Job
@@ -284,4 +284,26 @@ def test_a_retry_between_the_closing_notice_and_the_close_says_it_once(w: PrWorl
     assert job.state == "done" and job.attempts == 2, job.error
     said = _notices(w, pr.number)
     assert pr.state == "closed" and len(said) == 1 and "is closing" in said[0], said
+    w.fake.assert_clean()
+
+
+def test_a_branch_a_person_holds_is_on_the_dashboard_until_it_is_deleted(w: PrWorld):
+    w.repo.refs[f"refs/heads/{BRANCH}"] = w.repo.refs["refs/heads/main"]  # made by hand
+    w.fake.commit(w.repo, {"NOTES.md": "mine\n"}, branch=BRANCH, author="alice")
+    assert scan_job(w).state == "done"
+    assert w.fake.pulls(w.repo, "all") == []
+    (board,) = dashboards(w)
+    body = board.body or ""
+    assert "## Branches Pullable cannot use (1)" in body, body
+    assert f"`{BRANCH}` holds commits Pullable did not make" in body and "delete the branch" in body
+    # an ignore re-renders from the stored inventory: the branch is still listed
+    s = github.session(w.settings, w.inst.id, w.repo.full_name, dashboard.PERMISSIONS)
+    try:
+        assert dashboard.ignore(s, Queue(w.settings).journal, "docker.io/library/nginx")
+    finally:
+        s.close()
+    assert f"`{BRANCH}`" in (board.body or "")
+    del w.repo.refs[f"refs/heads/{BRANCH}"]  # the person deletes it
+    assert scan_job(w).state == "done"
+    assert len(w.fake.pulls(w.repo)) == 1 and "cannot use" not in (board.body or ""), board.body
     w.fake.assert_clean()
