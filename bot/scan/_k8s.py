@@ -10,6 +10,9 @@ One pass over a composed document (:func:`images`) looks at every mapping key th
 - a mapping with ``repository``/``name``/``image``: a Helm-style image map (:func:`helm_map`);
 - anything else under ``image``: a non-string value, reported as skipped.
 
+In Helm values (:attr:`Where.values`) a mapping under any other key is an image map too when it
+plainly is one (:func:`_bare_image_map`: ``redis: {repository: bitnami/redis, tag: 7.2.4}``).
+
 Every value node is reported once (``seen``), at its first occurrence in document order, which is
 the anchor when aliases share it. Container context (name, whether the command runs a shell) comes
 from the mapping that holds the key.
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import Context, ImageRef, Part, Role, Skip, Source, Span
-from bot.reference import qualified
+from bot.reference import is_tag, qualified
 from bot.scan.common import TEMPLATE, make_ref
 from bot.scan.text import Locator
 from bot.scan.yamlsrc import (
@@ -62,6 +65,18 @@ def want(chunk: str) -> bool:
     return "mage" in chunk or "MAGE" in chunk or "oci://" in chunk
 
 
+def want_values(chunk: str) -> bool:
+    """:func:`want` for a document of Helm values, which may also hold an image map under a key
+    that never spells ``image`` (``redis: {repository:, tag:}``)."""
+    return want(chunk) or ("repository" in chunk and "tag" in chunk)
+
+
+def want_with_values(chunk: str) -> bool:
+    """:func:`want` for a document that may embed Helm values (a Flux HelmRelease, an Argo CD
+    Application, a kustomization's ``helmCharts``)."""
+    return want(chunk) or ("alues" in chunk and "repository" in chunk and "tag" in chunk)
+
+
 def image_key_only(key: str) -> bool:
     """Outside Helm values only ``image:`` itself holds a whole reference string."""
     return key.lower() == "image"
@@ -86,6 +101,12 @@ class Where:
     chart: Callable[[], tuple[str, str] | None] | None = None  # -> (appVersion, Chart.yaml path)
     notes: tuple[str, ...] = ()
     seen: set[int] = field(default_factory=set)  # value nodes already reported
+
+    @property
+    def values(self) -> bool:
+        """Whether this is Helm values (a values file, HelmRelease or Argo CD values, kustomize
+        ``valuesInline``): every such context reads ``*image`` strings as Renovate does."""
+        return self.strings is any_image_key
 
     def context(self, fpath: Path, holder: MappingNode | None, notes: tuple[str, ...] = ()) -> Context:
         container = shell = None
@@ -170,6 +191,13 @@ def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[Im
                     if path is None:
                         path = (*prefix, *unlink(link))
                     found += ((0, r) for r in _in_strings(doc, node, v, (*path, key), where))
+                elif isinstance(v, MappingNode) and where.values and _bare_image_map(low, v):
+                    if path is None:
+                        path = (*prefix, *unlink(link))
+                    bare = helm_map(doc, v, (*path, key), where)
+                    if bare is not None:
+                        where.seen.add(id(v))
+                        found.append((id(v), bare))
                 continue
             if path is None:
                 path = (*prefix, *unlink(link))
@@ -214,6 +242,32 @@ def strict_reference(text: str) -> bool:
     except ReferenceError:
         return False
     return ref.tag is not None or ref.digest is not None
+
+
+# Keys that make a `repository` + `tag` map something else: a chart or git source, a download.
+_NOT_IMAGE = frozenset({"url", "version", "chart", "branch", "ref", "revision", "commit", "path", "repourl"})
+
+
+def _bare_image_map(key: str, node: MappingNode) -> bool:
+    """Whether a Helm values map under a key that does not name an image (``redis:``,
+    ``busybox:``) is an image map anyway: ``repository`` and a non-empty ``tag`` Docker accepts,
+    the repository a plain image name (no URL, no template, no tag of its own), and no key that
+    makes it a chart, git or download source. ``key`` is the lower-cased key holding it."""
+    if "git" in key or "chart" in key:
+        return False
+    fields = {k.value: v for k, v in node.value if isinstance(k, ScalarNode)}
+    if "repository" not in fields or "tag" not in fields or not _NOT_IMAGE.isdisjoint(fields):
+        return False
+    repo, tag = text_of(fields["repository"]), text_of(fields["tag"], numeric=True)
+    if not repo or not tag or not is_tag(tag) or "://" in repo or TEMPLATE.search(repo):
+        return False
+    from bot.reference import ReferenceError, parse
+
+    try:
+        ref = parse(repo)
+    except ReferenceError:
+        return False
+    return ref.tag is None and ref.digest is None
 
 
 def _keys(node: MappingNode) -> set[str]:
@@ -729,12 +783,13 @@ class _Shifted(Locator):
         return self._outer.span(self._map(start), self._map(end))
 
 
-def embedded(doc: Doc, node: ScalarNode) -> tuple[list[Doc], bool]:
+def embedded(doc: Doc, node: ScalarNode, wanted: Callable[[str], bool] = want) -> tuple[list[Doc], bool]:
     """The YAML documents in a string value, with positions in the file, and whether those
-    positions are exact (a literal ``|`` block whose lines map one to one)."""
+    positions are exact (a literal ``|`` block whose lines map one to one). ``wanted`` is the
+    pre-filter for each document (:func:`want_values` for Helm values)."""
     inner = node.value
     try:
-        docs = documents(inner, want=want)
+        docs = documents(inner, want=wanted)
     except YamlRejected:
         return [], True  # a string that is not YAML (Jinja, prose) holds no keys
     if not docs:

@@ -35,7 +35,8 @@ from bot.scan._k8s import (
     global_registry,
     images,
     objects,
-    want,
+    want_values,
+    want_with_values,
 )
 from bot.scan.common import make_ref
 from bot.scan.yamlsrc import Doc, documents, dotted, get, get_path, text_of
@@ -58,9 +59,9 @@ def claims(path: str, head: bytes) -> bool:
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     """The whole file, as the Kubernetes finder reads it (Applications come back here)."""
-    if not want(text):
+    if not want_with_values(text):
         return
-    for doc in documents(text, want=want):
+    for doc in documents(text, want=want_with_values):
         yield from objects(doc, doc.root, Where(path, Source.KUBERNETES))
 
 
@@ -100,7 +101,7 @@ def _values_where(doc: Doc, root: Node, where: Where) -> Where:
 
 
 def _values_string(doc: Doc, node: ScalarNode, where: Where, vpath: Path) -> Iterator[ImageRef]:
-    docs, exact = embedded(doc, node)
+    docs, exact = embedded(doc, node, want_values)
     where.seen.add(id(node))
     for inner in docs:
         iwhere = _values_where(inner, inner.root, where)

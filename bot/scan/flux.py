@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._k8s import Path, Where, any_image_key, global_registry, images, objects, want
+from bot.scan._k8s import Path, Where, any_image_key, global_registry, images, objects, want_with_values
 from bot.scan.common import make_ref
 from bot.scan.kustomize import entries
 from bot.scan.yamlsrc import Doc, documents, get, get_path, text_of
@@ -49,9 +49,9 @@ def claims(path: str, head: bytes) -> bool:
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     """The whole file, as the Kubernetes finder reads it (Flux objects come back here)."""
-    if not want(text):
+    if not want_with_values(text):
         return
-    for doc in documents(text, want=want):
+    for doc in documents(text, want=want_with_values):
         yield from objects(doc, doc.root, Where(path, Source.KUBERNETES))
 
 

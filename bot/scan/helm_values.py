@@ -2,7 +2,9 @@
 ``*image: repo:tag`` strings, the chart's ``appVersion`` for an empty tag, ``global.imageRegistry``.
 
 How the effective reference is composed is documented on :func:`bot.scan._k8s.helm_map` (the
-bitnami ``common.images`` convention). Claimed by name (``values*.yaml``, ``*-values.yaml``, files
+bitnami ``common.images`` convention, and kube-prometheus-stack's ``sha``). A map under a key
+that does not name an image counts when it plainly is one (``redis: {repository:, tag:}``, see
+:func:`bot.scan._k8s._bare_image_map`). Claimed by name (``values*.yaml``, ``*-values.yaml``, files
 under a ``values/`` folder) and by content (a top-level ``image:`` map, or ``global:
 imageRegistry``, in a file without ``apiVersion``). A document that is a Kubernetes object after
 all is read as one.
@@ -24,7 +26,7 @@ from bot.scan._k8s import (
     images,
     is_object,
     objects,
-    want,
+    want_values,
 )
 from bot.scan.yamlsrc import documents
 
@@ -46,11 +48,11 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    if not want(text):
+    if not want_values(text):
         return
     chart = chart_lookup(path, repo)
     seen: set[int] = set()
-    for doc in documents(text, want=want):
+    for doc in documents(text, want=want_values):
         if is_object(doc.root):
             yield from objects(doc, doc.root, Where(path, Source.KUBERNETES, seen=seen))
             continue

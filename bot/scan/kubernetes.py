@@ -25,7 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Source
 from bot.scan import Repo
-from bot.scan._k8s import Where, images, is_object, json_patch, objects, want
+from bot.scan._k8s import Where, images, is_object, json_patch, objects, want_with_values
 from bot.scan.yamlsrc import YamlRejected, documents, get, text_of
 
 SOURCE = Source.KUBERNETES
@@ -39,10 +39,10 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    if not want(text):
+    if not want_with_values(text):
         return
     listed: list[tuple[str, str | None] | None] = []  # looked up once, when a document needs it
-    for doc in documents(text, want=want):
+    for doc in documents(text, want=want_with_values):
         root = doc.root
         if is_object(root):
             found = list(objects(doc, root, Where(path, Source.KUBERNETES)))

@@ -20,7 +20,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._k8s import Path, Where, any_image_key, approximate, embedded, images, json_patch, want
+from bot.scan._k8s import (
+    Path,
+    Where,
+    any_image_key,
+    approximate,
+    embedded,
+    images,
+    json_patch,
+    want_with_values,
+)
 from bot.scan.common import make_ref
 from bot.scan.yamlsrc import NULL, Doc, documents, dotted, get, get_path, items, text_of
 
@@ -37,9 +46,9 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    if not want(text):
+    if not want_with_values(text):
         return
-    for doc in documents(text, want=want):
+    for doc in documents(text, want=want_with_values):
         where = Where(path, SOURCE, kind=text_of(get(doc.root, "kind")))
         found = list(entries(doc, get(doc.root, "images"), where, ("images",)))
         # helmCharts[].valuesInline are Helm values; anything else with an image key too.

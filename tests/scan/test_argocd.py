@@ -117,3 +117,22 @@ def test_a_parameter_holding_a_whole_image_is_one_reference() -> None:
     assert part.role is Role.IMAGE
     assert data[part.span.start : part.span.end] == b"docker.io/library/busybox:1.36"
     assert app.reference == "docker.io/library/nginx:1.27"
+
+
+def test_image_maps_under_subchart_keys_in_values_object_and_string() -> None:
+    data = (
+        b"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: cache\nspec:\n"
+        b"  source:\n    chart: sessions\n    targetRevision: 2.4.1\n    helm:\n"
+        b"      valuesObject:\n        redis: {repository: bitnami/redis, tag: 7.2.4}\n"
+        b"      values: |\n        sentinel:\n          repository: bitnami/redis-sentinel\n"
+        b"          tag: '7.2'\n        dependency:\n          repository: https://charts.example.com\n"
+        b"          tag: '1.0'\n"
+    )
+    assert b"mage" not in data
+    refs = scan("apps/cache.yaml", data).refs
+    assert [(r.source, r.reference, r.context.field, parts(r)) for r in refs] == [
+        (Source.ARGOCD, "docker.io/bitnami/redis:7.2.4", "spec.source.helm.valuesObject.redis",
+         [(Role.REPOSITORY, "bitnami/redis", 11, 29, True), (Role.TAG, "7.2.4", 11, 49, True)]),
+        (Source.ARGOCD, "docker.io/bitnami/redis-sentinel:7.2", "spec.source.helm.values.sentinel",
+         [(Role.REPOSITORY, "bitnami/redis-sentinel", 14, 23, True), (Role.TAG, "7.2", 15, 17, True)]),
+    ]  # fmt: skip

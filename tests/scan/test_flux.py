@@ -128,3 +128,20 @@ def test_image_repository_is_a_repository_to_watch_not_an_image_to_pin() -> None
     assert (watched.context.kind, watched.context.field) == ("ImageRepository", "spec.image")
     assert deployed.reference == "ghcr.io/stefanprodan/podinfo:6.7.0"
     assert deployed.source is Source.KUBERNETES
+
+
+def test_helm_release_values_with_image_maps_under_subchart_keys() -> None:
+    """The file never spells "image": the pre-filter still lets HelmRelease values through; a
+    custom resource's `spec.values` is not Helm values."""
+    _data, res = scan_fixture("flux/helmrelease-subcharts.yaml")
+    assert [(r.source, r.reference, r.context.kind, r.context.field, parts(r)) for r in res.refs] == [
+        (Source.FLUX, "docker.io/bitnami/redis:7.2.4", "HelmRelease", "spec.values.redis",
+         [("repository", "bitnami/redis", 18, 19), ("tag", "7.2.4", 19, 12)]),
+        (Source.FLUX, "docker.io/bitnami/redis-sentinel:7.2", "HelmRelease", "spec.values.sentinel",
+         [("registry", "docker.io", 21, 17), ("repository", "bitnami/redis-sentinel", 22, 19),
+          ("tag", "7.2", 23, 13)]),
+    ]  # fmt: skip
+
+    other = b"apiVersion: cache.example.com/v1\nkind: RedisCluster\nspec:\n  values:\n    redis:\n"
+    other += b"      repository: bitnami/redis\n      tag: 7.2.4\n"
+    assert scan_data("cache/redis.yaml", other, kubernetes).refs == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.model import ImageRef, Role, Skip, Source
-from bot.scan import LocalRepo, ScanResult, helm_values, scan_file
+from bot.scan import LocalRepo, ScanResult, helm_values, kubernetes, scan_file
 from tests.support.spans import scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
@@ -209,3 +211,65 @@ def test_sha_is_the_hex_digest_rendered_after_the_tag() -> None:
     # `sha: sha256:...` renders `@sha256:sha256:...`, which nothing can pull
     assert (mistaken.reference, mistaken.skip) == (None, Skip.INVALID)
     assert mistaken.text == f"acme/tool:1.0@sha256:sha256:{SHA_A}"
+
+
+def test_image_maps_under_keys_that_do_not_name_an_image() -> None:
+    refs = scan("helm/bare-maps/values.yaml").refs
+    got = [(r.line, r.column, r.reference, r.context.field, parts(r)) for r in refs]
+    assert got == [
+        (3, 15, "docker.io/bitnami/redis:7.2.4", "redis",
+         [(Role.REPOSITORY, "bitnami/redis", 3, 15), (Role.TAG, "7.2.4", 4, 8)]),
+        (6, 21, "docker.io/library/busybox:1.36", "busybox",
+         [(Role.REGISTRY, "docker.io", 6, 21), (Role.REPOSITORY, "library/busybox", 6, 44),
+          (Role.TAG, "1.36", 6, 67)]),
+        (9, 17, "docker.io/bitnami/postgresql:16.4.0", "postgresql.image",
+         [(Role.REPOSITORY, "bitnami/postgresql", 9, 17), (Role.TAG, "16.4.0", 10, 10)]),
+        (13, 17, "quay.io/prometheuscommunity/postgres-exporter:v0.15.0", "postgresql.metrics.exporter",
+         [(Role.REGISTRY, "quay.io", 13, 17),
+          (Role.REPOSITORY, "prometheuscommunity/postgres-exporter", 14, 19), (Role.TAG, "v0.15.0", 15, 12)]),
+    ]  # fmt: skip
+    # Nothing from the chart repository and the backup location below them.
+    assert all(r.line < 17 for r in refs)
+
+
+@pytest.mark.parametrize(
+    ("not_an_image", "an_image"),
+    [
+        # a chart repository: a URL, and `version`
+        ("repository: https://charts.example.com/stable\n  tag: '1.0'",
+         "repository: charts.example.com/stable\n  tag: '1.0'"),
+        ("repository: acme/stable\n  tag: '1.0'\n  version: 1.2.3", "repository: acme/stable\n  tag: '1.0'"),
+        # a git or download source
+        ("repository: acme/config\n  tag: v1\n  path: deploy/", "repository: acme/config\n  tag: v1"),
+        ("repository: acme/config\n  tag: v1\n  url: https://x.example.com",
+         "repository: acme/config\n  tag: v1"),
+        # the tag must be one Docker accepts, and written
+        ("repository: acme/app\n  tag: ''", "repository: acme/app\n  tag: '1'"),
+        ("repository: acme/app\n  tag: '{{ .Chart.AppVersion }}'", "repository: acme/app\n  tag: '1'"),
+        ("repository: acme/app\n  tag: [1]", "repository: acme/app\n  tag: 1"),
+        # the repository must be a plain image name
+        ("repository: My App\n  tag: '1'", "repository: my-app\n  tag: '1'"),
+        ("repository: acme/app:2\n  tag: '1'", "repository: acme/app\n  tag: '1'"),
+        ("repository: ${REPO}\n  tag: '1'", "repository: acme/app\n  tag: '1'"),
+    ],
+)  # fmt: skip
+def test_a_bare_map_must_plainly_be_an_image(not_an_image: str, an_image: str) -> None:
+    def found(body: str, key: str = "sessions") -> list[str | None]:
+        return [r.reference for r in scan("values.yaml", f"{key}:\n  {body}\n".encode()).refs]
+
+    assert found(not_an_image) == []
+    (ref,) = found(an_image)
+    assert ref is not None
+    assert found(an_image, key="gitSync") == found(an_image, key="chartSource") == []
+
+
+def test_bare_maps_only_in_values() -> None:
+    """The same map in a Kubernetes object or in YAML that is not Helm values is not an image."""
+    body = b"redis:\n  repository: bitnami/redis\n  tag: 7.2.4\n"
+    assert [r.reference for r in scan("values.yaml", body).refs] == ["docker.io/bitnami/redis:7.2.4"]
+    obj = b"apiVersion: cache.example.com/v1\nkind: RedisCluster\nspec:\n  " + body.replace(
+        b"\n  ", b"\n    "
+    )
+    assert scan("values.yaml", obj).refs == []
+    for data in (obj, body):
+        assert scan_file("deploy/redis.yaml", data, LocalRepo(FIX), kubernetes).refs == []
