@@ -8,8 +8,9 @@ Typical job::
     result = bot.jobs.reader.scan_repository(session, ref=None, paths=None)  # RepoScan
     repo = session.gh.get_repo(session.full_name)                           # PyGithub, for writes
 
-Writers ask for :data:`WRITE_PERMISSIONS`. ``PULLABLE_GITHUB_PACING=0`` turns PyGithub's pauses
-between requests off (tests against the fake); keep them on against GitHub.
+Writers of pull requests ask for :data:`WRITE_PERMISSIONS` (the PR writer's token).
+``PULLABLE_GITHUB_PACING=0`` turns PyGithub's pauses between requests off (tests against the
+fake); keep them on against GitHub.
 """
 
 from __future__ import annotations
@@ -43,13 +44,14 @@ if TYPE_CHECKING:
 
 DEFAULT_API_URL = "https://api.github.com"
 READ_PERMISSIONS: dict[str, str] = {"contents": "read", "metadata": "read"}
+# What a writer of pull requests needs, no more: commits and branches, pull requests, their comments
+# and labels (``issues``). Check runs have their own job and token; ``workflows`` is asked for only
+# by the writes that change a workflow file (:func:`bot.jobs.publish._writer`).
 WRITE_PERMISSIONS: dict[str, str] = {
     "contents": "write",
     "pull_requests": "write",
     "issues": "write",
-    "checks": "write",
     "metadata": "read",
-    "workflows": "write",
 }
 
 

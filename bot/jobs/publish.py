@@ -52,7 +52,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.github import GitHubError, Session, git, issues, pulls
+from bot.github import WRITE_PERMISSIONS, GitHubError, Session, git, issues, pulls
 from bot.github.markdown import MARKER, code, marker, markers
 from bot.jobs import _pr_body
 from bot.model import Finding, Status
@@ -79,10 +79,10 @@ log = logging.getLogger(__name__)
 PREFIX = "pullable/"
 LABEL_DESCRIPTION = "Pull requests opened by Pullable"
 UNCERTAIN = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.UNCHECKED})
-# What the writer's token may do, no more: commits and branches, pull requests, their comments and
-# labels (``issues``). Check runs are another job's business. ``workflows`` only for the writes of
-# a change set that edits a workflow file (:func:`_writer`).
-PERMISSIONS = {"contents": "write", "pull_requests": "write", "issues": "write", "metadata": "read"}
+# What the writer's token may do, no more (:data:`bot.github.WRITE_PERMISSIONS`: commits and
+# branches, pull requests, their comments and labels). Check runs are another job's business.
+# ``workflows`` only for the writes of a change set that edits a workflow file (:func:`_writer`).
+PERMISSIONS = dict(WRITE_PERMISSIONS)
 WORKFLOWS = ".github/workflows/"
 
 

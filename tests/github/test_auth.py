@@ -102,6 +102,15 @@ def test_write_permissions_and_pygithub_client(world):
     assert world.fake.tokens[s.token.token].permissions == WRITE_PERMISSIONS
 
 
+def test_write_permissions_are_the_pr_writers_and_no_more():
+    from bot.github import WRITE_PERMISSIONS
+    from bot.jobs import publish
+
+    # workflow files are written with a second token asked for only then; check runs by the check job
+    assert "workflows" not in WRITE_PERMISSIONS and "checks" not in WRITE_PERMISSIONS
+    assert publish.PERMISSIONS == WRITE_PERMISSIONS
+
+
 def test_token_never_logged_or_shown(world, caplog):
     caplog.set_level(logging.DEBUG)
     ga = world.github_app()
