@@ -15,12 +15,10 @@ Token minting (once an hour per repository and permission set) is listed apart.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +31,7 @@ from bot.jobs.publish import publish  # noqa: E402
 from tests.jobs.pr_world import CONFIG, CRON, DEPLOY, push_images  # noqa: E402
 from tests.support.fakegithub import FakeGitHub  # noqa: E402
 from tests.support.registry import LocalRegistry  # noqa: E402
-from tests.support.webhooks import settings_for  # noqa: E402
+from tests.support.webhooks import app_settings  # noqa: E402
 
 LABELS = ("issues/create-label", "issues/add-labels")
 # The dashboard issue (bot.jobs.dashboard) is where `/pullable ignore` lives; the publisher reads
@@ -66,15 +64,7 @@ def run(k: int, tmp: Path, reg: LocalRegistry) -> None:
         repo = fake.create_repo(
             "octo-org/demo", {".github/pullable.yml": CONFIG, "README.md": "# demo\n"}, installation=inst
         )
-        operator = tmp / "operator.json"
-        operator.write_text(json.dumps(reg.config_mapping(host="docker.io")))
-        settings = replace(
-            settings_for(tmp / "data"),
-            app_id=str(app.id),
-            private_key=app.private_key,
-            github_api_url=fake.base_url,
-            config=str(operator),
-        )
+        settings = app_settings(tmp / "data", app, fake.base_url, reg)
         key = (settings.app_id, settings.github_api_url, str(settings.data_dir))
         github._apps[key] = GitHubApp(
             app.id, app.private_key, fake.base_url, settings.data_dir, sleep=lambda s: None, pacing=False

@@ -3,8 +3,7 @@ the scan job + PR publisher run in-process against the fake GitHub (sleeps recor
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from bot.jobs.scan_repo import Outcome
 from bot.settings import Settings
 from tests.support.fakegithub import FakeApp, FakeGitHub, FakeInstallation, FakeRepo
 from tests.support.registry import LocalRegistry
-from tests.support.webhooks import settings_for
+from tests.support.webhooks import app_settings
 
 DEPLOY = """\
 apiVersion: batch/v1
@@ -89,15 +88,7 @@ def build(
     app = fake_github.create_app()
     inst = fake_github.create_installation(app)
     repo = fake_github.create_repo("octo-org/demo", FILES, installation=inst)
-    operator = tmp_path / "operator.json"
-    operator.write_text(json.dumps(registry_open.config_mapping(host="docker.io")))
-    settings = replace(
-        settings_for(tmp_path / "data"),
-        app_id=str(app.id),
-        private_key=app.private_key,
-        github_api_url=fake_github.base_url,
-        config=str(operator),
-    )
+    settings = app_settings(tmp_path / "data", app, fake_github.base_url, registry_open)
     world = PrWorld(fake_github, app, inst, repo, settings, registry_open)
     url = fake_github.base_url
     gh = GitHubApp(app.id, app.private_key, url, settings.data_dir, sleep=world.sleeps.append, pacing=False)

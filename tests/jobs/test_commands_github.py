@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +17,7 @@ from bot.jobs.handlers import comments
 from bot.jobs.queue import Queue
 from bot.jobs.worker import execute
 from bot.web import create_app
-from tests.support.webhooks import settings_for
+from tests.support.webhooks import app_settings
 
 REPO = "octo-org/demo"
 
@@ -36,13 +35,7 @@ def h(fake_github, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for login, role in [("writer", "write"), ("maint", "maintain"), ("boss", "admin"), ("reader", "read"),
                         ("triager", "triage")]:  # fmt: skip
         fake_github.add_collaborator(repo, login, role)
-    settings = replace(
-        settings_for(tmp_path / "data"),
-        webhook_secret=app.webhook_secret,
-        app_id=str(app.id),
-        private_key=app.private_key,
-        github_api_url=fake_github.base_url,
-    )
+    settings = app_settings(tmp_path / "data", app, fake_github.base_url, webhook_secret=app.webhook_secret)
     queue = Queue(settings)
     client = create_app(settings, queue).test_client()
     issues._logins.clear()

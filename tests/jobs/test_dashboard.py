@@ -15,7 +15,7 @@ from bot.jobs import dashboard, publish, scan_repo
 from bot.jobs.queue import Queue
 from bot.jobs.scan_repo import Outcome
 from bot.model import Context, Edit, Finding, Fix, ImageRef, Part, Role, ScanError, Skip, Source, Span, Status
-from tests.support.webhooks import settings_for
+from tests.support.webhooks import app_settings
 
 REPO = "octo-org/demo"
 
@@ -56,12 +56,7 @@ def world(fake_github, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     app = fake_github.create_app()
     inst = fake_github.create_installation(app)
     repo = fake_github.create_repo(REPO, {"README.md": "# demo\n"}, installation=inst)
-    settings = replace(
-        settings_for(tmp_path / "data"),
-        app_id=str(app.id),
-        private_key=app.private_key,
-        github_api_url=fake_github.base_url,
-    )
+    settings = app_settings(tmp_path / "data", app, fake_github.base_url)
     queue = Queue(settings)
     ctx = SimpleNamespace(queue=queue)
     session = GitHubApp.from_settings(settings).session(inst.id, REPO, dashboard.PERMISSIONS)

@@ -4,7 +4,6 @@ recorded for the PR writer."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bot.jobs.scan_repo import findings
 from bot.settings import Settings
 from bot.web import create_app
 from tests.support.fakegithub import FakeGitHub
-from tests.support.webhooks import settings_for, start_worker, stop, wait_for
+from tests.support.webhooks import app_settings, start_worker, stop, wait_for
 
 DEPLOY = """apiVersion: apps/v1
 kind: Deployment
@@ -34,20 +33,13 @@ COMPOSE = "services:\n  db:\n    image: postgres:16\n"
 def world(fake_github: FakeGitHub, registry_open, tmp_path: Path):
     registry_open.push("library/nginx", "1.27")
     registry_open.push("library/postgres", "16")
-    operator = tmp_path / "operator.json"  # docker.io is the loopback registry: no network
-    operator.write_text(json.dumps(registry_open.config_mapping(host="docker.io")))
     app = fake_github.create_app()
     inst = fake_github.create_installation(app, account="octo-org")
     repo = fake_github.create_repo(
         "octo-org/demo", {"k8s/deploy.yaml": DEPLOY, "README.md": "# demo\n"}, installation=inst
     )
-    settings = replace(
-        settings_for(tmp_path / "data"),
-        webhook_secret=app.webhook_secret,
-        app_id=str(app.id),
-        private_key=app.private_key,
-        github_api_url=fake_github.base_url,
-        config=str(operator),
+    settings = app_settings(
+        tmp_path / "data", app, fake_github.base_url, registry_open, webhook_secret=app.webhook_secret
     )
     return fake_github, app, inst, repo, settings
 

@@ -4,8 +4,6 @@ process -> scan, registry check, rules -> pull requests on the fake GitHub."""
 from __future__ import annotations
 
 import difflib
-import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from bot.settings import Settings
 from bot.web import create_app
 from tests.jobs.pr_world import CONFIG, CRON, DEPLOY, push_images
 from tests.support.fakegithub import FakeGitHub
-from tests.support.webhooks import settings_for, start_worker, stop, wait_for
+from tests.support.webhooks import app_settings, start_worker, stop, wait_for
 
 BRANCH = "pullable/bitnami-kubectl"
 FIXED = DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")
@@ -24,20 +22,13 @@ FIXED = DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")
 @pytest.fixture
 def world(fake_github: FakeGitHub, registry_open, tmp_path: Path):
     push_images(registry_open)
-    operator = tmp_path / "operator.json"
-    operator.write_text(json.dumps(registry_open.config_mapping(host="docker.io")))
     app = fake_github.create_app()
     inst = fake_github.create_installation(app, account="octo-org")
     repo = fake_github.create_repo(
         "octo-org/demo", {".github/pullable.yml": CONFIG, "README.md": "# demo\n"}, installation=inst
     )
-    settings = replace(
-        settings_for(tmp_path / "data"),
-        webhook_secret=app.webhook_secret,
-        app_id=str(app.id),
-        private_key=app.private_key,
-        github_api_url=fake_github.base_url,
-        config=str(operator),
+    settings = app_settings(
+        tmp_path / "data", app, fake_github.base_url, registry_open, webhook_secret=app.webhook_secret
     )
     env = {
         "APP_ID": settings.app_id,

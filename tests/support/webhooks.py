@@ -4,6 +4,7 @@ job kinds that leave evidence on disk (so tests can count runs across processes)
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -24,6 +25,19 @@ SECRET = "a-test-webhook-secret-of-40-characters!!"
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     base = Settings(webhook_secret=SECRET, data_dir=data_dir, retry_base=0.2, job_lease=30)
     return replace(base, **overrides)
+
+
+def app_settings(data_dir: Path, app: Any, api_url: str, registry: Any = None, **overrides: Any) -> Settings:
+    """Settings for a fake GitHub App (``app`` from ``FakeGitHub.create_app``) at ``api_url``.
+    With ``registry`` (a loopback ``LocalRegistry``), an operator config beside ``data_dir`` points
+    docker.io at it, so no job ever reaches the internet."""
+    if registry is not None:
+        operator = data_dir.parent / "operator.json"
+        operator.write_text(json.dumps(registry.config_mapping(host="docker.io")))
+        overrides.setdefault("config", str(operator))
+    return settings_for(
+        data_dir, app_id=str(app.id), private_key=app.private_key, github_api_url=api_url, **overrides
+    )
 
 
 def free_port() -> int:
