@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bot.registry import Registry
     from bot.repoconfig import RepoConfig
     from bot.rules import RuleTable
-    from bot.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -93,25 +92,6 @@ def _scan_setup(p: argparse.ArgumentParser) -> None:
     _config_arg(p)
 
 
-def findings_for(result: ScanResult) -> list[Finding]:
-    """One Finding per reference, unchecked (or invalid when the grammar refuses it)."""
-    from bot.model import Finding, Skip, Status
-
-    return [
-        Finding(ref, Status.INVALID if ref.skip is Skip.INVALID else Status.UNCHECKED) for ref in result.refs
-    ]
-
-
-def resolve(findings: list[Finding], registry: Registry) -> None:
-    """Fill status and evidence from the registry, asking each distinct reference once."""
-    unique = sorted({f.ref.reference for f in findings if f.ref.reference and f.ref.artifact == "image"})
-    answers = registry.check_many(unique)
-    for f in findings:
-        ans = answers.get(f.ref.reference or "")
-        if ans is not None:
-            f.status, f.evidence = ans.status, ans.evidence
-
-
 def _write(args: argparse.Namespace, text: str) -> None:
     if getattr(args, "output", None):
         Path(args.output).write_text(text, encoding="utf-8")
@@ -121,7 +101,7 @@ def _write(args: argparse.Namespace, text: str) -> None:
 
 @command("scan", "report every image reference under PATH", _scan_setup)
 def scan_command(args: argparse.Namespace) -> int:
-    from bot import report
+    from bot import pipeline, report
     from bot.scan import scan_single, scan_tree
 
     target = Path(args.path)
@@ -129,16 +109,14 @@ def scan_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: no such file or directory")
     config, table = _repo_rules(target, args)
     result = scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)
-    findings = [f for f in findings_for(result) if not config.ignores(f.ref)]
-    if not args.offline:
+    if args.offline:
+        findings = pipeline.evaluate(result.refs, None, config, table)
+    else:
         registry = _open_registry(args)
         try:
-            resolve(findings, registry)
-            _apply_rules(findings, registry, config, table)
+            findings = pipeline.evaluate(result.refs, registry, config, table)
         finally:
             registry.close()
-    else:
-        _apply_rules(findings, None, config, table)
     if args.format == "json":
         _write(args, report.to_json(findings, result.errors))
     elif args.format == "sarif":
@@ -187,14 +165,6 @@ def _repo_rules(target: Path, args: argparse.Namespace) -> tuple[RepoConfig, Rul
         raise UsageError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"repository configuration: {exc}") from None
-
-
-def _apply_rules(
-    findings: list[Finding], lookup: Registry | None, config: RepoConfig, table: RuleTable
-) -> None:
-    from bot import pipeline
-
-    pipeline.decide(findings, lookup, config, table)
 
 
 def _exit_for(findings: list[Finding], fail_on: str) -> int:

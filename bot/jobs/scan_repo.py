@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from bot.jobs import Context, kind
 from bot.jobs.journal import Job, Journal
 from bot.jobs.publish import after_scan as publish_pulls
-from bot.model import Finding, ImageRef, ScanError, Skip, Status
+from bot.model import Finding, ImageRef, ScanError
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -105,11 +105,6 @@ def scan_job(job: Job, ctx: Context) -> None:
         return
     for hook in AFTER_SCAN:
         hook(outcome, ctx)
-
-
-def findings_for(refs: list[Any]) -> list[Finding]:
-    """Unchecked findings, or invalid where Docker's grammar refuses the reference."""
-    return [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs]
 
 
 def run(
