@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -190,7 +191,9 @@ def test_f1_f2_f5_bombs_are_walked_once(finder: ModuleType) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("image: " + "[" * 50_000 + "]" * 50_000 + "\n", "nesting deeper"),  # F3: segfaults libyaml
+        # F3: segfaults libyaml's composer. Our own pre-check or libyaml's own limit (PyYAML >= 6.0.4)
+        # may be the one to refuse it; either way it is rejected with a reason that names nesting.
+        ("image: " + "[" * 50_000 + "]" * 50_000 + "\n", re.compile("nesting|depth")),
         (
             "".join(f"{'  ' * i}k{i}:\n" for i in range(200)) + "  " * 200 + "image: x\n",
             "nesting deeper",
@@ -202,10 +205,14 @@ def test_f1_f2_f5_bombs_are_walked_once(finder: ModuleType) -> None:
     ],
     ids=["F3-flow", "F4-block", "F7-dup", "F8-docs", "F11-bidi", "F10-esc"],
 )
-def test_hazards_become_errors(finder: ModuleType, text: str, message: str) -> None:
+def test_hazards_become_errors(finder: ModuleType, text: str, message: str | re.Pattern[str]) -> None:
     res = scan_text(text, finder, "values.yaml")
     assert res.refs == []
-    assert len(res.errors) == 1 and message in res.errors[0].message, res.errors
+    assert len(res.errors) == 1, res.errors
+    if isinstance(message, re.Pattern):
+        assert message.search(res.errors[0].message), res.errors
+    else:
+        assert message in res.errors[0].message, res.errors
 
 
 @pytest.mark.parametrize(
