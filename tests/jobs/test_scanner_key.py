@@ -29,9 +29,10 @@ def test_every_bot_module_a_scan_loads_is_in_the_key() -> None:
         "import importlib, json, sys\n"
         "import bot.scan as s\n"
         f"[importlib.import_module(n) for n in {list(FINDERS)!r}]\n"
-        "s.scan_file('a.yaml', b'apiVersion: argoproj.io/v1alpha1\\nkind: Application\\n', s.LocalRepo('.'))\n"
-        "print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items()\n"
-        "                        if (n == 'bot' or n.startswith('bot.')) and getattr(m, '__file__', None))))\n"
+        "head = b'apiVersion: argoproj.io/v1alpha1\\nkind: Application\\n'\n"
+        "s.scan_file('a.yaml', head, s.LocalRepo('.'))\n"
+        "mods = [m for n, m in sys.modules.items() if n == 'bot' or n.startswith('bot.')]\n"
+        "print(json.dumps(sorted(m.__file__ for m in mods if getattr(m, '__file__', None))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     loaded = {Path(p).resolve() for p in json.loads(out.stdout)}

@@ -8,6 +8,7 @@ from github import GithubException
 
 from bot import jobs, metrics
 from bot.github import RATE_LISTENERS, GitHubError, RateLimited, record_rate
+from bot.jobs import app
 
 
 def _http_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTTPStatusError:
@@ -39,9 +40,9 @@ def test_is_transient(exc: BaseException, expected):
 
 
 def test_github_rate_limit_reaches_the_gauge():
-    jobs.load()
+    app.start()
     assert RATE_LISTENERS.count(metrics.set_github_rate_limit) == 1
-    jobs.load()  # idempotent
+    app.start()  # idempotent
     assert RATE_LISTENERS.count(metrics.set_github_rate_limit) == 1
     record_rate(4242, {"X-RateLimit-Remaining": "4321", "X-RateLimit-Resource": "core"})
     assert 'pullable_github_rate_limit_remaining{installation="4242",resource="core"} 4321.0' in (

@@ -116,7 +116,8 @@ def test_flux_handler_face() -> None:
     assert flux.handles("helm.toolkit.fluxcd.io/v2", "HelmRelease")
     assert not flux.handles("image.toolkit.fluxcd.io/v1beta2", "ImagePolicy")
     data = b"apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nspec:\n  url: oci://ghcr.io/o/m\n"
-    assert [(r.text, r.source) for r in scan_data("f.yaml", data, kubernetes).refs] == [("ghcr.io/o/m", Source.FLUX)]
+    refs = scan_data("f.yaml", data, kubernetes).refs
+    assert [(r.text, r.source) for r in refs] == [("ghcr.io/o/m", Source.FLUX)]
 
 
 def test_image_repository_is_a_repository_to_watch_not_an_image_to_pin() -> None:
