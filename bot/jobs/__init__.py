@@ -24,18 +24,16 @@ Reading order, bottom up (no module imports one above it, and there are no impor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 from github import GithubException, RateLimitExceededException
 
 from bot.github import GitHubError, RateLimited
-
-if TYPE_CHECKING:
-    from bot.jobs.journal import Job, Merge
-    from bot.jobs.queue import Queue
+from bot.jobs.journal import Job, Journal, Merge
+from bot.settings import Settings
 
 
 class Transient(Exception):
@@ -56,11 +54,31 @@ class Kind:
     merge: Merge | None = None
 
 
+class JobQueue(Protocol):
+    """What a running job may use of the queue (:class:`bot.jobs.queue.Queue`, which runs the
+    jobs and so sits above them): its settings, journal and schedule, and submitting."""
+
+    settings: Settings
+    journal: Journal
+    cron: Any  # a huey crontab: called with a datetime, says whether it is a tick
+
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        repo: str | None = None,
+        delay: float = 0.0,
+        deliveries: Sequence[str] = (),
+        job_id: str | None = None,
+    ) -> Job: ...
+
+
 @dataclass
 class Context:
     """What a running job may use: the queue (to submit follow-up jobs) and its own record."""
 
-    queue: Queue
+    queue: JobQueue
     job: Job
 
     def submit(
