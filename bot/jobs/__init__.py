@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
-from github import GithubException, RateLimitExceededException
 
 from bot.github import GitHubError, RateLimited
 from bot.jobs.journal import Job, Journal, Merge
@@ -101,10 +100,6 @@ def is_transient(exc: BaseException) -> tuple[bool, float | None]:
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code
         return code >= 500 or code == 429, _retry_after(exc.response.headers)
-    if isinstance(exc, RateLimitExceededException):
-        return True, _retry_after(exc.headers or {})
-    if isinstance(exc, GithubException):
-        return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
     return False, None
 
 

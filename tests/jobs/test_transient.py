@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from github import GithubException
 
 from bot import jobs, metrics
 from bot.github import RATE_LISTENERS, GitHubError, RateLimited, record_rate
@@ -30,8 +29,6 @@ def _http_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTT
         (GitHubError(429, "Too Many", {"Retry-After": "3"}), (True, 3.0)),
         (GitHubError(422, "Validation Failed"), (False, None)),
         (RateLimited(403, "rate limit", wait=1800), (True, 1800)),
-        (GithubException(500, {"message": "boom"}, {}), (True, None)),
-        (GithubException(404, {"message": "Not Found"}, {}), (False, None)),
         (ValueError("a bug"), (False, None)),
     ],
 )
