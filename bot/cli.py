@@ -112,11 +112,8 @@ def scan_command(args: argparse.Namespace) -> int:
     if args.offline:
         findings = pipeline.evaluate(result.refs, None, config, table)
     else:
-        registry = _open_registry(args)
-        try:
+        with _open_registry(args) as registry:
             findings = pipeline.evaluate(result.refs, registry, config, table)
-        finally:
-            registry.close()
     if args.format == "json":
         _write(args, report.to_json(findings, result.errors))
     elif args.format == "sarif":
@@ -193,11 +190,8 @@ def fix_command(args: argparse.Namespace) -> int:
     config, table = _repo_rules(root, args)
     scanned = scan_tree(root, ignore=config.ignore_paths, progress=_progress())
     repo = LocalRepo(root)
-    registry = _open_registry(args)
-    try:
+    with _open_registry(args) as registry:
         result = pipeline.run(repo, scanned.refs, registry, config, table)
-    finally:
-        registry.close()
     out = sys.stdout
     if args.dry_run:
         for path, new in sorted(result.files.items()):
@@ -264,8 +258,7 @@ def check_command(args: argparse.Namespace) -> int:
                             "familiar": None, "status": "invalid", "digest": None,
                             "detail": str(exc)})  # fmt: skip
     if not args.offline:
-        registry = _open_registry(args)
-        try:
+        with _open_registry(args) as registry:
             valid = [str(r["reference"]) for r in results if r["valid"]]
             answers = registry.check_many(valid)
             for r in results:
@@ -278,8 +271,6 @@ def check_command(args: argparse.Namespace) -> int:
                                      "error_code": ans.evidence.error_code,
                                      "checked_at": ans.evidence.checked_at,
                                      "platforms": list(ans.evidence.platforms)}  # fmt: skip
-        finally:
-            registry.close()
     if args.format == "json":
         sys.stdout.write(json.dumps({"results": results}, indent=2) + "\n")
     else:

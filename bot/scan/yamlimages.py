@@ -455,11 +455,6 @@ def _in_strings(doc: Doc, holder: MappingNode, value: Node, fpath: Path, where: 
             where.seen.add(id(node))
 
 
-def _may_qualify(text: str) -> bool:
-    """Cheap test before tokenising: a qualified reference has a slash and a host."""
-    return "/" in text and ("." in text or "localhost" in text)
-
-
 def piece(doc: Doc, node: ScalarNode, start: int, end: int, role: Role = Role.IMAGE) -> Part:
     """A part for ``node.value[start:end]``, exact wherever its bytes can be found: directly in
     a plain or quoted scalar whose bytes are its value, else (block scalars, escapes elsewhere in
