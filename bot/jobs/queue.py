@@ -25,6 +25,7 @@ from bot import metrics
 from bot.jobs import Context, Kind, is_transient
 from bot.jobs.app import KINDS
 from bot.jobs.journal import Claim, Job, Journal, RedisStore, SqliteStore, Wake
+from bot.jobs.requests import SCHEDULE as SCHEDULE_JOB
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Queue:
     def _tick(self) -> None:
         """One submit per schedule tick, however many consumers fire it (the id is the minute)."""
         minute = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M")
-        self.submit("schedule", {"tick": minute}, job_id=f"schedule-{minute}")
+        self.submit(SCHEDULE_JOB, {"tick": minute}, job_id=f"schedule-{minute}")
 
     # -- producing ------------------------------------------------------------------------------
     def accept(

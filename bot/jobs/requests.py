@@ -5,10 +5,9 @@ named job, so each payload has one shape, built in one place (and coalesced by o
   its pull requests and dashboard (:mod:`bot.jobs.scan_repo`);
 - :func:`check`: the "Pullable" check run of pull requests (:mod:`bot.jobs.checks`);
 - :func:`schedule`: the periodic rescan, of every installation or of one
-  (:mod:`bot.jobs.handlers.schedule`).
-
-Comment commands have their own kind, requested by their handler alone
-(:mod:`bot.jobs.handlers.comments`).
+  (:mod:`bot.jobs.handlers.schedule`);
+- :func:`command`: a ``/pullable`` comment command to authorise and carry out
+  (:mod:`bot.jobs.handlers.comments`).
 """
 
 from __future__ import annotations
@@ -18,13 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.jobs import Context
+    from bot.jobs.commands import Command
     from bot.jobs.journal import Job
 
-__all__ = ["CHECK", "SCAN", "SCHEDULE", "check", "merge_check", "merge_scan", "scan", "schedule"]
+__all__ = [
+    "CHECK", "COMMAND", "SCAN", "SCHEDULE",
+    "check", "command", "merge_check", "merge_scan", "scan", "schedule",
+]  # fmt: skip
 
 SCAN = "scan"
 CHECK = "check"
 SCHEDULE = "schedule"
+COMMAND = "command"
 REASONS_KEPT = 20
 
 
@@ -85,3 +89,25 @@ def schedule(ctx: Context, installation_id: int | None = None, spread: float | N
     if spread is not None:
         payload["spread"] = spread
     return ctx.submit(SCHEDULE, payload)
+
+
+def command(
+    ctx: Context,
+    installation_id: int,
+    repo: str,
+    cmd: Command,
+    *,
+    number: int,
+    pull: bool,
+    comment_id: int,
+    created_at: str,
+    login: str,
+) -> Job:
+    """Ask for comment ``comment_id`` (by ``login`` on issue or pull request ``number``) to be
+    carried out: the job authorises ``login`` first."""
+    payload = {
+        "installation_id": installation_id, "repo": repo, "number": number, "pull": pull,
+        "comment_id": comment_id, "created_at": created_at, "login": login, "verb": cmd.verb,
+        "image": str(cmd.image) if cmd.image else None,
+    }  # fmt: skip
+    return ctx.submit(COMMAND, payload, repo=repo)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KIND = "command"
+KIND = requests.COMMAND
 CONVERSE = {"issues": "write", "pull_requests": "read", "metadata": "read"}
 RELEASE = {"pull_requests": "write", "metadata": "read"}
 REPLY_MARKER = "reply"
@@ -60,13 +60,10 @@ def on_comment(event: Event, ctx: Context) -> None:
         return
     if event.installation_id is None or not event.repo or not issue.get("number") or not comment.get("id"):
         return
-    ctx.submit(
-        KIND,
-        {"installation_id": event.installation_id, "repo": event.repo, "number": int(issue["number"]),
-         "pull": "pull_request" in issue, "comment_id": int(comment["id"]),
-         "created_at": comment["created_at"], "login": str(comment["user"]["login"]),
-         "verb": cmd.verb, "image": str(cmd.image) if cmd.image else None},
-        repo=event.repo,
+    requests.command(
+        ctx, event.installation_id, event.repo, cmd, number=int(issue["number"]),
+        pull="pull_request" in issue, comment_id=int(comment["id"]), created_at=comment["created_at"],
+        login=str(comment["user"]["login"]),
     )  # fmt: skip
 
 
