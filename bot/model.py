@@ -174,6 +174,7 @@ class Evidence:
     checked_at: str | None = None  # ISO 8601 UTC
     detail: str | None = None
     platforms: tuple[str, ...] = ()
+    cached_age_s: int | None = None  # set when the answer came from the cache: how old it is
 
 
 @dataclass(frozen=True, slots=True)
