@@ -197,7 +197,10 @@ def extends_of(value: str) -> Extends:
     """``repo``, ``owner/repo``, either with ``:path``, as Probot reads ``_extends``."""
     name, _, path = value.partition(":")
     owner, _, repo = name.rpartition("/")
-    return Extends(owner or None, repo, path or CONFIG_PATHS[0])
+    path = path or CONFIG_PATHS[0]
+    if path.startswith("/") or ".." in path.split("/") or repo in (".", ".."):
+        raise ConfigError(f"_extends: {value!r} is not repo, owner/repo or either with :path")
+    return Extends(owner or None, repo, path)
 
 
 def read(reader: TextReader, table: RuleTable | None = None, fetch: Fetch | None = None) -> RepoConfig:
@@ -248,7 +251,10 @@ def load(
     data = _validated(text, origin)
     extends = data.pop("_extends", None)
     if extends is not None and fetch is not None:
-        where = extends_of(extends)
+        try:
+            where = extends_of(extends)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
         base_origin = f"{where.owner + '/' if where.owner else ''}{where.repo}:{where.path}"
         base_text = fetch(where)
         if base_text is None:

@@ -199,7 +199,7 @@ def _wrap(head: str, text: str, width: int) -> list[str]:
 
 
 HELP_URI = INFO_URI + "#statuses"
-RULES_HELP_URI = INFO_URI + "/blob/main/rules/README.md#built-in-rules"
+RULES_HELP_URI = INFO_URI + "/blob/main/rules/README.md#the-built-in-rules"
 
 
 def fingerprint(f: Finding) -> str:
