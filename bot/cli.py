@@ -367,9 +367,11 @@ def _repo_rules(target: Path | None, args: argparse.Namespace) -> tuple[RepoConf
         table = rules.load_layered(extra) if extra else rules.load()
         given = getattr(args, "repo_config", None)
         if given:
-            config = repoconfig.load(Path(given).read_text(encoding="utf-8"), table=table, origin=given)
+            config = repoconfig.load(
+                Path(given).read_text(encoding="utf-8"), table=table, origin=given, alone=True
+            )
         elif target is not None and target.is_dir():
-            config = repoconfig.read(LocalRepo(target), table)
+            config = repoconfig.read(LocalRepo(target), table, alone=True)
         else:
             config = repoconfig.RepoConfig()
     except (rules.RuleError, repoconfig.ConfigError) as exc:

@@ -203,14 +203,15 @@ def extends_of(value: str) -> Extends:
     return Extends(owner or None, repo, path)
 
 
-def read(reader: TextReader, table: RuleTable | None = None, fetch: Fetch | None = None) -> RepoConfig:
+def read(
+    reader: TextReader, table: RuleTable | None = None, fetch: Fetch | None = None, *, alone: bool = False
+) -> RepoConfig:
     """The config of the repository ``reader`` reads (defaults when it has none). ``fetch``
-    reads an ``_extends`` base (the App, from GitHub); without it the file is used alone and
-    ``RepoConfig.extends`` says what was not merged."""
+    reads an ``_extends`` base (the App, from GitHub); see :func:`load` for ``alone``."""
     for path in CONFIG_PATHS:
         text = reader.read_text(path)
         if text is not None:
-            return load(text, table=table, origin=path, fetch=fetch)
+            return load(text, table=table, origin=path, fetch=fetch, alone=alone)
         # read_text says None for a missing file and for one it cannot decode or that is too
         # big: the latter is a config the authors wrote, so it must not read as "no config".
         raw = getattr(reader, "read_bytes", None)
@@ -244,12 +245,22 @@ def _validated(text: str, origin: str) -> dict[str, Any]:
 
 
 def load(
-    text: str, *, table: RuleTable | None = None, origin: str = CONFIG_PATHS[0], fetch: Fetch | None = None
+    text: str,
+    *,
+    table: RuleTable | None = None,
+    origin: str = CONFIG_PATHS[0],
+    fetch: Fetch | None = None,
+    alone: bool = False,
 ) -> RepoConfig:
-    """Parse and validate config text (and its ``_extends`` base, when ``fetch`` can read it);
-    raises :class:`ConfigError` naming the file and the field."""
+    """Parse and validate config text and its ``_extends`` base, which ``fetch`` reads; raises
+    :class:`ConfigError` naming the file and the field. Without ``fetch`` a file that extends a
+    base is an error (organisation-wide settings silently dropped would be worse), unless
+    ``alone``: then it is used by itself and ``RepoConfig.extends`` says what was not merged
+    (the CLI on a checkout, which has no GitHub to read the base from, says so)."""
     data = _validated(text, origin)
     extends = data.pop("_extends", None)
+    if extends is not None and fetch is None and not alone:
+        raise ConfigError(f"{origin}: _extends: {extends}: the base configuration cannot be read here")
     if extends is not None and fetch is not None:
         try:
             where = extends_of(extends)

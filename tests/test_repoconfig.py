@@ -197,4 +197,8 @@ def test_extends_forms_and_refusals():
     config = repoconfig.load("_extends: acme/config\npin: patch\n", fetch=lambda w: seen.append(w) or base)
     assert seen == [Extends("acme", "config", ".github/pullable.yml")]
     assert (config.pin, config.group) == ("patch", "all")
-    assert load("_extends: acme/config\n").extends == "acme/config"  # no fetcher: said, not merged
+    assert repoconfig.load("_extends: acme/config\n", alone=True).extends == "acme/config"  # said, not merged
+    with pytest.raises(
+        ConfigError, match="_extends: acme/config: the base configuration cannot be read here"
+    ):
+        repoconfig.load("_extends: acme/config\n")  # never dropped silently
