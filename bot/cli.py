@@ -168,16 +168,18 @@ class _Reporting:
 
     def check_many(self, references: Iterable[str]) -> dict[str, Resolution]:
         wanted = list(dict.fromkeys(references))
-        show = _progress("checking images", min_total=1, every=1)
-        if show is None or len(wanted) <= self.CHUNK:
-            if show is not None and wanted:
-                sys.stderr.write(f"\rchecking {len(wanted)} image(s) on their registries...")
-                sys.stderr.flush()
-            out = self.registry.check_many(wanted)
-            if show is not None and wanted:
+        if not self.tty or not wanted:
+            return self.registry.check_many(wanted)  # one batch: all of it in parallel
+        if len(wanted) <= self.CHUNK:
+            sys.stderr.write(f"\rchecking {len(wanted)} image(s) on their registries...")
+            sys.stderr.flush()
+            try:
+                return self.registry.check_many(wanted)
+            finally:
                 self._wipe()
-            return out
-        out = {}
+        show = _progress("checking images", min_total=1, every=1)
+        assert show is not None  # stderr is a terminal
+        out: dict[str, Resolution] = {}
         for i in range(0, len(wanted), self.CHUNK):
             out.update(self.registry.check_many(wanted[i : i + self.CHUNK]))
             show(min(i + self.CHUNK, len(wanted)), len(wanted))
@@ -543,15 +545,17 @@ def check_command(args: argparse.Namespace) -> int:
         return _exit_for(findings, args.fail_on)
     width = _width()
     in_w = min(max(len(f.ref.text) for f in findings), 40)
-    st_w = max(len(str(f.status)) for f in findings)
+
+    def status(f: Finding) -> str:
+        cached = report.cached_note(f)
+        return f"{f.status} ({cached})" if cached and f.status is not Status.OK else str(f.status)
+
+    st_w = max(len(status(f)) for f in findings)
     for f in findings:
         shown = f.ref.reference or f.ref.detail or ""
         extra = f"  {f.evidence.digest}" if f.evidence and f.evidence.digest else ""
-        cached = report.cached_note(f)
-        if cached and f.status is not Status.OK:
-            extra += f"  ({cached})"
         text = f.ref.text if len(f.ref.text) <= in_w else f.ref.text[: in_w - 1] + "…"
-        sys.stdout.write(f"{text:<{in_w}}  {f.status!s:<{st_w}}  {shown}{extra}"[:width].rstrip() + "\n")
+        sys.stdout.write(f"{text:<{in_w}}  {status(f):<{st_w}}  {shown}{extra}"[:width].rstrip() + "\n")
         if f.fix is not None and f.fix.edits:
             sys.stdout.write(f"  -> {f.fix.after}  [{f.fix.rule}]\n")
         for note in dict.fromkeys((f.advice, f.fix.advice if f.fix else None)):
