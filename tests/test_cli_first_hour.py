@@ -436,3 +436,20 @@ def test_extends_in_a_local_checkout_is_said_not_silently_dropped(
     (tmp_path / "Dockerfile").write_text("FROM nginx:1.27\n")
     code, _, err = _run(capsys, "scan", str(tmp_path), "--offline")
     assert code == 0 and "_extends: .github is read by the App" in err
+
+
+@pytest.mark.registry
+def test_the_app_never_reads_a_users_docker_login(registry_basic: object, tmp_path: Path) -> None:
+    """The App's registry comes from operator configuration alone (Registry.from_file)."""
+    from bot.registry import Registry
+
+    ns = _ns()
+    host = registry_basic.host  # type: ignore[attr-defined]
+    registry_basic.push(f"{ns}/private", "1.0")  # type: ignore[attr-defined]
+    (Path(os.environ["DOCKER_CONFIG"]) / "config.json").write_text(
+        json.dumps({"auths": {host: {"username": "testuser", "password": "testpassword"}}})
+    )
+    op = tmp_path / "operator.yml"
+    op.write_text(registry_basic.config_yaml())  # type: ignore[attr-defined]
+    with Registry.from_file(str(op)) as app_registry:
+        assert app_registry.check(f"{host}/{ns}/private:1.0").status is Status.AUTH_REQUIRED
