@@ -38,7 +38,7 @@ RANK = {
 }
 # Inside bot.jobs, bottom up; a module imports only modules of lower rows (never its own row).
 JOBS = [
-    {"journal", "commands", "writelock", "reader", "pr_state", "ignores"},  # primitives, shared reads
+    {"journal", "commands", "writelock", "reader", "pr_state", "ignores", "extends"},  # primitives, reads
     {"__init__", "inventory", "pr_body"},  # Context and Kind; the scanned repository; PR words
     {"requests", "router"},  # asking for jobs; routing deliveries
     {"publish", "dashboard", "checks"},  # the writers, side by side
