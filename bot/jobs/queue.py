@@ -22,6 +22,7 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from bot import metrics
+from bot.github import job_tokens
 from bot.jobs import Context, Kind, is_transient
 from bot.jobs.app import KINDS
 from bot.jobs.journal import Claim, Job, Journal, RedisStore, SqliteStore, Wake
@@ -157,7 +158,8 @@ def execute(queue: Queue, job_id: str) -> None:
         spec = queue.kinds.get(job.kind)
         if spec is None:
             raise LookupError(f"no job kind {job.kind!r} is registered in this worker")
-        spec.run(job, Context(queue, job))
+        with job_tokens(f"{job.id}#{job.attempts}"):  # revoked when the job ends, however (C2)
+            spec.run(job, Context(queue, job))
         outcome = "done"
     except Exception as exc:
         transient, after = is_transient(exc)
