@@ -233,7 +233,7 @@ def test_twenty_commands_from_an_outsider_cost_one_reply(h) -> None:
     replies, calls = outsider_flood(h, 20)
     print(f"\n20 outsider commands: {replies} reply, {calls} API calls")
     assert replies == 1 and "could not confirm" in bot_comments(h)[-1]
-    assert calls <= 3  # a token, the permission, the reply
+    assert calls <= 4  # a token, the permission, the reply, the token's revocation
     assert not queued(h, "scan") and not queued(h, "command")
     assert not [e for e in h.fake.log if "reactions" in e.path]
 
@@ -255,7 +255,7 @@ def test_an_outsider_is_answered_once_even_when_the_comments_race(h) -> None:
         execute(h.queue, r.json["job"])  # the handler only; command jobs wait
     assert len(queued(h, "command")) == comments.OTHER_LIMIT + 1
     h.drain()
-    assert len(bot_comments(h)) == 1 and len(h.fake.log) <= 3
+    assert len(bot_comments(h)) == 1 and len(h.fake.log) <= 4
 
 
 def test_a_refused_author_is_asked_again_after_the_quiet_period(h, monkeypatch) -> None:
