@@ -8,7 +8,7 @@ requests, for a first scan and for a rescan of the unchanged repository. Targets
 under 120 s and 300 MB above the fake's own memory; the rescan under 10 s with <= 5 GitHub calls.
 
     .venv/bin/python bench/monorepo.py            # 20,000 files, 5,000 references
-    .venv/bin/python bench/monorepo.py --short    # 2,000 files, 500 references (CI)
+    .venv/bin/python bench/monorepo.py --short    # 1,000 files, 250 references (CI)
 """
 
 from __future__ import annotations
@@ -121,10 +121,10 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--refs", type=int, default=5_000)
     ap.add_argument("--distinct", type=int, default=200, help="distinct image:tag pushed to the registry")
-    ap.add_argument("--short", action="store_true", help="2,000 files, 500 references, 40 images")
+    ap.add_argument("--short", action="store_true", help="1,000 files, 250 references, 20 images")
     args = ap.parse_args()
     if args.short:
-        args.files, args.refs, args.distinct = 2_000, 500, 40
+        args.files, args.refs, args.distinct = 1_000, 250, 20
     with tempfile.TemporaryDirectory() as tmp, FakeGitHub() as fake:
         (Path(tmp) / "registry").mkdir()
         reg = LocalRegistry(Path(tmp) / "registry", "open")
