@@ -100,7 +100,7 @@ def refused(ctx: Context, repo: str, login: str) -> dict[str, Any] | None:
 
 
 def command_job(job: Job, ctx: Context) -> None:
-    """The ``command`` job: react, authorise, run, reply (see the module docstring)."""
+    """The ``command`` job: authorise, react, run, reply (see the module docstring)."""
     p = job.payload
     settings = ctx.queue.settings
     earlier = refused(ctx, p["repo"], p["login"])
