@@ -22,7 +22,7 @@ import hashlib
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,8 @@ class RepoScan(ScanResult):
     fetched: int = 0  # blobs downloaded
     reused: int = 0  # files whose cached result was still valid
     walked: bool = False  # the recursive tree was truncated and walked subtree by subtree
+    tree: str | None = None  # the root tree of ``sha``
+    entries: dict[str, Entry] = field(default_factory=dict, repr=False)  # the listing, whole
 
 
 SCANNER_PACKAGE = "bot.scan"
@@ -204,9 +206,10 @@ def scan_repository(
     if full_name is not None and full_name.lower() != session.full_name.lower():
         raise ValueError(f"this session is for {session.full_name}, not {full_name}")
     branch, sha = resolve(session, ref)
-    entries, walked = read_tree(session, sha, SKIP_DIRS)
+    entries, walked, tree = read_tree(session, sha, SKIP_DIRS)
     repo = ApiRepo(session, sha, entries)
-    out = RepoScan(repository=session.full_name, ref=branch or ref, sha=sha, walked=walked)
+    out = RepoScan(repository=session.full_name, ref=branch or ref, sha=sha, walked=walked, tree=tree,
+                   entries=entries)  # fmt: skip
     candidates = repo.files() if paths is None else sorted({p for p in paths if p in entries})
     store, key = session.store, _key()
     for path in candidates:
