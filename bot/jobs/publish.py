@@ -42,7 +42,8 @@ and flags.
   comment and its branch deleted, unless a registry could not be asked about one of its
   references this time (an outage must not look like a fix).
 - **Outages.** Likewise an open PR is neither rebuilt nor shrunk while a registry could not be
-  asked (unreachable, rate limited, unchecked) about one of the references it changes: rebuilding
+  asked (unreachable, rate limited, unchecked, refused) about one of the references it changes,
+  or about its target (:attr:`bot.model.Finding.unsure`: the target's tags or manifest): rebuilding
   would drop that change. The whole PR is left untouched for that run (even when other changes
   of its group are new, or its base moved) and brought up to date by the next scan that gets
   an answer; a change is never re-proposed from the marker without a fresh check.
@@ -404,7 +405,9 @@ def _hold(pr: pulls.Pull, inv: Inventory, report: Report) -> bool:
     now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in inv.findings}
     st = state_of(pr)
     items = st.items if st is not None else ()
-    unsure = [i for i in items if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN]
+    unsure = [
+        i for i in items if (f := now.get((i.path, i.reference))) and (f.status in UNCERTAIN or f.unsure)
+    ]
     if not files and not unsure:
         return False
     why = [f"{', '.join(files)} could not be scanned"] if files else []

@@ -4,6 +4,7 @@ retries and lost answers, and the API calls each costs."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from bot.jobs.pr_state import branch_name, state_of
 from bot.model import Status
 from bot.repoconfig import RepoConfig
 from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
+from tests.support.registry import FailingProxy
 
 BRANCH = "pullable/bitnami-kubectl"
 FIXED = DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")
@@ -150,6 +152,35 @@ def test_an_unreachable_registry_does_not_retire_a_pr(pr_world: PrWorld, tmp_pat
     assert [f.status for f in outcome.findings] == [Status.UNREACHABLE]
     report = w.publish(outcome)
     assert not report.closed and _pr(w).state == "open"
+
+
+@pytest.mark.parametrize("status", [503, 401, 403])
+def test_an_outage_of_the_targets_registry_neither_closes_nor_reopens_the_pr(
+    pr_world: PrWorld, tmp_path, monkeypatch, status: int
+):
+    """Issue 11 §5: only the replacement (``alpine/kubectl``) fails; the old reference still
+    answers "tag missing", so the outage shows only in the target's tags and check."""
+    w = pr_world
+    with FailingProxy(w.registry) as proxy:
+        proxied = tmp_path / "proxied.json"
+        proxied.write_text(json.dumps(proxy.config_mapping(host="docker.io")))
+        w.settings = replace(w.settings, config=str(proxied))
+        assert w.publish().opened == [1]
+        head, body = head_sha(w), _pr(w).body
+        proxy.failing["alpine/kubectl"] = status
+        monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "cold"))  # no cached registry answers
+        outcome = w.scan()
+        assert proxy.failed  # the target's registry was asked, and failed
+        (f,) = outcome.findings
+        assert f.status is Status.TAG_MISSING and f.fix is None and f.unsure
+        report = w.publish(outcome)
+        assert report.held == [1] and not report.closed and not report.updated
+        assert _pr(w).state == "open" and head_sha(w) == head and _pr(w).body == body
+        assert not [c for c in w.repo.comments.values() if c.issue == 1]  # no "closing" notice
+        proxy.failing.clear()  # the registry is back: the same PR, untouched, and no second one
+        monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "warm"))
+        assert w.publish().unchanged == [1]
+        assert len(w.fake.pulls(w.repo, "all")) == 1 and head_sha(w) == head
 
 
 def test_group_all_uses_one_branch(pr_world: PrWorld):
