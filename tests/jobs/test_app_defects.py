@@ -313,3 +313,64 @@ def test_a_branch_a_person_holds_is_on_the_dashboard_until_it_is_deleted(w: PrWo
     assert scan_job(w).state == "done"
     assert len(w.fake.pulls(w.repo)) == 1 and "cannot use" not in (board.body or ""), board.body
     w.fake.assert_clean()
+
+
+# ----------------------------------------------- GitHub faults while writing (issue 11, faults)
+MOVED = DEPLOY.replace("name: kubectl", "name: kubectl-1")  # the PR's own file moves: a rebase
+
+
+def test_a_409_on_the_ref_update_is_retried_with_backoff(w: PrWorld):
+    assert scan_job(w).state == "done"
+    (pr,) = w.fake.pulls(w.repo)
+    w.fake.push(w.repo, {"k8s/migrate.yaml": MOVED})
+    w.sleeps.clear()
+    w.fake.fail(rf"/git/refs/heads/{BRANCH}$", status=409, method="PATCH", times=2,
+                message="Reference update failed")  # fmt: skip
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 1, job.error  # retried in place, not the job
+    assert len([s for s in w.sleeps if s > 0]) >= 2  # with backoff
+    head = w.repo.refs[f"refs/heads/{BRANCH}"]
+    assert w.repo.obj(head, "commit").parents == [w.repo.refs["refs/heads/main"]]
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == MOVED.replace(
+        "bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"
+    )
+    assert w.fake.pulls(w.repo, "all") == [pr]
+    w.fake.assert_clean()
+
+
+def test_a_409_that_lasts_makes_the_job_retry_later_and_nothing_is_lost(w: PrWorld):
+    from bot.github.http import MAX_ATTEMPTS
+
+    assert scan_job(w).state == "done"
+    w.fake.push(w.repo, {"k8s/migrate.yaml": MOVED})
+    w.fake.fail(rf"/git/refs/heads/{BRANCH}$", status=409, method="PATCH", times=MAX_ATTEMPTS)
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 2, job.error  # the job ran again, and converged
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == MOVED.replace(
+        "bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"
+    )
+    assert len(w.fake.pulls(w.repo, "all")) == 1
+    w.fake.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [(rf"/git/refs/heads/{BRANCH}$", "PATCH"), (r"/pulls/1$", "PATCH"), (r"/git/commits$", "POST")],
+)
+def test_a_502_and_a_secondary_rate_limit_while_updating_still_update_one_pr(
+    w: PrWorld, path: str, method: str
+):
+    assert scan_job(w).state == "done"
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.sleeps.clear()
+    w.fake.fail(path, status=502, method=method, after=True)  # applied, but the answer is lost
+    w.fake.fail_secondary_rate_limit(path, retry_after=7, method=method)
+    assert scan_job(w).state == "done"
+    assert 7.0 in w.sleeps  # Retry-After honoured
+    (pr,) = w.fake.pulls(w.repo, "all")
+    assert "`k8s/cleanup.yaml:12`" in (pr.body or "")
+    assert w.fake.file(w.repo, "k8s/cleanup.yaml", BRANCH) == CRON.replace(
+        '"bitnami/kubectl:1.30"', '"alpine/kubectl:1.33.4"'
+    )
+    assert scan_job(w).state == "done" and len(w.fake.pulls(w.repo, "all")) == 1
+    w.fake.assert_clean()
