@@ -11,6 +11,8 @@ the fake GitHub and a loopback registry, and prints the calls each step costs:
            list and the tree read once per run)
 - push:    an unrelated file pushed to the default branch, then a scan: commits and branch
            moves on the open PRs' branches (target 0: no PR's CI re-run for nothing)
+- large:   the first scan of a repository with --large manifests (default 500): API calls read
+           from one archive, against the same scan blob by blob (target: bounded, not per file)
 
 Token minting (once an hour per repository and permission set) is listed apart.
 
@@ -31,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import github  # noqa: E402
 from bot.github import WRITE_PERMISSIONS, GitHubApp  # noqa: E402
-from bot.jobs import inventory  # noqa: E402
+from bot.jobs import inventory, reader  # noqa: E402
 from bot.jobs.publish import publish  # noqa: E402
 from tests.jobs.pr_world import CONFIG, CRON, DEPLOY, push_images  # noqa: E402
 from tests.support.fakegithub import FakeGitHub  # noqa: E402
@@ -159,9 +161,31 @@ def install(tmp: Path, reg: LocalRegistry) -> None:
               f" (target 0), {sum(c.values())} publisher calls\n")
 
 
+def large(tmp: Path, n: int) -> None:
+    """A first scan of ``n`` manifests (and as many files never read), archive vs blob by blob."""
+    deploy = "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n"
+    deploy += "    - image: team/app-{i}:1.{i}\n"
+    files = {f"apps/a{i:05}/pod.yaml": deploy.format(i=i) for i in range(n)}
+    files |= {f"src/m{i:05}.py": f"print({i})\n" for i in range(n)}
+    for how, minimum in (("blob by blob", 10**9), ("archive", reader.ARCHIVE_MIN_FILES)):
+        reader.ARCHIVE_MIN_FILES = minimum
+        with FakeGitHub() as fake:
+            app = fake.create_app()
+            inst = fake.create_installation(app)
+            fake.create_repo("octo-org/big", files, installation=inst)
+            gh = GitHubApp(app.id, app.private_key, fake.base_url, tmp / how.replace(" ", "-"), pacing=False)
+            s = gh.session(inst.id, "octo-org/big")
+            fake.reset_log()
+            result = reader.scan_repository(s)
+            calls = sum(1 for e in fake.log if e.operation != "codeload" and "access_tokens" not in e.path)
+            print(f"large:   {n} manifests, {how:<12}: {calls:>5} API calls, {len(result.refs)} references,"
+                  f" {result.archived} files from the archive, {result.fetched} blobs")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", default="1,5,20", help="values of k (default 1,5,20)")
+    ap.add_argument("--large", type=int, default=500, help="manifests in the large first scan")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "registry").mkdir()
@@ -173,6 +197,7 @@ def main() -> None:
                 run(k, Path(tmp) / f"k{k}", reg)
             (Path(tmp) / "install").mkdir()
             install(Path(tmp) / "install", reg)
+            large(Path(tmp), args.large)
         finally:
             reg.stop()
 
