@@ -293,28 +293,52 @@ def check_command(args: argparse.Namespace) -> int:
 # --- the App --------------------------------------------------------------------------------------
 
 
+# What `pip install 'pullable[app]'` adds (import names); the CLI's own commands need none of it.
+APP_MODULES = frozenset({"flask", "werkzeug", "markupsafe", "gunicorn", "huey", "redis", "prometheus_client",
+                         "github", "jwt", "cryptography"})  # fmt: skip
+
+
 def _no_args(p: argparse.ArgumentParser) -> None:
-    p.epilog = "Configured from the environment: see .env.example."
+    from importlib import resources
+
+    listed = resources.files("bot").joinpath("env.example")
+    p.epilog = f"Configured from the environment: every setting, with its default, is listed in {listed}"
+
+
+def _needs_app(command: str, exc: ModuleNotFoundError) -> UsageError:
+    """A missing web/queue package is an install choice, not a crash: say which extra to add."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in APP_MODULES:
+        raise exc
+    return UsageError(
+        f"`pullable {command}` needs the App's packages ({top} is missing): pip install 'pullable[app]'"
+    )
 
 
 @command("serve", "run the webhook receiver (gunicorn on $HOST:$PORT, default 127.0.0.1:3000)", _no_args)
 def serve_command(args: argparse.Namespace) -> int:
     from bot.settings import SettingsError
-    from bot.web import serve
 
     try:
+        from bot.web import serve
+
         return serve()
+    except ModuleNotFoundError as exc:
+        raise _needs_app("serve", exc) from None
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 
 
 @command("worker", "run a job worker (huey: SQLite under $PULLABLE_DATA_DIR, or $REDIS_URL)", _no_args)
 def worker_command(args: argparse.Namespace) -> int:
-    from bot.jobs.worker import main as worker_main
     from bot.settings import SettingsError
 
     try:
+        from bot.jobs.worker import main as worker_main
+
         return worker_main()
+    except ModuleNotFoundError as exc:
+        raise _needs_app("worker", exc) from None
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 

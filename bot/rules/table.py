@@ -12,6 +12,8 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -173,24 +175,30 @@ class RuleTable:
         return next((r for r in self.rules if r.id == rule_id), None)
 
 
-def default_dir() -> Path:
-    """The built-in table: ``rules/`` at the top of the source tree."""
-    return Path(__file__).resolve().parents[2] / "rules"
+def default_dir() -> Traversable:
+    """The built-in table, read from the installed package: ``bot/rules/builtin`` is a link to the
+    top-level ``rules/`` people edit, so wheels carry the same files an editable install reads."""
+    return resources.files("bot.rules") / "builtin"
 
 
 def load(paths: Iterable[str | Path] | None = None) -> RuleTable:
     """Load rule files in order (a directory contributes its ``*.yaml`` sorted by name)."""
-    files: list[Path] = []
-    for given in [default_dir()] if paths is None else paths:
+    files: list[tuple[Traversable, str]] = []
+    if paths is None:
+        builtin = [f for f in default_dir().iterdir() if f.name.endswith(".yaml")]
+        files.extend((f, f"rules/{f.name}") for f in sorted(builtin, key=lambda f: f.name))
+    for given in paths or ():
         p = Path(given)
-        files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
+        files.extend((f, str(f)) for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p]))
     rules: list[Rule] = []
-    for f in files:
+    for f, origin in files:
         try:
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise RuleError(f"{f}: cannot read: {exc}") from None
-        rules.extend(_compile_file(text, str(f)))
+            raise RuleError(f"{origin}: cannot read: {exc}") from None
+        rules.extend(_compile_file(text, origin))
+    if paths is None and not rules:
+        raise RuleError(f"{default_dir()}: no built-in rule files (is the package installed completely?)")
     return _table(rules)
 
 
