@@ -144,3 +144,25 @@ def test_progress_bar_only_on_a_terminal_and_only_for_long_scans(monkeypatch: py
     assert "scanning [###############...............] 500/1000" in tty.getvalue()
     show(1000, 1000)
     assert tty.getvalue().endswith("\r")  # the bar is wiped when done
+
+
+@pytest.mark.parametrize(
+    ("image", "code"),
+    [
+        ("gitea/gitea:latest", 1),  # floating tag
+        ("postgres:16", 1),  # minor-only tag
+        ("bitnami/redis:7.2.4", 1),  # retired namespace
+        ("k8s.gcr.io/pause:3.9", 1),  # frozen registry
+        ('"Foo//bar:x"', 1),  # invalid reference
+        ("redis:7.4.1", 0),
+        ("gitea/gitea:1.22.3@sha256:" + "b" * 64, 0),
+    ],
+)
+def test_offline_scan_fails_on_what_needs_no_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], image: str, code: int
+) -> None:
+    """What the pre-commit hook runs: ``scan --offline --fail-on warning`` on the changed files."""
+    compose = tmp_path / "compose.yml"
+    compose.write_text(f"services:\n  app:\n    image: {image}\n")
+    got, out, _ = _run(capsys, "scan", "--offline", "--fail-on", "warning", str(compose))
+    assert got == code, out
