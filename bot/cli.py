@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.registry import Registry
     from bot.repoconfig import RepoConfig
     from bot.rules import RuleTable
+    from bot.scan import ScanResult
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -83,7 +84,15 @@ def _progress() -> Callable[[int, int], None] | None:
 
 
 def _scan_setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="a directory (or one file) to scan")
+    p.add_argument(
+        "path", nargs="+", help="a directory (or one file) to scan; or files of the --root repository"
+    )
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        help="read the given files as paths of the repository at DIR (its .github/pullable.yml, its "
+        "variables); the default when several files are given is the current directory",
+    )
     p.add_argument("--offline", action="store_true", help="parse and normalise only; contact no registry")
     p.add_argument("--format", choices=("table", "json", "sarif"), default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
@@ -102,13 +111,8 @@ def _write(args: argparse.Namespace, text: str) -> None:
 @command("scan", "report every image reference under PATH", _scan_setup)
 def scan_command(args: argparse.Namespace) -> int:
     from bot import pipeline, report
-    from bot.scan import scan_single, scan_tree
 
-    target = Path(args.path)
-    if not target.exists():
-        raise UsageError(f"{args.path}: no such file or directory")
-    config, table = _repo_rules(target, args)
-    result = scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)
+    result, config, table = _scan_paths(args)
     if args.offline:
         findings = pipeline.evaluate(result.refs, None, config, table)
     else:
@@ -124,6 +128,39 @@ def scan_command(args: argparse.Namespace) -> int:
     else:
         _write(args, report.to_table(findings, result.errors, result.files))
     return _exit_for(findings, args.fail_on)
+
+
+def _scan_paths(args: argparse.Namespace) -> tuple[ScanResult, RepoConfig, RuleTable]:
+    """One directory or file as given; or files inside a repository (``--root``, or several
+    files: the pre-commit hook), read by their path there so finders claim them as in a full scan."""
+    from bot.scan import LocalRepo, ScanResult, scan_file, scan_single, scan_tree
+
+    for given in args.path:
+        if not Path(given).exists():
+            raise UsageError(f"{given}: no such file or directory")
+    if args.root is None and len(args.path) == 1:
+        target = Path(args.path[0])
+        config, table = _repo_rules(target, args)
+        return (
+            (scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)),
+            config,
+            table,
+        )
+    root = Path(args.root or ".")
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    config, table = _repo_rules(root, args)
+    repo, out = LocalRepo(root), ScanResult()
+    for given in args.path:
+        rel = os.path.relpath(Path(given).resolve(), repo.root)
+        if Path(given).is_dir() or rel.startswith(".."):
+            raise UsageError(f"{given}: not a file inside {root} (give files with --root or several paths)")
+        one = scan_file(rel, repo.read_bytes(rel) or b"", repo)
+        out.refs += one.refs
+        out.errors += one.errors
+        out.files += one.files
+        out.bytes += one.bytes
+    return out, config, table
 
 
 # --- rules, fix and --fail-on -----------------------------------------------------------------

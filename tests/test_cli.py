@@ -13,7 +13,8 @@ import pytest
 
 from bot.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -166,3 +167,49 @@ def test_offline_scan_fails_on_what_needs_no_registry(
     compose.write_text(f"services:\n  app:\n    image: {image}\n")
     got, out, _ = _run(capsys, "scan", "--offline", "--fail-on", "warning", str(compose))
     assert got == code, out
+
+
+def test_files_of_a_repository_are_read_by_their_path_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several files (the pre-commit hook): a workflow is claimed as one, and the repository's
+    own .github/pullable.yml applies."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("jobs:\n  t:\n    container: node:18\n")
+    (tmp_path / ".github" / "pullable.yml").write_text("ignore:\n  paths: ['vendored/*']\n")
+    (tmp_path / "vendored").mkdir()
+    (tmp_path / "vendored" / "compose.yml").write_text("services:\n  a:\n    image: gitea/gitea:latest\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "scan", "--offline", "--format", "json", ".github/workflows/ci.yml",
+                        "vendored/compose.yml")  # fmt: skip
+    assert code == 0
+    (found,) = json.loads(out)["findings"]
+    assert (found["path"], found["source"], found["rule"]) == (".github/workflows/ci.yml", "github-actions",
+                                                                "floating-minor")  # fmt: skip
+    code, _, err = _run(capsys, "scan", "--offline", "--root", ".", str(tmp_path.parent))
+    assert code == 2 and "not a file inside" in err
+
+
+def test_the_pre_commit_hook_fails_on_what_needs_no_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import shlex
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["language"] == "python" and hook["id"] == "pullable"
+    argv = shlex.split(hook["entry"])
+    assert argv[:3] == ["pullable", "scan", "--offline"]
+    files = ["Dockerfile", "deploy/compose.yml", ".github/workflows/ci.yml", "charts/web/values.yaml",
+             "roles/db/tasks/main.yml", "docker/app.dockerfile", "k8s/job.yaml.j2"]  # fmt: skip
+    assert all(re.search(hook["files"], f) for f in files)
+    assert not any(re.search(hook["files"], f) for f in ("README.md", "bot/cli.py", "Dockerfile.md/x.py"))
+    monkeypatch.chdir(tmp_path)
+    Path("Dockerfile").write_text("FROM python:3.12.7-slim\n")
+    Path("compose.yml").write_text("services:\n  a:\n    image: redis:7.4.1\n")
+    assert _run(capsys, *argv[1:], "Dockerfile", "compose.yml")[0] == 0
+    for bad in ("gitea/gitea:latest", "bitnami/redis:7.4.1", "k8s.gcr.io/pause:3.9", '"Foo//x"'):
+        Path("compose.yml").write_text(f"services:\n  a:\n    image: {bad}\n")
+        assert _run(capsys, *argv[1:], "Dockerfile", "compose.yml")[0] == 1, bad
