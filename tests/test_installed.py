@@ -7,6 +7,7 @@ installs with ``--no-index`` and reaches nothing but 127.0.0.1.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -43,8 +46,8 @@ def _pip(venv: Path, env: dict[str, str], *args: str) -> None:
 
 
 class Installed:
-    def __init__(self, venv: Path, wheel: Path, home: Path) -> None:
-        self.venv, self.wheel, self.home = venv, wheel, home
+    def __init__(self, venv: Path, home: Path) -> None:
+        self.venv, self.home = venv, home
         self.env = _env(home)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +58,7 @@ class Installed:
         )  # fmt: skip
 
 
-def _build_wheel(out: Path) -> Path:
+def _build_wheel(out: Path) -> None:
     """From a copy holding only what the build reads, so stale ``build/`` files cannot leak in."""
     src = out / "src"
     src.mkdir()
@@ -69,28 +72,52 @@ def _build_wheel(out: Path) -> Path:
          "-w", str(out / "dist"), str(src)],
         check=True, env=_env(out), cwd=out,
     )  # fmt: skip
-    (wheel,) = (out / "dist").glob("pullable-*.whl")
-    return wheel
+
+
+@contextmanager
+def _once(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """A directory shared by the xdist workers of this run, and whether it still needs making:
+    the wheel and the venvs are built once per run, not once per worker."""
+    shared = tmp_path_factory.getbasetemp().parent / "installed"
+    shared.mkdir(exist_ok=True)
+    with (shared / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / f"{name}.done"
+        yield shared / name, not done.exists()
+        done.touch()
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (WHEELHOUSE / ".stamp").is_file():
         pytest.fail("no .ci/wheelhouse: run scripts/test, which downloads the locked wheels first")
-    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+    with _once(tmp_path_factory, "wheel") as (out, todo):
+        if todo:
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            _build_wheel(out)
+        (found,) = (out / "dist").glob("pullable-*.whl")
+        return found
+
+
+def _venv(tmp_path_factory: pytest.TempPathFactory, name: str, *installs: list[str]) -> Installed:
+    with _once(tmp_path_factory, name) as (base, todo):
+        venv = base / "venv"
+        if todo:
+            shutil.rmtree(base, ignore_errors=True)
+            (base / "home").mkdir(parents=True)
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+            for args in installs:
+                _pip(venv, _env(base), *args)
+        return Installed(venv, base / "home")
 
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """``pullable[app]``: the lock (hash-checked, no dependency resolution), then the wheel."""
-    base = tmp_path_factory.mktemp("app")
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    env = _env(base)
-    _pip(venv, env, "--require-hashes", "--no-deps", "-r", str(LOCK))
-    _pip(venv, env, "--no-deps", str(wheel))
-    (base / "home").mkdir()
-    return Installed(venv, wheel, base / "home")
+    return _venv(
+        tmp_path_factory, "app", ["--require-hashes", "--no-deps", "-r", str(LOCK)], ["--no-deps", str(wheel)]
+    )
 
 
 def test_the_wheel_carries_the_rules_the_app_manifest_and_the_settings_list(wheel: Path) -> None:
@@ -184,12 +211,7 @@ def _wait_up(http: httpx.Client, proc: subprocess.Popen[str]) -> httpx.Response:
 @pytest.fixture(scope="module")
 def cli_only(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """``pip install pullable`` without the extra: the wheel's own dependencies, nothing more."""
-    base = tmp_path_factory.mktemp("cli")
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    _pip(venv, _env(base), str(wheel))
-    (base / "home").mkdir()
-    return Installed(venv, wheel, base / "home")
+    return _venv(tmp_path_factory, "cli", [str(wheel)])
 
 
 def test_cli_only_install_scans_and_names_the_extra_for_serve_and_worker(cli_only: Installed) -> None:
