@@ -33,6 +33,7 @@ __all__ = [
     "RuleTable",
     "default_dir",
     "load",
+    "load_layered",
     "load_text",
 ]
 
@@ -181,15 +182,28 @@ def default_dir() -> Traversable:
     return resources.files("bot.rules") / "builtin"
 
 
+def _builtin_files() -> list[tuple[Traversable, str]]:
+    """The built-in rule files, each with the origin messages name it by (``rules/10-retired.yaml``)."""
+    found = sorted((f for f in default_dir().iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    if not found:
+        raise RuleError(f"{default_dir()}: no built-in rule files (is the package installed completely?)")
+    return [(f, f"rules/{f.name}") for f in found]
+
+
+def _given_files(given: str | Path) -> list[tuple[Traversable, str]]:
+    p = Path(given)
+    return [(f, str(f)) for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
+
+
 def load(paths: Iterable[str | Path] | None = None) -> RuleTable:
-    """Load rule files in order (a directory contributes its ``*.yaml`` sorted by name)."""
-    files: list[tuple[Traversable, str]] = []
+    """Load rule files in order (a directory contributes its ``*.yaml`` sorted by name); none
+    given: the built-in table."""
     if paths is None:
-        builtin = [f for f in default_dir().iterdir() if f.name.endswith(".yaml")]
-        files.extend((f, f"rules/{f.name}") for f in sorted(builtin, key=lambda f: f.name))
-    for given in paths or ():
-        p = Path(given)
-        files.extend((f, str(f)) for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p]))
+        return _load(_builtin_files())
+    return _load([f for given in paths for f in _given_files(given)])
+
+
+def _load(files: Iterable[tuple[Traversable, str]]) -> RuleTable:
     rules: list[Rule] = []
     for f, origin in files:
         try:
@@ -197,8 +211,6 @@ def load(paths: Iterable[str | Path] | None = None) -> RuleTable:
         except (OSError, UnicodeDecodeError) as exc:
             raise RuleError(f"{origin}: cannot read: {exc}") from None
         rules.extend(_compile_file(text, origin))
-    if paths is None and not rules:
-        raise RuleError(f"{default_dir()}: no built-in rule files (is the package installed completely?)")
     return _table(rules)
 
 
@@ -330,3 +342,16 @@ def _check_template(field_name: str, text: str, allowed: Iterable[str], groups: 
                 raise fail(field_name, f"placeholder {{{fname}}}: match.name_regex has {groups} group(s)")
         elif fname not in names:
             raise fail(field_name, f"unknown placeholder {{{fname}}} (known: {', '.join(sorted(names))})")
+
+
+def load_layered(extra: Iterable[str | Path]) -> RuleTable:
+    """The built-in table together with an operator's rule directories (or files), validated the
+    same way. Files are ordered by file name across all of them (ties: built-in first), so an
+    operator's ``05-ours.yaml`` is tried before every built-in rule and ``95-late.yaml`` after."""
+    files: list[tuple[str, int, tuple[Traversable, str]]] = [(f.name, 0, (f, o)) for f, o in _builtin_files()]
+    for order, given in enumerate(extra, 1):
+        p = Path(given)
+        if not p.exists():
+            raise RuleError(f"{given}: no such rules directory or file")
+        files.extend((f.name, order, (f, o)) for f, o in _given_files(p))
+    return _load(entry for _, _, entry in sorted(files, key=lambda t: (t[0], t[1])))
