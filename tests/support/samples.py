@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bot import pipeline, repoconfig, rules
 from bot.github.pulls import Pull
-from bot.jobs import _pr_body, dashboard, publish
+from bot.jobs import dashboard, pr_body
+from bot.jobs.pr_state import PrState, branch_name, fingerprint, item
 from bot.model import Resolution
 from bot.scan import LocalRepo, scan_tree
 from tests.rules.fakes import FakeLookup, digest
@@ -70,15 +71,14 @@ def render() -> dict[str, str]:
     ]  # fmt: skip
     origins = {r.id: r.origin for r in table.rules}
     whys = {f.fix.rule: f.fix.why for f in applied if f.fix is not None}
-    items = sorted({publish.item(f) for f in applied})
-    state = {"v": 1, "group": GROUP, "fingerprint": publish.fingerprint(items), "base": SHA,
-             "items": [i.to_json() for i in items]}  # fmt: skip
-    title = _pr_body.title(applied, origins)
-    body = _pr_body.body(applied, advice, whys, state)
+    items = sorted({item(f) for f in applied})
+    state = PrState(GROUP, fingerprint(items), SHA, tuple(items))
+    title = pr_body.title(applied, origins)
+    body = pr_body.body(applied, advice, whys, state)
     files = sorted({f.ref.path for f in applied})
     pr = (
         f"{HEADER}# {title}\n\n"
-        f"_Branch `pullable/{GROUP}` into `main`; labels: {', '.join(config.labels) or 'none'}; "
+        f"_Branch `{branch_name(GROUP)}` into `main`; labels: {', '.join(config.labels) or 'none'}; "
         f"files changed: {', '.join(f'`{p}`' for p in files)}._\n\n---\n\n{body}"
     )
 
@@ -87,7 +87,7 @@ def render() -> dict[str, str]:
         "errors": [{"path": e.path, "message": e.message} for e in scanned.errors],
         "config_error": None, "skipped_branches": [], "scanned_at": 0,
     }  # fmt: skip
-    pull = Pull(number=42, state="open", title=title, body=body, head=f"pullable/{GROUP}", head_sha=SHA,
+    pull = Pull(number=42, state="open", title=title, body=body, head=branch_name(GROUP), head_sha=SHA,
                 base="main", base_sha=SHA, merged=False, same_repo=True)  # fmt: skip
     shown = dashboard.render(doc, {"docker.io/library/busybox"}, [pull])
     issue = f"{HEADER}# {dashboard.TITLE}\n\n---\n\n{shown}"
