@@ -114,7 +114,7 @@ def scan_command(args: argparse.Namespace) -> int:
     else:
         registry = _open_registry(args)
         try:
-            findings = pipeline.evaluate(result.refs, registry, config, table)
+            findings = pipeline.evaluate(result.refs, registry, config, table, facts=result.facts)
         finally:
             registry.close()
     if args.format == "json":

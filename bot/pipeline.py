@@ -17,11 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot import edit, rules
+from bot import edit, pullsecrets, rules
 from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
 from bot.scan import scan_file
+from bot.scan.pullsecrets import FileFacts
 
 __all__ = [
     "LEVELS",
@@ -33,6 +34,7 @@ __all__ = [
     "fails",
     "groups",
     "level",
+    "pull_secret_findings",
     "resolve",
     "run",
 ]
@@ -102,15 +104,32 @@ def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
 
 
 def evaluate(
-    refs: Iterable[ImageRef], lookup: Lookup | None, config: RepoConfig, table: RuleTable
+    refs: Iterable[ImageRef],
+    lookup: Lookup | None,
+    config: RepoConfig,
+    table: RuleTable,
+    facts: Iterable[FileFacts] | None = None,
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
-    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline."""
-    return decide(
+    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
+    With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository),
+    the pull-secret findings follow (:func:`pull_secret_findings`)."""
+    found = decide(
         [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
          if not config.ignores(r)],
         lookup, config, table,
     )  # fmt: skip
+    if facts is not None and lookup is not None:
+        found += pull_secret_findings(found, facts, lookup)
+    return found
+
+
+def pull_secret_findings(
+    findings: Sequence[Finding], facts: Iterable[FileFacts], lookup: Lookup
+) -> list[Finding]:
+    """Private images whose pods will lack credentials (bot.pullsecrets): the registry's answers
+    (or the operator's credentials) meet what the repository says about pods and secrets."""
+    return pullsecrets.check(findings, facts, lookup)
 
 
 def decide(

@@ -23,6 +23,17 @@ WARNING = frozenset(
      Status.UNREACHABLE, Status.BLOCKED}
 )  # fmt: skip
 
+# Rules whose findings are notes whatever the registry said (a pull secret that may exist outside git).
+NOTE_RULES = frozenset({"pull-secret-undefined"})
+
+# Rules that are not in the rule table (checks of their own, bot.pullsecrets) describe themselves.
+_RULE_DESCRIPTIONS = {
+    "pull-secret-missing": "A private image whose pod has no pull secret by any route.",
+    "pull-secret-wrong-namespace": "A listed pull secret is defined only in another namespace.",
+    "pull-secret-wrong-registry": "A listed pull secret holds no credentials for the image's registry.",
+    "pull-secret-undefined": "A listed pull secret is not defined in the repository.",
+}
+
 _DESCRIPTIONS = {
     Status.OK: "The reference resolves on its registry.",
     Status.TAG_MISSING: "The repository exists but the tag does not (manifest unknown).",
@@ -41,6 +52,8 @@ _DESCRIPTIONS = {
 
 def level(f: Finding) -> str:
     """SARIF level: error (will not pull), warning (may not pull, or a rule advises), note."""
+    if f.rule in NOTE_RULES:
+        return "note"
     if f.status in ERROR:
         return "error"
     if f.status in WARNING or f.rule is not None:
@@ -88,12 +101,13 @@ def to_table(findings: Sequence[Finding], errors: Sequence[ScanError], files: in
         lines.append("errors:")
         lines.extend(f"  {e.path}: {e.message}" for e in errors)
     counts: dict[str, int] = defaultdict(int)
-    for f in findings:
+    refs = {f.ref.key: f for f in reversed(findings)}  # a reference may have several findings
+    for f in refs.values():
         counts[str(f.status)] += 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     scanned = f" in {files} files" if files is not None else ""
     lines.append("")
-    lines.append(f"{len(findings)} references{scanned}" + (f" ({summary})" if summary else "")
+    lines.append(f"{len(refs)} references{scanned}" + (f" ({summary})" if summary else "")
                  + (f", {len(errors)} errors" if errors else ""))  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -107,7 +121,7 @@ def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
         if f.status is Status.OK and f.rule is None:
             continue
         rule_id = f.rule or str(f.status)
-        rule_ids.setdefault(rule_id, _DESCRIPTIONS.get(f.status, rule_id))
+        rule_ids.setdefault(rule_id, _RULE_DESCRIPTIONS.get(rule_id) or _DESCRIPTIONS.get(f.status, rule_id))
         r = f.ref
         message = f"{r.text}: {f.status}"
         if r.skip is not None:

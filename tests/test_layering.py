@@ -10,7 +10,7 @@ from pathlib import Path
 BOT = Path(__file__).resolve().parents[1] / "bot"
 
 CHAIN = ["web", "cli", "jobs", "pipeline", "scan", "registry", "rules", "edit", "github"]
-LEVEL = {"web": 0, "cli": 0, "jobs": 1, "pipeline": 1, "scan": 2, "registry": 3, "rules": 4,
+LEVEL = {"web": 0, "cli": 0, "jobs": 1, "pipeline": 1, "pullsecrets": 1, "scan": 2, "registry": 3, "rules": 4,
          "edit": 5, "github": 6}  # fmt: skip
 BASE = {"model", "reference", "versions", "report", "metrics", "settings", "repoconfig", "__init__",
         "__main__"}  # fmt: skip

@@ -25,9 +25,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.model import ImageRef, Part, ScanError, Span
+
+if TYPE_CHECKING:
+    from bot.scan.pullsecrets import FileFacts
 
 MAX_FILE_BYTES = 1 << 20
 HEAD_BYTES = 4096
@@ -96,6 +99,8 @@ class ScanResult:
     errors: list[ScanError] = field(default_factory=list)
     files: int = 0  # files read by a finder
     bytes: int = 0
+    # what YAML files say about pull secrets (bot.scan.pullsecrets), for the pull-secret check
+    facts: list[FileFacts] = field(default_factory=list)
 
 
 def decode(data: bytes) -> tuple[str, int]:
@@ -134,7 +139,20 @@ def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = No
         out.errors.append(ScanError(path, _describe(exc)))
         return out
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
+    out.facts = _pull_facts(text, path, bom)
     return out
+
+
+def _pull_facts(text: str, path: str, bom: int) -> list[FileFacts]:
+    """The pull-secret facts of a file the finders read (a file they reject has none)."""
+    from bot.scan import pullsecrets
+    from bot.scan.yamlsrc import YamlRejected
+
+    try:
+        found = pullsecrets.read(text, path)
+    except (YamlRejected, RecursionError):
+        return []
+    return [found.shifted(bom)] if found else []
 
 
 def _describe(exc: BaseException) -> str:
@@ -257,6 +275,7 @@ def scan_tree(
             one = scan_file(rel, data, repo, mod)
             out.refs.extend(one.refs)
             out.errors.extend(one.errors)
+            out.facts.extend(one.facts)
             out.files += one.files
             out.bytes += one.bytes
         if progress is not None:

@@ -1,0 +1,258 @@
+"""The pull-secret check: will the kubelet have credentials for a private image?
+
+A private image whose tag exists still fails with ``401 Unauthorized`` behind
+``ImagePullBackOff`` when its pod has no pull secret for the registry. This check combines what
+the registry said (``auth-required``/``auth-failed``, or a host the operator configured
+credentials for) with what the repository says about each pod (:mod:`bot.scan.pullsecrets`) and
+adds findings of its own, through the one :class:`~bot.model.Finding` type:
+
+- ``pull-secret-missing``: no pull secret by any route (the pod's ``imagePullSecrets``, its
+  ServiceAccount's when that is defined in the repository, or the ``default`` one; the Helm
+  values' ``imagePullSecrets``/``global.imagePullSecrets``). A pod whose named ServiceAccount is
+  not in the repository is not judged: that account may carry the secret;
+- ``pull-secret-wrong-namespace``: a listed secret defined in the repository only in other
+  namespaces (a pod can only use secrets of its own namespace);
+- ``pull-secret-wrong-registry``: a listed secret whose registry hosts are known and do not
+  include the image's registry;
+- ``pull-secret-undefined``: a listed secret defined nowhere in the repository: a note only, it
+  may be created outside git.
+
+The last two kinds of trouble only count when no other listed secret covers the image. Public
+images (no auth needed, no operator credentials for their host) never get these findings, and no
+finding ever carries more of a Secret than its name, namespace and registry host names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.model import Finding, Status
+from bot.reference import ReferenceError, parse
+from bot.scan.pullsecrets import Account, Facts, FileFacts, Pod, PullSecret, Values
+
+MISSING = "pull-secret-missing"
+WRONG_NAMESPACE = "pull-secret-wrong-namespace"
+WRONG_REGISTRY = "pull-secret-wrong-registry"
+UNDEFINED = "pull-secret-undefined"
+RULES = (MISSING, WRONG_NAMESPACE, WRONG_REGISTRY, UNDEFINED)
+
+NEEDS_AUTH = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED})
+
+
+def check(
+    findings: Sequence[Finding], facts: Facts | Iterable[FileFacts], lookup: object | None
+) -> list[Finding]:
+    """The pull-secret findings for ``findings`` (evaluated, so their status is known), new
+    Finding objects on the same references, in the order of ``findings``."""
+    known = facts if isinstance(facts, Facts) else Facts(facts)
+    if not known:
+        return []
+    out: list[Finding] = []
+    for f in findings:
+        r = f.ref
+        if f.rule in RULES or r.reference is None or r.artifact != "image" or not r.parts:
+            continue
+        if r.parts[0].path not in (None, r.path):
+            continue
+        try:
+            domain = parse(r.reference).domain
+        except ReferenceError:
+            continue
+        if f.status not in NEEDS_AUTH and not configured(lookup, domain):
+            continue
+        offset = r.parts[0].span.start
+        pod = known.pod_of(r.path, offset)
+        said: list[tuple[str, str]] = []
+        if pod is not None:
+            said = _pod(known, pod, domain)
+        else:
+            values = known.values_of(r.path, offset)
+            if values is not None:
+                said = _values(known, values[0], values[1], domain)
+        out += [Finding(r, f.status, f.evidence, rule=rule, advice=text) for rule, text in said]
+    return out
+
+
+def configured(lookup: object | None, domain: str) -> bool:
+    """Whether the operator gave Pullable credentials for ``domain`` (``bot.registry.Registry``'s
+    configuration; any other lookup has none): such an image is private even when it resolves."""
+    host = getattr(getattr(lookup, "config", None), "host", None)
+    if not callable(host):
+        return False
+    entry = host(domain)
+    return getattr(entry, "credentials", None) is not None
+
+
+def covers(hosts: Iterable[str], domain: str) -> bool:
+    """Whether a docker config with ``hosts`` holds credentials for ``domain`` (the kubelet
+    matches hosts exactly, or ``*.example.com`` one label deep)."""
+    for h in hosts:
+        if h == domain:
+            return True
+        if h.startswith("*.") and domain.endswith(h[1:]) and "." not in domain[: -len(h) + 1]:
+            return True
+    return False
+
+
+# --- pods --------------------------------------------------------------------------------------
+
+
+def _pod(facts: Facts, pod: Pod, domain: str) -> list[tuple[str, str]]:
+    group = facts.patches_for(pod)
+    listed = list(dict.fromkeys(n for p in group for n in p.secrets))
+    account = next((p.service_account for p in group if p.service_account), None)
+    what = f"{pod.kind or 'object'}/{pod.name or '?'}"
+    said: dict[tuple[str, str], None] = {}
+    for ns in _ordered(facts.namespaces(pod.path, pod.namespace)):
+        routes = [(n, f"the pod spec of {what}") for n in listed]
+        accounts = facts.account(account or "default", ns)
+        for a in accounts:
+            routes += [(n, f"ServiceAccount {a.name} ({a.path}:{a.line})") for n in a.secrets]
+        if routes:
+            for item in _judge(facts, routes, ns, domain):
+                said[item] = None
+            continue
+        if account and not accounts:
+            continue  # a ServiceAccount made outside the repository may carry the secret
+        said[
+            (
+                MISSING,
+                _missing_pod(facts, pod, what=what, account=account, accounts=accounts, ns=ns, domain=domain),
+            )
+        ] = None
+    return list(said)
+
+
+def _missing_pod(
+    facts: Facts,
+    pod: Pod,
+    *,
+    what: str,
+    account: str | None,
+    accounts: list[Account],
+    ns: str | None,
+    domain: str,
+) -> str:
+    via = (
+        f"ServiceAccount {account}, defined in the repository, lists none either"
+        if account
+        else "neither does the default ServiceAccount"
+        + (" defined in the repository" if accounts else " (unless it was given one outside git)")
+    )
+    head = (
+        f"{what} pulls from {domain}, which needs credentials, but its pod spec lists no "
+        f"imagePullSecrets; {via}."
+    )
+    ready = _suitable(facts, ns, domain)
+    if ready is not None:
+        return (
+            f"{head} Namespace {ns} already has pull secret {ready.name} for {domain} "
+            f"({ready.path}:{ready.line}): add `imagePullSecrets: [{{name: {ready.name}}}]` to "
+            f"{pod.field} in {pod.path}:{pod.line}."
+        )
+    return (
+        f"{head} {_create(ns, domain)}, and list it in imagePullSecrets of {what} or of its ServiceAccount."
+    )
+
+
+# --- Helm values -------------------------------------------------------------------------------
+
+
+def _values(facts: Facts, values: Values, names: tuple[str, ...], domain: str) -> list[tuple[str, str]]:
+    if values.namespace is not None:
+        spaces: frozenset[str | None] = frozenset({values.namespace})
+    elif values.owner is not None and values.owner.startswith("HelmRelease/"):
+        spaces = facts.namespaces(values.path, values.object_namespace)
+    else:
+        spaces = frozenset({None})
+    where = f"the Helm values of {values.owner}" if values.owner else f"the Helm values in {values.path}"
+    said: dict[tuple[str, str], None] = {}
+    for ns in _ordered(spaces):
+        if names:
+            for item in _judge(facts, [(n, where) for n in names], ns, domain):
+                said[item] = None
+            continue
+        head = f"{domain} needs credentials, but the imagePullSecrets for this image in {where} are empty."
+        ready = _suitable(facts, ns, domain)
+        if ready is not None:
+            text = (
+                f"{head} Namespace {ns} already has pull secret {ready.name} for {domain} "
+                f"({ready.path}:{ready.line}): list it there (`imagePullSecrets: [{{name: {ready.name}}}]`)."
+            )
+        else:
+            text = f"{head} {_create(ns, domain)}, and list it there."
+        said[(MISSING, text)] = None
+    return list(said)
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _judge(facts: Facts, routes: list[tuple[str, str]], ns: str | None, domain: str) -> list[tuple[str, str]]:
+    """Findings for the listed secrets ``routes`` ((name, where it is listed)) in namespace ``ns``."""
+    notes: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
+    covered = False
+    for name, via in routes:
+        defined = facts.named(name)
+        if not defined:
+            notes.append((
+                UNDEFINED,
+                f"Pull secret {name} (listed in {via}) is not defined in the repository; if it is created "
+                f"outside git, make sure it exists in {_space(ns)} with credentials for {domain}.",
+            ))  # fmt: skip
+            continue
+        here = [s for s in defined if _lands_in(facts, s, ns)]
+        if not here:
+            spaces = sorted({str(n) for s in defined for n in facts.secret_namespaces(s) if n is not None})
+            where = ", ".join(f"{s.path}:{s.line}" for s in defined[:3])
+            problems.append((
+                WRONG_NAMESPACE,
+                f"Pull secret {name} (listed in {via}) is defined in namespace {', '.join(spaces)} "
+                f"({where}), "
+                f"not in {ns}, and a pod can only use pull secrets of its own namespace: "
+                f"create {name} in namespace {ns} too.",
+            ))  # fmt: skip
+            continue
+        if any(s.hosts is None or covers(s.hosts, domain) for s in here):
+            covered = True
+            continue
+        hosts = sorted({h for s in here for h in s.hosts or ()})
+        where = ", ".join(f"{s.path}:{s.line}" for s in here[:3])
+        problems.append((
+            WRONG_REGISTRY,
+            f"Pull secret {name} (listed in {via}, {where}) holds credentials for "
+            f"{', '.join(hosts) or 'no registry'}, "
+            f"not for {domain}: add {domain} to it, or list a secret that has it.",
+        ))  # fmt: skip
+    return notes + ([] if covered else problems)
+
+
+def _lands_in(facts: Facts, secret: PullSecret, ns: str | None) -> bool:
+    spaces = facts.secret_namespaces(secret)
+    return ns is None or ns in spaces or None in spaces
+
+
+def _suitable(facts: Facts, ns: str | None, domain: str) -> PullSecret | None:
+    """A pull secret defined for namespace ``ns`` that serves ``domain``: one whose hosts include
+    it, or the namespace's only pull secret when its hosts cannot be read."""
+    if ns is None:
+        return None
+    here = facts.in_namespace(ns)
+    exact = [s for s in here if s.hosts is not None and covers(s.hosts, domain)]
+    if exact:
+        return exact[0]
+    unknown = [s for s in here if s.hosts is None]
+    return unknown[0] if len(here) == 1 and unknown else None
+
+
+def _space(ns: str | None) -> str:
+    return f"namespace {ns}" if ns else "the namespace it is deployed to"
+
+
+def _create(ns: str | None, domain: str) -> str:
+    return f"Create a kubernetes.io/dockerconfigjson Secret with credentials for {domain} in {_space(ns)}"
+
+
+def _ordered(spaces: frozenset[str | None]) -> list[str | None]:
+    return sorted(spaces, key=lambda s: (s is None, s or ""))

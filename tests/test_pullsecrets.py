@@ -1,0 +1,196 @@
+"""The pull-secret check end to end: `pullable scan` of a realistic GitOps repository whose private
+images live on a real htpasswd registry on loopback (``registry.example.com`` is pointed at it),
+public ones on an open one. Every route (pod, ServiceAccount, Helm values, kustomize namespace,
+Argo CD destination) and every finding, and no credential from a Secret in any output or log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot import cli, pullsecrets, report
+from bot.model import Context, Finding, ImageRef, Part, Role, Source, Span, Status
+from tests.support.registry import PASSWORD_ENV
+
+pytestmark = pytest.mark.registry
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pullsecrets" / "shop"
+PRIVATE = "registry.example.com"
+PUBLIC = "public.example.com"
+# What the fixture's Secrets hold: none of it may ever be printed or logged.
+PASSWORDS = ("Fx7-pull-s3cret-9Q", "Qy-robot-T0ken-77")
+AUTH = base64.b64encode(b"deploy-bot:Fx7-pull-s3cret-9Q").decode()
+
+PRIVATE_REPOS = ("web", "api", "toolbox", "legacy", "report", "builder", "runner", "checkout", "payments",
+                 "site", "storefront", "search")  # fmt: skip
+
+
+@pytest.fixture
+def shop(registry_basic, registry_open, tmp_path, monkeypatch):
+    """The fixture repository, its images pushed, and an operator config naming both registries
+    (anonymous for the private one: its images answer auth-required; or with its credentials)."""
+    monkeypatch.setenv(PASSWORD_ENV, registry_basic.password)
+    for repo in PRIVATE_REPOS:
+        registry_basic.push(f"shop/{repo}", "1.0")
+    registry_open.push("library/redis", "7.2")
+    root = tmp_path / "shop"
+    shutil.copytree(FIXTURE, root)
+
+    def operator(credentials: bool) -> Path:
+        mapping = registry_basic.config_mapping(host=PRIVATE, credentials=credentials)
+        mapping["registries"].update(registry_open.config_mapping(host=PUBLIC)["registries"])
+        path = tmp_path / f"operator-{credentials}.yml"
+        path.write_text(json.dumps(mapping))
+        return path
+
+    return root, operator
+
+
+def _scan(root: Path, operator: Path, capsys, fmt: str = "json") -> str:
+    cli.main(["scan", str(root), "--config", str(operator), "--format", fmt])
+    return capsys.readouterr().out
+
+
+def _ours(doc: dict) -> dict[tuple[str, str], list[dict]]:
+    """Pull-secret findings by (file, rule)."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for f in doc["findings"]:
+        if f["rule"] in pullsecrets.RULES:
+            out.setdefault((f["path"], f["rule"]), []).append(f)
+    return out
+
+
+EXPECTED = {
+    ("apps/api/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # pod route, secret only in shop
+    ("apps/batch/cronjob.yaml", pullsecrets.MISSING),  # pod route, nothing listed
+    ("apps/builder/deployments.yaml", pullsecrets.MISSING),  # ServiceAccount runner carries none
+    ("apps/legacy/deployment.yaml", pullsecrets.UNDEFINED),  # made outside git: a note
+    ("apps/tools/pod.yaml", pullsecrets.WRONG_REGISTRY),  # quay-pull holds quay.io only
+    ("charts/site/values.yaml", pullsecrets.MISSING),  # global.imagePullSecrets: []
+    ("deploy/argo/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # Argo CD destination payments
+    ("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # overlay namespace staging
+    ("flux/storefront.yaml", pullsecrets.WRONG_NAMESPACE),  # HelmRelease search -> namespace search
+}
+
+
+@pytest.mark.parametrize("credentials", [False, True], ids=["auth-required", "operator-credentials"])
+def test_every_route_and_finding(shop, capsys, credentials):
+    root, operator = shop
+    doc = json.loads(_scan(root, operator(credentials), capsys))
+    statuses = {f["reference"]: f["status"] for f in doc["findings"]}
+    want = "ok" if credentials else "auth-required"
+    assert statuses[f"{PRIVATE}/shop/web:1.0"] == want
+    assert statuses[f"{PUBLIC}/library/redis:7.2"] == "ok"
+    ours = _ours(doc)
+    assert set(ours) == EXPECTED, sorted(ours)
+    for found in ours.values():
+        assert len(found) == 1 and found[0]["status"] == want
+
+    def advice(path: str, rule: str) -> str:
+        (f,) = ours[(path, rule)]
+        return f["advice"]
+
+    # pod route: the namespace has a suitable secret (sealed, its only one): the fix names it
+    text = advice("apps/batch/cronjob.yaml", pullsecrets.MISSING)
+    assert "CronJob/nightly-report" in text and "batch-pull" in text and "Namespace batch" in text
+    assert "spec.jobTemplate.spec.template.spec" in text
+    # ServiceAccount route: runner is defined without secrets; builder's carries regcred (no finding)
+    text = advice("apps/builder/deployments.yaml", pullsecrets.MISSING)
+    assert "Deployment/runner" in text and "ServiceAccount runner" in text and "regcred" in text
+    assert ours[("apps/builder/deployments.yaml", pullsecrets.MISSING)][0]["reference"].endswith("runner:1.0")
+    # wrong namespace, through each way of getting a namespace
+    assert "not in api" in advice("apps/api/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
+    assert "not in payments" in advice("deploy/argo/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
+    assert "not in staging" in advice("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
+    text = advice("flux/storefront.yaml", pullsecrets.WRONG_NAMESPACE)
+    assert "not in search" in text and "HelmRelease/search" in text and "defined in namespace shop" in text
+    # wrong registry names what the secret has and what the image needs
+    text = advice("apps/tools/pod.yaml", pullsecrets.WRONG_REGISTRY)
+    assert "quay.io" in text and f"not for {PRIVATE}" in text
+    # Helm values: nothing is suitable without a namespace: advise creating one
+    text = advice("charts/site/values.yaml", pullsecrets.MISSING)
+    assert "Create a kubernetes.io/dockerconfigjson Secret" in text and PRIVATE in text
+    # the undefined secret is a note
+    (note,) = ours[("apps/legacy/deployment.yaml", pullsecrets.UNDEFINED)]
+    assert "made-by-terraform" in note["advice"] and "outside git" in note["advice"]
+
+
+def test_findings_in_table_and_sarif_with_levels(shop, capsys):
+    root, operator = shop
+    op = operator(False)
+    table = _scan(root, op, capsys, "table")
+    assert "[pull-secret-missing]" not in table  # advice, no edit
+    assert table.count("!  Pull secret made-by-terraform") == 1
+    assert "13 references in" in table  # one line per finding, references counted once
+    sarif = json.loads(_scan(root, op, capsys, "sarif"))
+    run = sarif["runs"][0]
+    levels = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"]): r["level"]
+              for r in run["results"]}  # fmt: skip
+    assert levels[("apps/legacy/deployment.yaml", pullsecrets.UNDEFINED)] == "note"
+    assert levels[("apps/api/deployment.yaml", pullsecrets.WRONG_NAMESPACE)] == "warning"
+    assert levels[("apps/batch/cronjob.yaml", pullsecrets.MISSING)] == "warning"
+    rules = {r["id"]: r["shortDescription"]["text"] for r in run["tool"]["driver"]["rules"]}
+    assert "only in another namespace" in rules[pullsecrets.WRONG_NAMESPACE]
+    # --fail-on: the note alone does not fail at warning, the others do
+    assert cli.main(["scan", str(root), "--config", str(op), "--fail-on", "error"]) == 0
+    assert cli.main(["scan", str(root), "--config", str(op), "--fail-on", "warning"]) == 1
+    capsys.readouterr()
+
+
+def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, capsys):
+    """The same repository on an open registry: every image resolves anonymously, so the missing,
+    misplaced and undefined secrets do not matter and nothing is said about them."""
+    for repo in PRIVATE_REPOS:
+        registry_open.push(f"shop/{repo}", "1.0")
+    registry_open.push("library/redis", "7.2")
+    root = tmp_path / "shop"
+    shutil.copytree(FIXTURE, root)
+    mapping = registry_open.config_mapping(host=PRIVATE)
+    mapping["registries"].update(registry_open.config_mapping(host=PUBLIC)["registries"])
+    op = tmp_path / "op.yml"
+    op.write_text(json.dumps(mapping))
+    doc = json.loads(_scan(root, op, capsys))
+    assert {f["status"] for f in doc["findings"]} == {"ok"}
+    assert _ours(doc) == {}
+
+
+def test_no_credential_from_a_secret_reaches_any_output_or_log(shop, capsys, caplog):
+    root, operator = shop
+    caplog.set_level("DEBUG")
+    blob = (root / "secrets" / "regcred.yaml").read_text().split(".dockerconfigjson: ")[1].strip()
+    seen = []
+    for credentials in (False, True):
+        op = operator(credentials)
+        for fmt in ("table", "json", "sarif"):
+            out = _scan(root, op, capsys, fmt)
+            assert "Pull secret regcred" in out and "made-by-terraform" in out, fmt
+            seen.append(out)
+        cli.main(["fix", str(root), "--config", str(op), "--dry-run"])
+        both = capsys.readouterr()
+        seen += [both.out, both.err]
+    everything = "\n".join(seen) + caplog.text
+    for secret in (*PASSWORDS, AUTH, blob, blob[:40], "deploy-bot", "shop+robot", "AgBy3i4OJSWK"):
+        assert secret not in everything, secret
+
+
+# --- the check on its own (no registry needed) ---------------------------------------------------
+
+
+def test_note_rule_is_a_note_for_every_output():
+    ref = ImageRef("a.yaml", 1, 1, Source.KUBERNETES, "x/y:1", (Part(Role.IMAGE, "x/y:1", Span(0, 5, 1, 1)),),
+                   "docker.io/x/y:1", context=Context())  # fmt: skip
+    assert pullsecrets.UNDEFINED in report.NOTE_RULES
+    assert report.level(Finding(ref, Status.AUTH_REQUIRED, rule=pullsecrets.UNDEFINED)) == "note"
+    assert report.level(Finding(ref, Status.AUTH_REQUIRED, rule=pullsecrets.MISSING)) == "warning"
+
+
+def test_host_matching_follows_the_kubelet():
+    assert pullsecrets.covers(["registry.example.com"], "registry.example.com")
+    assert pullsecrets.covers(["*.example.com"], "registry.example.com")
+    assert not pullsecrets.covers(["*.example.com"], "a.b.example.com")
+    assert not pullsecrets.covers(["example.com"], "registry.example.com")
+    assert not pullsecrets.covers(["registry.example.com"], "registry.example.com:5000")
