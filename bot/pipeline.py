@@ -13,7 +13,7 @@ new contents go back to the caller as bytes, to write or to commit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -108,12 +108,13 @@ def evaluate(
     lookup: Lookup | None,
     config: RepoConfig,
     table: RuleTable,
-    facts: Iterable[FileFacts] | None = None,
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
-    With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository),
-    the pull-secret findings follow (:func:`pull_secret_findings`)."""
+    With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository, or
+    a function that scans for them, called only when a private image needs them), the
+    pull-secret findings follow (:func:`pull_secret_findings`)."""
     found = decide(
         [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
          if not config.ignores(r)],
@@ -125,7 +126,9 @@ def evaluate(
 
 
 def pull_secret_findings(
-    findings: Sequence[Finding], facts: Iterable[FileFacts], lookup: Lookup
+    findings: Sequence[Finding],
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]],
+    lookup: Lookup,
 ) -> list[Finding]:
     """Private images whose pods will lack credentials (bot.pullsecrets): the registry's answers
     (or the operator's credentials) meet what the repository says about pods and secrets."""

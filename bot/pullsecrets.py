@@ -24,7 +24,7 @@ finding ever carries more of a Secret than its name, namespace and registry host
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bot.model import Finding, Status
 from bot.reference import ReferenceError, parse
@@ -40,13 +40,14 @@ NEEDS_AUTH = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED})
 
 
 def check(
-    findings: Sequence[Finding], facts: Facts | Iterable[FileFacts], lookup: object | None
+    findings: Sequence[Finding],
+    facts: Facts | Iterable[FileFacts] | Callable[[], Iterable[FileFacts]],
+    lookup: object | None,
 ) -> list[Finding]:
     """The pull-secret findings for ``findings`` (evaluated, so their status is known), new
-    Finding objects on the same references, in the order of ``findings``."""
-    known = facts if isinstance(facts, Facts) else Facts(facts)
-    if not known:
-        return []
+    Finding objects on the same references, in the order of ``findings``. ``facts`` may be a
+    function that gathers them: it is called only when some image needs credentials."""
+    known: Facts | None = facts if isinstance(facts, Facts) else None
     out: list[Finding] = []
     for f in findings:
         r = f.ref
@@ -60,6 +61,9 @@ def check(
             continue
         if f.status not in NEEDS_AUTH and not configured(lookup, domain):
             continue
+        if known is None:
+            gathered = facts() if callable(facts) else facts
+            known = gathered if isinstance(gathered, Facts) else Facts(gathered)
         offset = r.parts[0].span.start
         pod = known.pod_of(r.path, offset)
         said: list[tuple[str, str]] = []

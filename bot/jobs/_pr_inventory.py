@@ -100,7 +100,9 @@ def inventory(settings: Settings, session: Session, ref: str | None) -> Inventor
         config, problem = None, str(exc)
     registry = Registry.from_file(settings.config or None)
     try:
-        findings = pipeline.evaluate(scanned.refs, registry, config or repoconfig.RepoConfig(), table)
+        findings = pipeline.evaluate(
+            scanned.refs, registry, config or repoconfig.RepoConfig(), table, facts=scanned.facts
+        )
     finally:
         registry.close()
     return Inventory(

@@ -34,7 +34,7 @@ from bot.github.markdown import strip
 from bot.jobs import Context, kind
 from bot.jobs.journal import Job
 from bot.model import Finding, Status
-from bot.report import ERROR
+from bot.report import ERROR, NOTE_RULES
 
 if TYPE_CHECKING:
     from bot.repoconfig import RepoConfig
@@ -59,7 +59,7 @@ UNJUDGED = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.FORBIDDEN
 
 def rotten(f: Finding) -> bool:
     """Will not pull (tag, repository or digest gone, invalid), or a rule would replace it."""
-    return f.status in ERROR or f.rule is not None
+    return f.status in ERROR or (f.rule is not None and f.rule not in NOTE_RULES)
 
 
 @dataclass
@@ -123,7 +123,10 @@ def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: s
     scanned = scan_repository(session, ref=head_sha, paths=files)
     registry = Registry.from_file(settings.config or None)
     try:
-        found = pipeline.evaluate(scanned.refs, registry, config, _pr_inventory.rule_table())
+        found = pipeline.evaluate(
+            scanned.refs, registry, config, _pr_inventory.rule_table(),
+            facts=lambda: scan_repository(session, ref=head_sha).facts,  # whole repository, when needed
+        )  # fmt: skip
     finally:
         registry.close()
     ignored = dashboard.read_state(session)

@@ -57,7 +57,7 @@ def scanner_key() -> str:
         path = Path(__file__).resolve().parents[1] / "scan" / (name.rsplit(".", 1)[-1] + ".py")
         with contextlib.suppress(OSError):
             h.update(path.read_bytes())
-    for extra in ("__init__.py", "common.py", "yamlsrc.py", "text.py", "interpolate.py"):
+    for extra in ("__init__.py", "common.py", "yamlsrc.py", "text.py", "interpolate.py", "pullsecrets.py"):
         with contextlib.suppress(OSError):
             h.update((Path(__file__).resolve().parents[1] / "scan" / extra).read_bytes())
     return h.hexdigest()[:16]
@@ -191,6 +191,7 @@ def scan_repository(
             store.put(cache_key, (one, deps))
         out.refs.extend(one.refs)
         out.errors.extend(one.errors)
+        out.facts.extend(one.facts)
         out.files += one.files
         out.bytes += one.bytes
     out.fetched = repo.fetched
