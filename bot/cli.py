@@ -102,7 +102,7 @@ def _write(args: argparse.Namespace, text: str) -> None:
 @command("scan", "report every image reference under PATH", _scan_setup)
 def scan_command(args: argparse.Namespace) -> int:
     from bot import pipeline, report
-    from bot.scan import scan_single, scan_tree
+    from bot.scan import LocalRepo, scan_single, scan_tree
 
     target = Path(args.path)
     if not target.exists():
@@ -114,7 +114,10 @@ def scan_command(args: argparse.Namespace) -> int:
     else:
         registry = _open_registry(args)
         try:
-            findings = pipeline.evaluate(result.refs, registry, config, table, facts=result.facts)
+            reader = LocalRepo(target) if target.is_dir() else None  # to plan pull-secret fixes
+            findings = pipeline.evaluate(
+                result.refs, registry, config, table, facts=result.facts, reader=reader
+            )
         finally:
             registry.close()
     if args.format == "json":
@@ -195,7 +198,7 @@ def fix_command(args: argparse.Namespace) -> int:
     repo = LocalRepo(root)
     registry = _open_registry(args)
     try:
-        result = pipeline.run(repo, scanned.refs, registry, config, table)
+        result = pipeline.run(repo, scanned.refs, registry, config, table, facts=scanned.facts)
     finally:
         registry.close()
     out = sys.stdout

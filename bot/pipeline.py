@@ -108,20 +108,23 @@ def evaluate(
     lookup: Lookup | None,
     config: RepoConfig,
     table: RuleTable,
+    *,
     facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
+    reader: Reader | None = None,
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
     With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository, or
     a function that scans for them, called only when a private image needs them), the
-    pull-secret findings follow (:func:`pull_secret_findings`)."""
+    pull-secret findings follow (:func:`pull_secret_findings`); with a ``reader`` their
+    mechanical fixes carry edits."""
     found = decide(
         [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
          if not config.ignores(r)],
         lookup, config, table,
     )  # fmt: skip
     if facts is not None and lookup is not None:
-        found += pull_secret_findings(found, facts, lookup)
+        found += pull_secret_findings(found, facts, lookup, reader)
     return found
 
 
@@ -129,10 +132,12 @@ def pull_secret_findings(
     findings: Sequence[Finding],
     facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]],
     lookup: Lookup,
+    reader: Reader | None = None,
 ) -> list[Finding]:
     """Private images whose pods will lack credentials (bot.pullsecrets): the registry's answers
-    (or the operator's credentials) meet what the repository says about pods and secrets."""
-    return pullsecrets.check(findings, facts, lookup)
+    (or the operator's credentials) meet what the repository says about pods and secrets. Their
+    fixes add to a file (``imagePullSecrets``) and name no new reference (``target`` None)."""
+    return pullsecrets.check(findings, facts, lookup, reader)
 
 
 def decide(
@@ -297,7 +302,7 @@ def _try(
         if new_scan.errors:
             return {}, [f"{e.path}: {e.message} after the edit" for e in new_scan.errors]
         after.extend(new_scan.refs)
-    intended = {f.ref.key: edit.expected(fx.target or "") for f, fx in fixes}
+    intended = {f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target}
     problems = [m.why for m in edit.verify(before, after, intended)]
     return files, problems
 
@@ -317,7 +322,7 @@ def _record_written(result: Result, reader: Reader, everyone: Sequence[ImageRef]
             continue
         after = {b.key: a.text for b, a in zip(old, new, strict=True)}
         for f in result.applied:
-            if f.ref.path == path and f.ref.key in after and f.fix is not None:
+            if f.ref.path == path and f.ref.key in after and f.fix is not None and f.fix.target:
                 f.fix = dataclasses.replace(f.fix, after=after[f.ref.key])
 
 
@@ -327,6 +332,8 @@ def run(
     lookup: Lookup | None,
     config: RepoConfig,
     table: RuleTable,
+    *,
+    facts: Iterable[FileFacts] | None = None,
 ) -> Result:
     """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification.
 
@@ -335,7 +342,7 @@ def run(
     are re-scanned and evaluated again, a few rounds at most, until nothing changes: a second
     ``pullable fix`` then finds nothing to do. ``applied`` lists every round's fixes in order.
     """
-    findings = evaluate(refs, lookup, config, table)
+    findings = evaluate(refs, lookup, config, table, facts=facts, reader=reader)
     result = apply(findings, reader, refs)
     current, fixed = list(refs), result.applied
     for _ in range(_ROUNDS - 1):
@@ -354,7 +361,7 @@ def run(
         fresh = [r for path in again for r in scan_file(path, overlay.read_bytes(path) or b"", overlay).refs]
         current = [r for r in current if r.path not in again] + fresh
         # Only the references just fixed are asked again: the others were decided already.
-        where = {(f.ref.path, f.ref.line) for f in fixed}
+        where = {(f.ref.path, f.ref.line) for f in fixed if f.fix is not None and f.fix.target}
         more = apply(evaluate([r for r in fresh if (r.path, r.line) in where], lookup, config, table),
                      overlay, current)  # fmt: skip
         result.findings += [f for f in more.findings if f.rule is not None]

@@ -25,10 +25,14 @@ finding ever carries more of a Secret than its name, namespace and registry host
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from bot.model import Finding, Status
+from bot.edit import EditError, insert
+from bot.model import Edit, Finding, Fix, Status
 from bot.reference import ReferenceError, parse
-from bot.scan.pullsecrets import Account, Facts, FileFacts, Pod, PullSecret, Values
+from bot.scan import pullsecrets as facts_of
+from bot.scan.pullsecrets import Account, Facts, FileFacts, Pod, PullSecret, Scope, Values
 
 MISSING = "pull-secret-missing"
 WRONG_NAMESPACE = "pull-secret-wrong-namespace"
@@ -37,17 +41,45 @@ UNDEFINED = "pull-secret-undefined"
 RULES = (MISSING, WRONG_NAMESPACE, WRONG_REGISTRY, UNDEFINED)
 
 NEEDS_AUTH = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED})
+WHY = (
+    "The image's registry needs credentials and its pod has none, so the kubelet's pull fails with "
+    "401 Unauthorized behind ImagePullBackOff. The namespace already has a pull secret for that "
+    "registry, defined in this repository; listing it in imagePullSecrets is all that is missing."
+)
+
+
+class Reader(Protocol):
+    """Raw bytes of a repository file (a checkout, or GitHub's API), for the fixes."""
+
+    def read_bytes(self, path: str) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    """A mechanical fix: add ``{name: secret}`` to the list at ``keys`` of document ``document``."""
+
+    path: str
+    document: int
+    keys: tuple[str, ...]
+    secret: str
+    pod: bool  # a pod spec (else Helm values)
+
+
+Said = tuple[str, str, _Insert | None]  # (rule, advice, the fix when it is mechanical)
 
 
 def check(
     findings: Sequence[Finding],
     facts: Facts | Iterable[FileFacts] | Callable[[], Iterable[FileFacts]],
     lookup: object | None,
+    reader: Reader | None = None,
 ) -> list[Finding]:
     """The pull-secret findings for ``findings`` (evaluated, so their status is known), new
     Finding objects on the same references, in the order of ``findings``. ``facts`` may be a
-    function that gathers them: it is called only when some image needs credentials."""
+    function that gathers them: it is called only when some image needs credentials. With a
+    ``reader``, a mechanical fix gets its edit (:func:`_plan`); without, it is advice."""
     known: Facts | None = facts if isinstance(facts, Facts) else None
+    planned: dict[_Insert, tuple[Edit, ...] | str] = {}
     out: list[Finding] = []
     for f in findings:
         r = f.ref
@@ -66,15 +98,37 @@ def check(
             known = gathered if isinstance(gathered, Facts) else Facts(gathered)
         offset = r.parts[0].span.start
         pod = known.pod_of(r.path, offset)
-        said: list[tuple[str, str]] = []
+        said: list[Said] = []
         if pod is not None:
             said = _pod(known, pod, domain)
         else:
             values = known.values_of(r.path, offset)
             if values is not None:
                 said = _values(known, values[0], values[1], domain)
-        out += [Finding(r, f.status, f.evidence, rule=rule, advice=text) for rule, text in said]
+        out += [_finding(f, item, reader, planned) for item in said]
     return out
+
+
+def _finding(
+    f: Finding, said: Said, reader: Reader | None, planned: dict[_Insert, tuple[Edit, ...] | str]
+) -> Finding:
+    """A finding on ``f``'s reference; a mechanical fix gets its edit once per pod or values."""
+    rule, text, wanted = said
+    if wanted is None or reader is None:
+        return Finding(f.ref, f.status, f.evidence, rule=rule, advice=text)
+    first = wanted not in planned
+    if first:
+        planned[wanted] = _plan(reader, wanted)
+    edits = planned[wanted]
+    if isinstance(edits, str):
+        return Finding(f.ref, f.status, f.evidence, rule=rule,
+                       advice=f"{text} It could not be written automatically: {edits}")  # fmt: skip
+    if not first:
+        return Finding(f.ref, f.status, f.evidence, rule=rule,
+                       advice=f"{text} The pull request adds it once, for all its images.")  # fmt: skip
+    after = f"imagePullSecrets: [{{name: {wanted.secret}}}]"
+    fix = Fix(rule, WHY, f.ref.text, after, edits=edits, advice=text)
+    return Finding(f.ref, f.status, f.evidence, rule=rule, fix=fix)
 
 
 def configured(lookup: object | None, domain: str) -> bool:
@@ -101,29 +155,31 @@ def covers(hosts: Iterable[str], domain: str) -> bool:
 # --- pods --------------------------------------------------------------------------------------
 
 
-def _pod(facts: Facts, pod: Pod, domain: str) -> list[tuple[str, str]]:
+def _pod(facts: Facts, pod: Pod, domain: str) -> list[Said]:
     group = facts.patches_for(pod)
     listed = list(dict.fromkeys(n for p in group for n in p.secrets))
     account = next((p.service_account for p in group if p.service_account), None)
     what = f"{pod.kind or 'object'}/{pod.name or '?'}"
-    said: dict[tuple[str, str], None] = {}
-    for ns in _ordered(facts.namespaces(pod.path, pod.namespace)):
+    said: dict[Said, None] = {}
+    spaces = facts.namespaces(pod.path, pod.namespace)
+    for ns in _ordered(spaces):
         routes = [(n, f"the pod spec of {what}") for n in listed]
         accounts = facts.account(account or "default", ns)
         for a in accounts:
             routes += [(n, f"ServiceAccount {a.name} ({a.path}:{a.line})") for n in a.secrets]
         if routes:
-            for item in _judge(facts, routes, ns, domain):
-                said[item] = None
+            for rule, text in _judge(facts, routes, ns, domain):
+                said[(rule, text, None)] = None
             continue
         if account and not accounts:
             continue  # a ServiceAccount made outside the repository may carry the secret
-        said[
-            (
-                MISSING,
-                _missing_pod(facts, pod, what=what, account=account, accounts=accounts, ns=ns, domain=domain),
-            )
-        ] = None
+        ready = _suitable(facts, ns, domain)
+        wanted = None
+        keys = (*pod.keys, "imagePullSecrets")
+        if ready is not None and len(spaces) == 1 and all(isinstance(k, str) for k in keys):
+            wanted = _Insert(pod.path, pod.doc, tuple(str(k) for k in keys), ready.name, pod=True)
+        text = _missing_pod(facts, pod, what=what, account=account, accounts=accounts, ns=ns, domain=domain)
+        said[(MISSING, text, wanted)] = None
     return list(said)
 
 
@@ -162,7 +218,8 @@ def _missing_pod(
 # --- Helm values -------------------------------------------------------------------------------
 
 
-def _values(facts: Facts, values: Values, names: tuple[str, ...], domain: str) -> list[tuple[str, str]]:
+def _values(facts: Facts, values: Values, scopes: list[Scope], domain: str) -> list[Said]:
+    names = tuple(dict.fromkeys(n for c in scopes for n in c.names))
     if values.namespace is not None:
         spaces: frozenset[str | None] = frozenset({values.namespace})
     elif values.owner is not None and values.owner.startswith("HelmRelease/"):
@@ -170,22 +227,27 @@ def _values(facts: Facts, values: Values, names: tuple[str, ...], domain: str) -
     else:
         spaces = frozenset({None})
     where = f"the Helm values of {values.owner}" if values.owner else f"the Helm values in {values.path}"
-    said: dict[tuple[str, str], None] = {}
+    said: dict[Said, None] = {}
     for ns in _ordered(spaces):
         if names:
-            for item in _judge(facts, [(n, where) for n in names], ns, domain):
-                said[item] = None
+            for rule, text in _judge(facts, [(n, where) for n in names], ns, domain):
+                said[(rule, text, None)] = None
             continue
         head = f"{domain} needs credentials, but the imagePullSecrets for this image in {where} are empty."
         ready = _suitable(facts, ns, domain)
+        wanted = None
         if ready is not None:
+            outer = scopes[0]  # global or top level when written: it covers every image
             text = (
                 f"{head} Namespace {ns} already has pull secret {ready.name} for {domain} "
                 f"({ready.path}:{ready.line}): list it there (`imagePullSecrets: [{{name: {ready.name}}}]`)."
             )
+            keys = (*values.keys, *outer.keys, "imagePullSecrets")
+            if len(spaces) == 1 and all(isinstance(k, str) for k in keys):
+                wanted = _Insert(values.path, values.doc, tuple(str(k) for k in keys), ready.name, pod=False)
         else:
             text = f"{head} {_create(ns, domain)}, and list it there."
-        said[(MISSING, text)] = None
+        said[(MISSING, text, wanted)] = None
     return list(said)
 
 
@@ -260,3 +322,61 @@ def _create(ns: str | None, domain: str) -> str:
 
 def _ordered(spaces: frozenset[str | None]) -> list[str | None]:
     return sorted(spaces, key=lambda s: (s is None, s or ""))
+
+
+# --- the mechanical fix ------------------------------------------------------------------------
+
+
+def _plan(reader: Reader, wanted: _Insert) -> tuple[Edit, ...] | str:
+    """The edit that lists ``wanted.secret`` (bot.edit.insert: new lines in the file's own
+    style, nothing else touched), or why there is none. The result is read back: exactly that
+    pod spec or values list must have gained exactly that name, and nothing else may change."""
+    data = reader.read_bytes(wanted.path)
+    if data is None:
+        return f"{wanted.path} cannot be read"
+    if data.startswith(b"\xef\xbb\xbf"):
+        return f"{wanted.path} starts with a byte order mark"
+    try:
+        text = data.decode("utf-8")
+        new = insert.append_item(text, list(wanted.keys), {"name": wanted.secret}, document=wanted.document)
+        problem = _confirm(text, new, wanted)
+    except (EditError, UnicodeDecodeError, facts_of.YamlRejected) as exc:
+        return str(exc)
+    if problem is not None:
+        return problem
+    made = insert.edit(wanted.path, data, new.encode("utf-8"))
+    return (made,) if made is not None else f"{wanted.path} already lists {wanted.secret}"
+
+
+def _confirm(old: str, new: str, wanted: _Insert) -> str | None:
+    """None when ``new`` says what ``old`` says plus ``wanted``; otherwise what differs."""
+    before, after = facts_of.read(old, wanted.path), facts_of.read(new, wanted.path)
+    if wanted.pod:
+        seen = [_pod_facts(p, wanted) for p in before.pods]
+        got = [_pod_facts(p, None) for p in after.pods]
+    else:
+        seen = [_values_facts(v, wanted) for v in before.values]
+        got = [_values_facts(v, None) for v in after.values]
+    if seen != got:
+        return "the file would say something else than meant after the edit; edit it by hand"
+    return None
+
+
+def _pod_facts(p: Pod, wanted: _Insert | None) -> tuple[object, ...]:
+    secrets = p.secrets
+    if wanted is not None and (p.doc, (*p.keys, "imagePullSecrets")) == (wanted.document, wanted.keys):
+        secrets = (*secrets, wanted.secret)
+    return (p.doc, p.keys, p.kind, p.name, p.namespace, p.service_account, secrets)
+
+
+def _values_facts(v: Values, wanted: _Insert | None) -> tuple[object, ...]:
+    scopes = []
+    for c in v.scopes:
+        names = c.names
+        if wanted is not None and (v.doc, (*v.keys, *c.keys, "imagePullSecrets")) == (
+            wanted.document,
+            wanted.keys,
+        ):
+            names = (*names, wanted.secret)
+        scopes.append((c.keys, names))
+    return (v.doc, v.keys, v.owner, v.namespace, tuple(scopes))

@@ -26,7 +26,7 @@ PASSWORDS = ("Fx7-pull-s3cret-9Q", "Qy-robot-T0ken-77")
 AUTH = base64.b64encode(b"deploy-bot:Fx7-pull-s3cret-9Q").decode()
 
 PRIVATE_REPOS = ("web", "api", "toolbox", "legacy", "report", "builder", "runner", "checkout", "payments",
-                 "site", "storefront", "search")  # fmt: skip
+                 "site", "storefront", "search", "reports")  # fmt: skip
 
 
 @pytest.fixture
@@ -74,6 +74,7 @@ EXPECTED = {
     ("deploy/argo/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # Argo CD destination payments
     ("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # overlay namespace staging
     ("flux/storefront.yaml", pullsecrets.WRONG_NAMESPACE),  # HelmRelease search -> namespace search
+    ("flux/reports.yaml", pullsecrets.MISSING),  # imagePullSecrets: [] in namespace batch
 }
 
 
@@ -92,7 +93,7 @@ def test_every_route_and_finding(shop, capsys, credentials):
 
     def advice(path: str, rule: str) -> str:
         (f,) = ours[(path, rule)]
-        return f["advice"]
+        return f["advice"] or f["fix"]["advice"]
 
     # pod route: the namespace has a suitable secret (sealed, its only one): the fix names it
     text = advice("apps/batch/cronjob.yaml", pullsecrets.MISSING)
@@ -114,6 +115,15 @@ def test_every_route_and_finding(shop, capsys, credentials):
     # Helm values: nothing is suitable without a namespace: advise creating one
     text = advice("charts/site/values.yaml", pullsecrets.MISSING)
     assert "Create a kubernetes.io/dockerconfigjson Secret" in text and PRIVATE in text
+    assert ours[("charts/site/values.yaml", pullsecrets.MISSING)][0]["fix"] is None
+    # mechanical where the namespace has a suitable secret: an edit, proposed not advised
+    mechanical = [("apps/batch/cronjob.yaml", "batch-pull"), ("apps/builder/deployments.yaml", "regcred"),
+                  ("flux/reports.yaml", "batch-pull")]  # fmt: skip
+    for path, secret in mechanical:
+        (f,) = ours[(path, pullsecrets.MISSING)]
+        assert f["advice"] is None and f["fix"]["after"] == f"imagePullSecrets: [{{name: {secret}}}]", path
+        (e,) = f["fix"]["edits"]
+        assert e["path"] == path and secret in e["new"] and e["old"] == ""
     # the undefined secret is a note
     (note,) = ours[("apps/legacy/deployment.yaml", pullsecrets.UNDEFINED)]
     assert "made-by-terraform" in note["advice"] and "outside git" in note["advice"]
@@ -123,9 +133,9 @@ def test_findings_in_table_and_sarif_with_levels(shop, capsys):
     root, operator = shop
     op = operator(False)
     table = _scan(root, op, capsys, "table")
-    assert "[pull-secret-missing]" not in table  # advice, no edit
+    assert "-> imagePullSecrets: [{name: batch-pull}]  [pull-secret-missing]" in table
     assert table.count("!  Pull secret made-by-terraform") == 1
-    assert "13 references in" in table  # one line per finding, references counted once
+    assert "14 references in" in table  # one line per finding, references counted once
     sarif = json.loads(_scan(root, op, capsys, "sarif"))
     run = sarif["runs"][0]
     levels = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"]): r["level"]
@@ -175,6 +185,47 @@ def test_no_credential_from_a_secret_reaches_any_output_or_log(shop, capsys, cap
     everything = "\n".join(seen) + caplog.text
     for secret in (*PASSWORDS, AUTH, blob, blob[:40], "deploy-bot", "shop+robot", "AgBy3i4OJSWK"):
         assert secret not in everything, secret
+
+
+def test_fix_adds_the_pull_secret_with_minimal_edits_and_then_there_is_nothing_to_say(shop, capsys):
+    root, operator = shop
+    op = operator(False)
+    before = {p: (root / p).read_text() for p in ("apps/batch/cronjob.yaml", "apps/builder/deployments.yaml",
+                                                   "flux/reports.yaml")}  # fmt: skip
+    untouched = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.yaml")}
+    assert cli.main(["fix", str(root), "--config", str(op), "--dry-run"]) == 0
+    dry = capsys.readouterr()
+    assert "+          imagePullSecrets:\n+            - name: batch-pull\n" in dry.out
+    assert (root / "apps/batch/cronjob.yaml").read_text() == before["apps/batch/cronjob.yaml"]
+    assert cli.main(["fix", str(root), "--config", str(op)]) == 0
+    out = capsys.readouterr().out
+    assert "[pull-secret-missing]" in out
+    cron = (root / "apps/batch/cronjob.yaml").read_text()
+    assert cron == before["apps/batch/cronjob.yaml"].replace(
+        '              args: ["--since", "24h"]\n',
+        '              args: ["--since", "24h"]\n'
+        "          imagePullSecrets:\n            - name: batch-pull\n",
+    )
+    deployments = (root / "apps/builder/deployments.yaml").read_text()
+    assert deployments == before["apps/builder/deployments.yaml"].replace(
+        "          image: registry.example.com/shop/runner:1.0\n",
+        "          image: registry.example.com/shop/runner:1.0\n"
+        "      imagePullSecrets:\n        - name: regcred\n",
+    )  # the runner's pod only: builder's has its ServiceAccount's secret
+    reports = (root / "flux/reports.yaml").read_text()
+    assert reports == before["flux/reports.yaml"].replace(
+        "imagePullSecrets: []  #", "imagePullSecrets: [{name: batch-pull}]  #"
+    )
+    changed = {p for p, data in untouched.items() if (root / p).read_bytes() != data}
+    assert changed == set(before)
+    # nothing is missing any more where a fix was possible; a second run changes nothing
+    doc = json.loads(_scan(root, op, capsys))
+    assert {k for k in _ours(doc) if k[1] == pullsecrets.MISSING} == {
+        ("charts/site/values.yaml", pullsecrets.MISSING)
+    }
+    assert cli.main(["fix", str(root), "--config", str(op)]) == 0
+    assert "changed 0 file(s)" in capsys.readouterr().out
+    assert {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.yaml")} != untouched
 
 
 # --- the check on its own (no registry needed) ---------------------------------------------------

@@ -100,9 +100,8 @@ def inventory(settings: Settings, session: Session, ref: str | None) -> Inventor
         config, problem = None, str(exc)
     registry = Registry.from_file(settings.config or None)
     try:
-        findings = pipeline.evaluate(
-            scanned.refs, registry, config or repoconfig.RepoConfig(), table, facts=scanned.facts
-        )
+        used = config or repoconfig.RepoConfig()
+        findings = pipeline.evaluate(scanned.refs, registry, used, table, facts=scanned.facts, reader=reader)
     finally:
         registry.close()
     return Inventory(

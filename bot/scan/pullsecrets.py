@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import dataclasses
 import json
 import posixpath
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -82,6 +84,15 @@ class Pod:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """One ``imagePullSecrets`` list in Helm values and the range it applies to."""
+
+    region: Region
+    names: tuple[str, ...]
+    keys: tuple[str | int, ...]  # path of the mapping holding the list, from the values root
+
+
+@dataclass(frozen=True, slots=True)
 class Values:
     """Helm values that write ``imagePullSecrets`` somewhere: each ``scopes`` entry is the range
     a list applies to (the mapping holding it; the whole values for ``global.imagePullSecrets``)
@@ -94,7 +105,7 @@ class Values:
     owner: str | None  # "HelmRelease/x", "Application/y"; None for a values file
     namespace: str | None  # targetNamespace / Argo CD destination / helmCharts namespace
     object_namespace: str | None  # the HelmRelease's own metadata.namespace (Helm's default)
-    scopes: tuple[tuple[Region, tuple[str, ...]], ...]
+    scopes: tuple[Scope, ...]
     field: str  # dotted path of the values root ("" for a values file)
     doc: int
     keys: tuple[str | int, ...]
@@ -174,7 +185,11 @@ class FileFacts:
             self,
             pods=[dataclasses.replace(p, region=move(p.region)) for p in self.pods],
             values=[
-                dataclasses.replace(v, region=move(v.region), scopes=tuple((move(r), n) for r, n in v.scopes))
+                dataclasses.replace(
+                    v,
+                    region=move(v.region),
+                    scopes=tuple(dataclasses.replace(c, region=move(c.region)) for c in v.scopes),
+                )
                 for v in self.values
             ],
         )
@@ -201,9 +216,28 @@ def read(text: str, path: str) -> FileFacts:
         return out
     if not wanted(text):
         return out
-    for i, doc in enumerate(documents(text, want=wanted)):
-        _document(_At(doc, i, out), doc.root, ())
+    index = _document_index(text)
+    for doc in documents(text, want=wanted):
+        _document(_At(doc, index(doc.base), out), doc.root, ())
     return out
+
+
+_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
+_CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#%]", re.M)
+
+
+def _document_index(text: str) -> Callable[[int], int]:
+    """Maps the offset where one of :func:`documents`' chunks starts to the index PyYAML gives
+    that document in the file (what the edit engine's ``document=`` counts): a leading chunk
+    that holds only comments or directives is no document of its own."""
+    starts = [m.start() for m in _DOC_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        first_is_doc = _CONTENT.search(text, 0, starts[0] if starts else len(text)) is not None
+        starts.insert(0, 0)
+        skip = 0 if first_is_doc else 1
+    else:
+        skip = 0
+    return lambda base: bisect.bisect_right(starts, base) - 1 - skip
 
 
 def _document(at: _At, root: Node, prefix: tuple[str | int, ...]) -> None:
@@ -297,7 +331,7 @@ def _values(
     if not isinstance(root, MappingNode):
         return
     whole = _region(doc, root)
-    scopes: list[tuple[Region, tuple[str, ...]]] = []
+    scopes: list[Scope] = []
     for fpath, node in walk(root):
         if not isinstance(node, MappingNode):
             continue
@@ -305,7 +339,7 @@ def _values(
         if held is None:
             continue
         is_global = fpath == ("global",)
-        scopes.append((whole if is_global or not fpath else _region(doc, node), _names(held)))
+        scopes.append(Scope(whole if is_global or not fpath else _region(doc, node), _names(held), fpath))
     if not scopes:
         return
     out.values.append(
@@ -514,16 +548,16 @@ class Facts:
         found = [p for p in self.pods if p.path == path and p.region[0] <= offset < p.region[1]]
         return min(found, key=lambda p: p.region[1] - p.region[0], default=None)
 
-    def values_of(self, path: str, offset: int) -> tuple[Values, tuple[str, ...]] | None:
-        """The Helm values holding ``offset`` and the pull secret names that apply there, when
-        some ``imagePullSecrets`` list covers it; None otherwise."""
+    def values_of(self, path: str, offset: int) -> tuple[Values, list[Scope]] | None:
+        """The Helm values holding ``offset`` and the ``imagePullSecrets`` lists that apply
+        there (outermost first), when some list covers it; None otherwise."""
         for v in self.values:
             if v.path != path or not v.region[0] <= offset < v.region[1]:
                 continue
-            covering = [names for (s, e), names in v.scopes if s <= offset < e]
+            covering = [c for c in v.scopes if c.region[0] <= offset < c.region[1]]
             if not covering:
                 return None
-            return v, tuple(dict.fromkeys(n for names in covering for n in names))
+            return v, sorted(covering, key=lambda c: c.region[0] - c.region[1])
         return None
 
     def patches_for(self, pod: Pod) -> list[Pod]:

@@ -86,3 +86,28 @@ def test_check_run_annotates_pull_secret_findings_and_the_note_stays_a_notice(wo
     assert not checks.rotten(note)
     # the secret in namespace shop is in a file the PR does not touch: the whole repository counted
     assert "secrets/regcred.yaml" in wrong[0]["message"]
+
+
+def test_pull_request_writer_proposes_the_mechanical_fix(world) -> None:
+    from bot.jobs import _pr_inventory
+    from bot.jobs.publish import PERMISSIONS, publish
+
+    out = scan_repo.run(world.settings, world.inst.id, world.repo.full_name, None, None)
+    s = _pr_inventory.session(world.settings, world.inst.id, world.repo.full_name, PERMISSIONS)
+    try:
+        report = publish(s, out)
+    finally:
+        s.close()
+    (pr,) = [i for i in world.repo.issues.values() if i.pull is not None]
+    assert report.opened == [pr.number] and pr.pull.head == "pullable/pull-secret-missing"
+    assert (
+        "imagePullSecrets: [{name: batch-pull}]" in pr.body and "Could not be fixed automatically" in pr.body
+    )
+    cron = world.fake.file(world.repo, "apps/batch/cronjob.yaml", "pullable/pull-secret-missing")
+    original = (FIXTURE / "apps" / "batch" / "cronjob.yaml").read_text()
+    assert cron == original + "          imagePullSecrets:\n            - name: batch-pull\n"
+    # files the fix does not need are not in the commit
+    for path in ("apps/api/deployment.yaml", "charts/site/values.yaml"):
+        assert (
+            world.fake.file(world.repo, path, "pullable/pull-secret-missing") == (FIXTURE / path).read_text()
+        )

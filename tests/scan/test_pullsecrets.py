@@ -178,8 +178,11 @@ webhook:
     facts = Facts([read(values, "values.yaml")])
     ctl = values.index("registry.example.com/ctl")
     hook = values.index("registry.example.com/hook")
-    assert facts.values_of("values.yaml", ctl)[1] == ("shared-pull", "controller-pull")  # type: ignore[index]
-    assert facts.values_of("values.yaml", hook)[1] == ("shared-pull",)  # type: ignore[index]
+    (_, scopes) = facts.values_of("values.yaml", ctl)  # type: ignore[misc]
+    assert [(c.keys, c.names) for c in scopes] == [(("global",), ("shared-pull",)),
+                                                   (("controller",), ("controller-pull",))]  # fmt: skip
+    (_, scopes) = facts.values_of("values.yaml", hook)  # type: ignore[misc]
+    assert [c.names for c in scopes] == [("shared-pull",)]
     # values that never write imagePullSecrets say nothing (the chart may not take any)
     assert read("image:\n  repository: x\n  tag: '1'\n", "values.yaml").values == []
 
@@ -203,7 +206,7 @@ spec:
         image: registry.example.com/shop/app:1.0
 """
     (v,) = read(app, "app.yaml").values
-    assert (v.owner, v.namespace, v.scopes[0][1]) == ("Application/shop", "shop-prod", ("regcred",))
+    assert (v.owner, v.namespace, v.scopes[0].names) == ("Application/shop", "shop-prod", ("regcred",))
     kust = """namespace: edge
 helmCharts:
   - name: proxy
@@ -211,7 +214,7 @@ helmCharts:
       global: {imagePullSecrets: [edge-pull]}
 """
     (v,) = read(kust, "edge/kustomization.yaml").values
-    assert (v.owner, v.namespace, v.scopes[0][1]) == ("helmCharts/proxy", "edge", ("edge-pull",))
+    assert (v.owner, v.namespace, v.scopes[0].names) == ("helmCharts/proxy", "edge", ("edge-pull",))
 
 
 def test_namespaces_from_kustomize_argocd_and_the_manifest():
