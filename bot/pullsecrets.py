@@ -354,9 +354,19 @@ def _confirm(old: str, new: str, wanted: _Insert) -> str | None:
     if wanted.pod:
         seen = [_pod_facts(p, wanted) for p in before.pods]
         got = [_pod_facts(p, None) for p in after.pods]
+        there = any(
+            (p.doc, (*p.keys, "imagePullSecrets")) == (wanted.document, wanted.keys) for p in before.pods
+        )
     else:
         seen = [_values_facts(v, wanted) for v in before.values]
         got = [_values_facts(v, None) for v in after.values]
+        there = any(
+            (v.doc, (*v.keys, *c.keys, "imagePullSecrets")) == (wanted.document, wanted.keys)
+            for v in before.values
+            for c in v.scopes
+        )
+    if not there:
+        return "the file no longer has that pod spec or values where they were read; edit it by hand"
     if seen != got:
         return "the file would say something else than meant after the edit; edit it by hand"
     return None
