@@ -243,7 +243,7 @@ def _values(facts: Facts, values: Values, scopes: list[Scope], domain: str) -> l
                 f"({ready.path}:{ready.line}): list it there (`imagePullSecrets: [{{name: {ready.name}}}]`)."
             )
             keys = (*values.keys, *outer.keys, "imagePullSecrets")
-            if len(spaces) == 1 and all(isinstance(k, str) for k in keys):
+            if len(spaces) == 1 and not values.inline and all(isinstance(k, str) for k in keys):
                 wanted = _Insert(values.path, values.doc, tuple(str(k) for k in keys), ready.name, pod=False)
         else:
             text = f"{head} {_create(ns, domain)}, and list it there."

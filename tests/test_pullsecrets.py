@@ -26,7 +26,7 @@ PASSWORDS = ("Fx7-pull-s3cret-9Q", "Qy-robot-T0ken-77")
 AUTH = base64.b64encode(b"deploy-bot:Fx7-pull-s3cret-9Q").decode()
 
 PRIVATE_REPOS = ("web", "api", "toolbox", "legacy", "report", "builder", "runner", "checkout", "payments",
-                 "site", "storefront", "search", "reports")  # fmt: skip
+                 "site", "storefront", "search", "reports", "billing")  # fmt: skip
 
 
 @pytest.fixture
@@ -75,6 +75,7 @@ EXPECTED = {
     ("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE),  # overlay namespace staging
     ("flux/storefront.yaml", pullsecrets.WRONG_NAMESPACE),  # HelmRelease search -> namespace search
     ("flux/reports.yaml", pullsecrets.MISSING),  # imagePullSecrets: [] in namespace batch
+    ("argocd/billing.yaml", pullsecrets.WRONG_NAMESPACE),  # helm.values string, destination billing
 }
 
 
@@ -106,6 +107,7 @@ def test_every_route_and_finding(shop, capsys, credentials):
     # wrong namespace, through each way of getting a namespace
     assert "not in api" in advice("apps/api/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
     assert "not in payments" in advice("deploy/argo/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
+    assert "Application/billing" in advice("argocd/billing.yaml", pullsecrets.WRONG_NAMESPACE)
     assert "not in staging" in advice("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE)
     text = advice("flux/storefront.yaml", pullsecrets.WRONG_NAMESPACE)
     assert "not in search" in text and "HelmRelease/search" in text and "defined in namespace shop" in text
@@ -135,7 +137,7 @@ def test_findings_in_table_and_sarif_with_levels(shop, capsys):
     table = _scan(root, op, capsys, "table")
     assert "-> imagePullSecrets: [{name: batch-pull}]  [pull-secret-missing]" in table
     assert table.count("!  Pull secret made-by-terraform") == 1
-    assert "14 references in" in table  # one line per finding, references counted once
+    assert "15 references in" in table  # one line per finding, references counted once
     sarif = json.loads(_scan(root, op, capsys, "sarif"))
     run = sarif["runs"][0]
     levels = {(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"]): r["level"]

@@ -139,18 +139,19 @@ def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = No
         out.errors.append(ScanError(path, _describe(exc)))
         return out
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
-    out.facts = _pull_facts(text, path, bom)
+    out.facts = _pull_facts(text, path, bom, out.errors)
     return out
 
 
-def _pull_facts(text: str, path: str, bom: int) -> list[FileFacts]:
-    """The pull-secret facts of a file the finders read (a file they reject has none)."""
+def _pull_facts(text: str, path: str, bom: int, errors: list[ScanError]) -> list[FileFacts]:
+    """The pull-secret facts of a file the finders read; a failure is reported like a finder's,
+    and the file's references stand."""
     from bot.scan import pullsecrets
-    from bot.scan.yamlsrc import YamlRejected
 
     try:
         found = pullsecrets.read(text, path)
-    except (YamlRejected, RecursionError):
+    except Exception as exc:  # noqa: BLE001 - facts failing on one file must not stop the scan
+        errors.append(ScanError(path, "pull secrets: " + _describe(exc)))
         return []
     return [found.shifted(bom)] if found else []
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.scan._k8s import embedded
 from bot.scan.common import TEMPLATE
 from bot.scan.yamlsrc import Doc, YamlRejected, documents, get, get_path, text_of, walk
 
@@ -109,6 +110,7 @@ class Values:
     field: str  # dotted path of the values root ("" for a values file)
     doc: int
     keys: tuple[str | int, ...]
+    inline: bool = False  # YAML inside a string (Argo CD helm.values): read, never edited
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +325,8 @@ def _values(
     keys: tuple[str | int, ...],
     owner: str | None,
     namespaces: tuple[str | None, str | None],
+    *,
+    inline: bool = False,
 ) -> None:
     """Record ``root`` as Helm values when it writes ``imagePullSecrets`` anywhere.
     ``namespaces``: the target namespace, and the owning object's own."""
@@ -344,7 +348,7 @@ def _values(
         return
     out.values.append(
         Values(out.path, whole, _line(doc, root), owner, namespace, object_namespace, tuple(scopes),
-               _dotted(keys), at.index, keys)
+               _dotted(keys), at.index, keys, inline)
     )  # fmt: skip
 
 
@@ -370,6 +374,14 @@ def _application(
             paths.append("" if norm == "." else norm)
         vobj = get_path(src, "helm", "valuesObject")
         _values(at, vobj, (*skeys, "helm", "valuesObject"), f"{kind}/{name}", (dest, None))
+        vstr = get_path(src, "helm", "values")
+        if isinstance(vstr, ScalarNode) and "imagePullSecrets" in vstr.value:
+            inner, exact = embedded(at.doc, vstr, wanted)
+            for idoc in inner if exact else ():  # positions inside the string map to the file
+                vkeys = (*skeys, "helm", "values")
+                _values(
+                    _At(idoc, at.index, out), idoc.root, vkeys, f"{kind}/{name}", (dest, None), inline=True
+                )
     out.destinations.append(Destination(out.path, name, dest, tuple(paths)))
 
 
@@ -506,7 +518,11 @@ def _names(node: Node | None) -> tuple[str, ...]:
 
 def _region(doc: Doc, node: Node) -> Region:
     s, e = doc.bounds(node)
-    span = doc.loc.span(s, e)
+    try:
+        span = doc.loc.span(s, e)
+    except IndexError:  # YAML in a string: its end is past the last line the file maps
+        last = doc.loc.span(s, max(s, e - 1))
+        return (last.start, last.end + 1)
     return (span.start, span.end)
 
 

@@ -277,3 +277,29 @@ def test_json_hosts_are_parsed_not_searched():
     text = _secret("kubernetes.io/dockerconfigjson", f"data:\n  .dockerconfigjson: {_b64(cfg)}\n")
     (secret,) = read(text, "s.yaml").secrets
     assert secret.hosts == ("ghcr.io",)
+
+
+def test_argocd_values_string_is_read_where_it_maps_exactly_and_never_edited():
+    out = scan_tree(SHOP)
+    facts = Facts(out.facts)
+    (ref,) = [r for r in out.refs if r.path == "argocd/billing.yaml"]
+    (values, scopes) = facts.values_of(ref.path, ref.parts[0].span.start)  # type: ignore[misc]
+    assert (values.owner, values.namespace, values.inline) == ("Application/billing", "billing", True)
+    assert [c.names for c in scopes] == [("regcred",)]
+    folded = (SHOP / "argocd" / "billing.yaml").read_text().replace("values: |", "values: >")
+    assert read(folded, "a.yaml").values == []  # positions cannot be trusted: not read
+
+
+def test_a_failure_reading_facts_is_a_scan_error_and_the_references_stand(monkeypatch):
+    from bot.scan import pullsecrets
+
+    def broken(text: str, path: str) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(pullsecrets, "read", broken)
+    data = (SHOP / "apps" / "web" / "deployment.yaml").read_bytes()
+    one = scan_file("d.yaml", data, None)  # type: ignore[arg-type]
+    assert len(one.refs) == 1 and one.facts == []
+    assert [e.message for e in one.errors] == [
+        "pull secrets: could not read: IndexError: list index out of range"
+    ]
