@@ -139,17 +139,25 @@ def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = No
         out.errors.append(ScanError(path, _describe(exc)))
         return out
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
-    out.facts = _pull_facts(text, path, bom, out.errors)
+    if mod.__name__ not in _NOT_YAML:
+        out.facts = _pull_facts(text, path, bom, out.errors)
     return out
+
+
+# Finders of files that are templates, not YAML: their pull secrets are not known before rendering.
+_NOT_YAML = frozenset({"bot.scan.dockerfile", "bot.scan.helm_template", "bot.scan.jinja"})
 
 
 def _pull_facts(text: str, path: str, bom: int, errors: list[ScanError]) -> list[FileFacts]:
     """The pull-secret facts of a file the finders read; a failure is reported like a finder's,
     and the file's references stand."""
     from bot.scan import pullsecrets
+    from bot.scan.yamlsrc import YamlRejected
 
     try:
         found = pullsecrets.read(text, path)
+    except YamlRejected:
+        return []  # YAML the finder read without needing this document: its verdict stands
     except Exception as exc:  # noqa: BLE001 - facts failing on one file must not stop the scan
         errors.append(ScanError(path, "pull secrets: " + _describe(exc)))
         return []

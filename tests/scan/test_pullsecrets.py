@@ -303,3 +303,29 @@ def test_a_failure_reading_facts_is_a_scan_error_and_the_references_stand(monkey
     assert [e.message for e in one.errors] == [
         "pull secrets: could not read: IndexError: list index out of range"
     ]
+
+
+def test_a_file_is_composed_once_for_its_references_and_its_facts(monkeypatch):
+    from bot.scan import yamlsrc
+
+    calls: list[int] = []
+    real = yamlsrc._compose
+
+    def counting(chunk: str, first_line: int):
+        calls.append(first_line)
+        return real(chunk, first_line)
+
+    monkeypatch.setattr(yamlsrc, "_compose", counting)
+    data = (SHOP / "apps" / "builder" / "deployments.yaml").read_bytes()
+    one = scan_file("d.yaml", data, None)  # type: ignore[arg-type]
+    assert len(one.refs) == 2 and len(one.facts[0].pods) == 2
+    assert sorted(calls) == [1, 17]  # each document once (the second starts at its ---)
+
+
+def test_helm_templates_have_no_facts_and_no_errors():
+    text = (
+        b"apiVersion: v1\nkind: Pod\nspec:\n  imagePullSecrets: {{ toYaml .Values.pull }}\n"
+        b"  containers:\n    - image: x\n"
+    )
+    one = scan_file("chart/templates/pod.yaml", text, None)  # type: ignore[arg-type]
+    assert one.facts == [] and one.errors == []
