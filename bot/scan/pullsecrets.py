@@ -555,13 +555,17 @@ class Facts:
         for k in self.kustomizations:
             for r in k.resources:
                 self._by_resource.setdefault(r, []).append(k)
+        self._pods: dict[str, list[Pod]] = {}
+        for p in self.pods:
+            self._pods.setdefault(p.path, []).append(p)
+        self._namespaces: dict[tuple[str, str | None], frozenset[str | None]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.files)
 
     def pod_of(self, path: str, offset: int) -> Pod | None:
         """The pod spec whose range holds byte ``offset`` of ``path`` (the innermost)."""
-        found = [p for p in self.pods if p.path == path and p.region[0] <= offset < p.region[1]]
+        found = [p for p in self._pods.get(path, ()) if p.region[0] <= offset < p.region[1]]
         return min(found, key=lambda p: p.region[1] - p.region[0], default=None)
 
     def values_of(self, path: str, offset: int) -> tuple[Values, list[Scope]] | None:
@@ -592,10 +596,11 @@ class Facts:
         ``written``) is deployed into: a kustomization's ``namespace:`` overrides (the
         outermost wins; a base used by two overlays lands in both), then the written one, then
         an Argo CD Application's destination for its directory. None stands for "unknown"."""
-        out: set[str | None] = set()
-        for ns, root in self._chains(path):
-            out.add(ns or written or self._destination(root))
-        return frozenset(out)
+        known = self._namespaces.get((path, written))
+        if known is None:
+            known = frozenset(ns or written or self._destination(root) for ns, root in self._chains(path))
+            self._namespaces[(path, written)] = known
+        return known
 
     def _chains(self, path: str) -> Iterator[tuple[str | None, str]]:
         """(outermost kustomize namespace or None, directory at the top) for every chain of
