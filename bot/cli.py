@@ -328,11 +328,11 @@ def scan_command(args: argparse.Namespace) -> int:
     _output_ok(args)
     config, table = _repo_rules(target, args)
     root, result = _scan_target(target, config, args.path)
+    # Pull secrets are judged over a whole repository (one file alone would miss the Secrets and
+    # ServiceAccounts defined elsewhere); the checkout is read to plan their fixes.
+    facts = result.facts if target.is_dir() else None
     with _lookups(args) as lookup:
-        # the checkout is read to plan pull-secret fixes (bot.pullsecrets)
-        findings = pipeline.evaluate(
-            result.refs, lookup, config, table, facts=result.facts, reader=LocalRepo(root)
-        )
+        findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=LocalRepo(root))
     shown = report.select(findings, args.only, args.severity)
     if args.format == "json":
         _write(args, report.to_json(shown, result.errors))
@@ -429,7 +429,8 @@ def fix_command(args: argparse.Namespace) -> int:
     root, scanned = _scan_target(target, config, args.path)
     repo = LocalRepo(root)
     with _lookups(args) as lookup:
-        result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=scanned.facts)
+        facts = scanned.facts if target.is_dir() else None  # a whole repository only, as scan
+        result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=facts)
     out = sys.stdout
     if args.dry_run:
         for path, new in sorted(result.files.items()):

@@ -359,3 +359,11 @@ def test_facts_are_gathered_only_when_an_image_needs_them(tmp_path):
     assert calls == []
     assert pullsecrets.check([Finding(r, Status.AUTH_FAILED) for r in scanned.refs], gather, None)
     assert calls == [1]
+
+
+def test_one_file_alone_is_not_judged(shop, capsys):
+    """`scan FILE` sees neither the Secrets nor the ServiceAccounts of the repository: saying a
+    pull secret is missing or undefined from there would be wrong, so nothing is said."""
+    root, operator = shop
+    doc = json.loads(_scan(root / "apps" / "legacy" / "deployment.yaml", operator(False), capsys))
+    assert doc["findings"] and _ours(doc) == {}
