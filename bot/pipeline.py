@@ -124,7 +124,8 @@ def evaluate(
         lookup, config, table,
     )  # fmt: skip
     if facts is not None and lookup is not None:
-        found += pull_secret_findings(found, facts, lookup, reader)
+        disabled = config.options().disable
+        found += [f for f in pull_secret_findings(found, facts, lookup, reader) if f.rule not in disabled]
     return found
 
 

@@ -35,6 +35,8 @@ _RULE_DESCRIPTIONS = {
     "pull-secret-wrong-registry": "A listed pull secret holds no credentials for the image's registry.",
     "pull-secret-undefined": "A listed pull secret is not defined in the repository.",
 }
+# Their ids, which `.github/pullable.yml` may disable like the table's.
+CHECK_RULES = frozenset(_RULE_DESCRIPTIONS)
 
 _DESCRIPTIONS = {
     Status.OK: "The reference resolves on its registry.",

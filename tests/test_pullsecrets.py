@@ -367,3 +367,14 @@ def test_one_file_alone_is_not_judged(shop, capsys):
     root, operator = shop
     doc = json.loads(_scan(root / "apps" / "legacy" / "deployment.yaml", operator(False), capsys))
     assert doc["findings"] and _ours(doc) == {}
+
+
+def test_the_repository_may_disable_a_pull_secret_rule(shop, capsys):
+    root, operator = shop
+    (root / ".github").mkdir()
+    (root / ".github" / "pullable.yml").write_text("rules:\n  disable: [pull-secret-undefined]\n")
+    ours = _ours(json.loads(_scan(root, operator(False), capsys)))
+    assert set(ours) == {k for k in EXPECTED if k[1] != pullsecrets.UNDEFINED}
+    (root / ".github" / "pullable.yml").write_text("rules:\n  disable: [pull-secret-missin]\n")
+    assert cli.main(["scan", str(root), "--config", str(operator(False))]) == 2
+    assert "unknown rule 'pull-secret-missin'" in capsys.readouterr().err
