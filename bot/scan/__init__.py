@@ -12,7 +12,8 @@ Every finder module exports the same small face:
   as unreadable; the scan goes on.
 
 The first finder in :data:`FINDERS` that claims a file reads it. Adding a file kind is one module
-and one line there.
+and one line there. Every YAML file a finder read is also read for what it says about pull secrets
+(:mod:`bot.scan.pullsecrets`, ``ScanResult.facts``), from the same composed documents.
 """
 
 from __future__ import annotations
