@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.scan._k8s import embedded
+from bot.scan.yamlimages import embedded
 from bot.scan.common import TEMPLATE
 from bot.scan.yamlsrc import Doc, YamlRejected, documents, get, get_path, text_of, walk
 

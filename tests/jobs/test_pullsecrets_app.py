@@ -12,7 +12,7 @@ import pytest
 
 from bot import github, pullsecrets
 from bot.github import GitHubApp, issues
-from bot.jobs import checks, dashboard, scan_repo
+from bot.jobs import checks, dashboard, inventory
 from bot.jobs.queue import Queue
 from tests.support.fakegithub import Pull
 from tests.support.webhooks import app_settings
@@ -44,14 +44,15 @@ def world(fake_github, registry_basic, registry_open, tmp_path: Path, monkeypatc
 
 
 def test_full_scan_and_dashboard_list_pull_secret_findings(world) -> None:
-    out = scan_repo.run(world.settings, world.inst.id, world.repo.full_name, None, None)
-    ours = {(f.ref.path, f.rule) for f in out.inventory if f.rule in pullsecrets.RULES}
+    out = inventory.take(world.settings, world.inst.id, world.repo.full_name, None, None)
+    assert out is not None
+    ours = {(f.ref.path, f.rule) for f in out.findings if f.rule in pullsecrets.RULES}
     assert ("apps/api/deployment.yaml", pullsecrets.WRONG_NAMESPACE) in ours
     assert ("kustomize/base/deployment.yaml", pullsecrets.WRONG_NAMESPACE) in ours
     assert ("apps/batch/cronjob.yaml", pullsecrets.MISSING) in ours
     assert ("apps/legacy/deployment.yaml", pullsecrets.UNDEFINED) in ours
-    assert not any(f.ref.path == "apps/public/deployment.yaml" for f in out.inventory if f.rule)
-    dashboard.after_scan(out, SimpleNamespace(queue=Queue(world.settings)))
+    assert not any(f.ref.path == "apps/public/deployment.yaml" for f in out.findings if f.rule)
+    dashboard.write(out, [], SimpleNamespace(queue=Queue(world.settings)))
     (issue,) = [i for i in world.repo.issues.values() if i.pull is None and i.user == "pullable[bot]"]
     body = issue.body
     for text in ("`pull-secret-wrong-namespace`", "`pull-secret-missing`", "`pull-secret-wrong-registry`",
@@ -89,11 +90,11 @@ def test_check_run_annotates_pull_secret_findings_and_the_note_stays_a_notice(wo
 
 
 def test_pull_request_writer_proposes_the_mechanical_fix(world) -> None:
-    from bot.jobs import _pr_inventory
     from bot.jobs.publish import PERMISSIONS, publish
 
-    out = scan_repo.run(world.settings, world.inst.id, world.repo.full_name, None, None)
-    s = _pr_inventory.session(world.settings, world.inst.id, world.repo.full_name, PERMISSIONS)
+    out = inventory.take(world.settings, world.inst.id, world.repo.full_name, None, None)
+    assert out is not None
+    s = inventory.session(world.settings, world.inst.id, world.repo.full_name, PERMISSIONS)
     try:
         report = publish(s, out)
     finally:
