@@ -43,8 +43,8 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.scan.yamlimages import embedded
 from bot.scan.common import TEMPLATE
+from bot.scan.yamlimages import embedded
 from bot.scan.yamlsrc import Doc, YamlRejected, documents, get, get_path, text_of, walk
 
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
