@@ -4,7 +4,9 @@ A private image whose tag exists still fails with ``401 Unauthorized`` behind
 ``ImagePullBackOff`` when its pod has no pull secret for the registry. This check combines what
 the registry said (``auth-required``/``auth-failed``, or a host the operator configured
 credentials for) with what the repository says about each pod (:mod:`bot.scan.pullsecrets`) and
-adds findings of its own, through the one :class:`~bot.model.Finding` type:
+adds findings of its own, through the one :class:`~bot.model.Finding` type (an image that resolves
+with the operator's credentials counts as private only when an anonymous check is refused: the
+credentials may be there for Docker Hub's rate limits, or come from a Docker login):
 
 - ``pull-secret-missing``: no pull secret by any route (the pod's ``imagePullSecrets``, its
   ServiceAccount's when that is defined in the repository, or the ``default`` one; the Helm
@@ -24,6 +26,7 @@ finding ever carries more of a Secret than its name, namespace and registry host
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,6 +84,7 @@ def check(
     known: Facts | None = facts if isinstance(facts, Facts) else None
     planned: dict[_Insert, tuple[Edit, ...] | str] = {}
     out: list[Finding] = []
+    candidates: list[tuple[Finding, str]] = []
     for f in findings:
         r = f.ref
         if f.rule in RULES or r.reference is None or r.artifact != "image" or not r.parts:
@@ -91,7 +95,15 @@ def check(
             domain = parse(r.reference).domain
         except ReferenceError:
             continue
-        if f.status not in NEEDS_AUTH and not configured(lookup, domain):
+        if f.status in NEEDS_AUTH or configured(lookup, domain):
+            candidates.append((f, domain))
+    # An image that resolves with the operator's credentials may still be public (credentials for
+    # Docker Hub's rate limits, a Docker login): it is private only if anonymous pulls are refused.
+    resolved = sorted({f.ref.reference or "" for f, _d in candidates if f.status not in NEEDS_AUTH})
+    anonymous = _anonymous(lookup, resolved) if resolved else {}
+    for f, domain in candidates:
+        r = f.ref
+        if f.status not in NEEDS_AUTH and anonymous.get(r.reference or "") is not Status.AUTH_REQUIRED:
             continue
         if known is None:
             gathered = facts() if callable(facts) else facts
@@ -139,6 +151,20 @@ def configured(lookup: object | None, domain: str) -> bool:
         return False
     entry = host(domain)
     return getattr(entry, "credentials", None) is not None
+
+
+def _anonymous(lookup: object | None, references: list[str]) -> dict[str, Status]:
+    """How ``references`` answer without any credentials (one batch, the operator's endpoints
+    and network settings kept); empty when ``lookup`` is not backed by a registry configuration."""
+    from bot.registry import Registry, RegistryConfig
+
+    config = getattr(lookup, "config", None)
+    if not isinstance(config, RegistryConfig):
+        return {}
+    hosts = {h: dataclasses.replace(e, credentials=None) for h, e in config.registries.items()}
+    bare = dataclasses.replace(config, registries=hosts, logins=())
+    with Registry(bare) as registry:
+        return {ref: res.status for ref, res in registry.check_many(references).items()}
 
 
 def covers(hosts: Iterable[str], domain: str) -> bool:

@@ -173,6 +173,25 @@ def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, c
     assert _ours(doc) == {}
 
 
+def test_public_images_on_a_host_with_operator_credentials_are_still_public(
+    registry_open, tmp_path, capsys, monkeypatch
+):
+    """Credentials for a registry (Docker Hub's rate limits, a Docker login) do not make its
+    public images private: they are asked again anonymously, and resolve."""
+    for repo in PRIVATE_REPOS:
+        registry_open.push(f"shop/{repo}", "1.0")
+    registry_open.push("library/redis", "7.2")
+    root = tmp_path / "shop"
+    shutil.copytree(FIXTURE, root)
+    monkeypatch.setenv(PASSWORD_ENV, "rate-limit-token")
+    creds = {"endpoint": registry_open.url, "username": "robot", "password_env": PASSWORD_ENV}
+    op = tmp_path / "op.yml"
+    op.write_text(json.dumps({"registries": {PRIVATE: creds, PUBLIC: creds}}))
+    doc = json.loads(_scan(root, op, capsys))
+    assert {f["status"] for f in doc["findings"]} == {"ok"}
+    assert _ours(doc) == {}
+
+
 def test_no_credential_from_a_secret_reaches_any_output_or_log(shop, capsys, caplog):
     root, operator = shop
     caplog.set_level("DEBUG")
