@@ -192,8 +192,9 @@ def test_public_images_on_a_host_with_operator_credentials_are_still_public(
     assert _ours(doc) == {}
 
 
-def test_no_credential_from_a_secret_reaches_any_output_or_log(shop, capsys, caplog):
+def test_no_credential_from_a_secret_reaches_any_output_or_log(shop, capsys, caplog, monkeypatch):
     root, operator = shop
+    monkeypatch.setenv("COLUMNS", "400")  # the table's lines are not cut (the rule ids stay whole)
     caplog.set_level("DEBUG")
     blob = (root / "secrets" / "regcred.yaml").read_text().split(".dockerconfigjson: ")[1].strip()
     seen = []
