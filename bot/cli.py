@@ -185,6 +185,11 @@ class _Reporting:
             show(min(i + self.CHUNK, len(wanted)), len(wanted))
         return out
 
+    @property
+    def config(self) -> RegistryConfig:
+        """The operator configuration (bot.pullsecrets asks which hosts have credentials)."""
+        return self.registry.config
+
     def check(self, reference: str) -> Resolution:
         self._tick()
         return self.registry.check(reference)
@@ -323,11 +328,16 @@ def _width() -> int:
 @command("scan", "report every image reference under PATH", _scan_setup)
 def scan_command(args: argparse.Namespace) -> int:
     from bot import pipeline, report
+    from bot.scan import LocalRepo
 
     _output_ok(args)
-    result, config, table = _scan_paths(args)
+    root, result, config, table = _scan_paths(args)
+    # Pull secrets are judged over a whole repository (a file, or a few, would miss the Secrets and
+    # ServiceAccounts defined elsewhere); the checkout is read to plan their fixes.
+    whole = args.root is None and len(args.path) == 1 and Path(args.path[0]).is_dir()
+    facts = result.facts if whole else None
     with _lookups(args) as lookup:
-        findings = pipeline.evaluate(result.refs, lookup, config, table)
+        findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=LocalRepo(root))
     shown = report.select(findings, args.only, args.severity)
     if args.format == "json":
         _write(args, report.to_json(shown, result.errors))
@@ -340,9 +350,10 @@ def scan_command(args: argparse.Namespace) -> int:
     return _exit_for(findings, args.fail_on)
 
 
-def _scan_paths(args: argparse.Namespace) -> tuple[ScanResult, RepoConfig, RuleTable]:
+def _scan_paths(args: argparse.Namespace) -> tuple[Path, ScanResult, RepoConfig, RuleTable]:
     """One directory or file as given; or files inside a repository (``--root``, or several
-    files: the pre-commit hook), read by their path there so finders claim them as in a full scan."""
+    files: the pre-commit hook), read by their path there so finders claim them as in a full scan.
+    Returns the repository root with the result."""
     from bot.scan import LocalRepo, ScanResult, scan_file
 
     for given in args.path:
@@ -351,8 +362,8 @@ def _scan_paths(args: argparse.Namespace) -> tuple[ScanResult, RepoConfig, RuleT
     if args.root is None and len(args.path) == 1:
         target = Path(args.path[0])
         config, table = _repo_rules(target, args)
-        _, result = _scan_target(target, config, args.path[0])
-        return result, config, table
+        found_in, result = _scan_target(target, config, args.path[0])
+        return found_in, result, config, table
     root = Path(args.root or ".")
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
@@ -367,7 +378,7 @@ def _scan_paths(args: argparse.Namespace) -> tuple[ScanResult, RepoConfig, RuleT
         out.errors += one.errors
         out.files += one.files
         out.bytes += one.bytes
-    return out, config, table
+    return root, out, config, table
 
 
 # --- rules, fix and --fail-on -----------------------------------------------------------------
@@ -454,7 +465,8 @@ def fix_command(args: argparse.Namespace) -> int:
     root, scanned = _scan_target(target, config, args.path)
     repo = LocalRepo(root)
     with _lookups(args) as lookup:
-        result = pipeline.run(repo, scanned.refs, lookup, config, table)
+        facts = scanned.facts if target.is_dir() else None  # a whole repository only, as scan
+        result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=facts)
     out = sys.stdout
     if args.dry_run:
         for path, new in sorted(result.files.items()):
