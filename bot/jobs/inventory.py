@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot import pipeline, repoconfig
 from bot.github import READ_PERMISSIONS, GitHubApp, GitHubError, Session
-from bot.github.tree import read_tree
 from bot.jobs.reader import ApiRepo, scan_repository
 from bot.model import Finding, ImageRef, ScanError
 from bot.registry import Registry
 from bot.rules import RuleTable
-from bot.scan import SKIP_DIRS
+from bot.scan.pullsecrets import FileFacts
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -69,11 +68,19 @@ def rule_table() -> RuleTable:
     return rules.load()
 
 
-def evaluate(settings: Settings, refs: Sequence[ImageRef], config: repoconfig.RepoConfig) -> list[Finding]:
+def evaluate(
+    settings: Settings,
+    refs: Sequence[ImageRef],
+    config: repoconfig.RepoConfig,
+    *,
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
+    reader: ApiRepo | None = None,
+) -> list[Finding]:
     """Findings for ``refs`` under ``config``: the registry the operator configured is opened,
-    asked once per distinct reference and closed."""
+    asked once per distinct reference and closed. ``facts`` (the whole repository's, or how to
+    get them) add the pull-secret findings; ``reader`` lets their fixes be planned."""
     with Registry.from_file(settings.config or None) as registry:
-        return pipeline.evaluate(refs, registry, config, rule_table())
+        return pipeline.evaluate(refs, registry, config, rule_table(), facts=facts, reader=reader)
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Inventory:
     config: repoconfig.RepoConfig
     config_error: str | None
     archived: bool  # read-only on GitHub: nothing may be written there
+    tree: str | None = None  # the root tree of ``sha``: the base every PR commit builds on
 
     @property
     def full(self) -> bool:
@@ -128,14 +136,13 @@ def take(
             log.info("%s: no commit yet (GitHub: %s): nothing to scan", repo, exc.message)
             return None
         assert scanned.sha is not None, "scan_repository resolves the commit it scans"
-        entries, _ = read_tree(s, scanned.sha, SKIP_DIRS)  # the listing just made: a free 304
-        reader = ApiRepo(s, scanned.sha, entries)
+        reader = ApiRepo(s, scanned.sha, scanned.entries)  # the listing just made, not asked again
         config, problem = repoconfig.RepoConfig(), None
         try:
             config = repoconfig.read(reader, rule_table())
         except repoconfig.ConfigError as exc:
             problem = str(exc)
-        findings = evaluate(settings, scanned.refs, config)
+        findings = evaluate(settings, scanned.refs, config, facts=scanned.facts, reader=reader)
         # The repository's metadata is already in hand (revalidated: a free 304).
         archived = bool(s.repository().get("archived"))
     finally:
@@ -143,7 +150,7 @@ def take(
     return Inventory(
         installation_id, repo, scanned.ref or ref or "", scanned.sha,
         None if wanted is None else tuple(wanted), tuple(findings), tuple(scanned.errors),
-        tuple(scanned.refs), reader, config, problem, archived,
+        tuple(scanned.refs), reader, config, problem, archived, scanned.tree,
     )  # fmt: skip
 
 
