@@ -13,15 +13,33 @@ new contents go back to the caller as bytes, to write or to commit.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+import yaml
 
 from bot import edit, rules
-from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
+from bot.model import (
+    ChartUse,
+    Context,
+    Edit,
+    Evidence,
+    Finding,
+    Fix,
+    ImageRef,
+    Resolution,
+    Skip,
+    Source,
+    Status,
+)
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
 from bot.scan import scan_file
+
+if TYPE_CHECKING:
+    from bot.registry.charts import Chart, ChartError, Charts
 
 __all__ = [
     "LEVELS",
@@ -105,12 +123,17 @@ def evaluate(
     refs: Iterable[ImageRef], lookup: Lookup | None, config: RepoConfig, table: RuleTable
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
-    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline."""
-    return decide(
-        [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
-         if not config.ignores(r)],
-        lookup, config, table,
-    )  # fmt: skip
+    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
+    Chart uses become the images of the charts' defaults first (:func:`expand_charts`)."""
+    expanded, unread = expand_charts(list(refs), lookup)
+    findings = [
+        Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in expanded
+        if not config.ignores(r)
+    ]  # fmt: skip
+    for f in findings:
+        if f.ref.key in unread and f.ref.chart is not None:
+            f.status, f.evidence = Status.UNREACHABLE, unread[f.ref.key]
+    return decide(findings, lookup, config, table)
 
 
 def decide(
@@ -136,7 +159,10 @@ def decide(
             continue
         target = str(d.target)
         try:
-            edits, problem = edit.plan(f.ref, target), None
+            if f.ref.chart is not None:  # a chart's default: an override in the consumer's values
+                edits, problem = _plan_chart_override(f.ref, target), None
+            else:
+                edits, problem = edit.plan(f.ref, target), None
         except edit.EditError as exc:
             edits, problem = (), str(exc)
         f.fix = Fix(
@@ -251,6 +277,8 @@ def _try(
     originals: dict[str, bytes] = {}
     for path in dict.fromkeys(e.path for e in edits):
         data = reader.read_bytes(path)
+        if data is None and all(e.old == "" and e.span.start == 0 for e in edits if e.path == path):
+            data = b""  # a values file the override creates
         if data is None:
             return {}, [f"{path}: cannot be read"]
         originals[path] = data
@@ -267,7 +295,7 @@ def _try(
     overlay = _Overlay(reader, files)
     before, after = [], []
     for path in paths:
-        old = reader.read_bytes(path)
+        old = originals.get(path) if path in originals else reader.read_bytes(path)
         if old is None:
             return {}, [f"{path}: cannot be read"]
         before.extend(scan_file(path, old, reader).refs)
@@ -275,9 +303,45 @@ def _try(
         if new_scan.errors:
             return {}, [f"{e.path}: {e.message} after the edit" for e in new_scan.errors]
         after.extend(new_scan.refs)
-    intended = {f.ref.key: edit.expected(fx.target or "") for f, fx in fixes}
-    problems = [m.why for m in edit.verify(before, after, intended)]
+    # Overrides inserted for chart defaults were verified against the chart when planned; here
+    # the files they touch may only gain references that read as those targets.
+    inserted = {e.path for f, fx in fixes if f.ref.chart is not None for e in fx.edits}
+    inserted -= {e.path for f, fx in fixes if f.ref.chart is None for e in fx.edits}
+    intended = {f.ref.key: edit.expected(fx.target or "") for f, fx in fixes if f.ref.chart is None}
+    problems = [
+        m.why
+        for m in edit.verify(
+            [r for r in before if r.path not in inserted],
+            [r for r in after if r.path not in inserted],
+            intended,
+        )
+    ]
+    targets = {fx.target for f, fx in fixes if f.ref.chart is not None}
+    problems += _only_added(
+        [r for r in before if r.path in inserted], [r for r in after if r.path in inserted], targets
+    )
     return files, problems
+
+
+def _only_added(before: Sequence[ImageRef], after: Sequence[ImageRef], targets: set[str | None]) -> list[str]:
+    """Problems when a file that received an inserted override reads differently otherwise:
+    every reference it had must still read the same, or be replaced by one reading as a target."""
+
+    def sig(r: ImageRef) -> tuple[object, ...]:
+        return (r.reference, r.skip, r.text, r.source)
+
+    left = [sig(r) for r in after]
+    gone = 0
+    for r in before:
+        if sig(r) in left:
+            left.remove(sig(r))
+        else:
+            gone += 1
+    extra = [s for s in left if s[0] not in targets]
+    out = [f"the override also changed {s[2]!r}" for s in extra]
+    if gone > len(left) - len(extra):
+        out.append(f"{gone} reference(s) no longer read as before after the override")
+    return out
 
 
 def _record_written(result: Result, reader: Reader, everyone: Sequence[ImageRef]) -> None:
@@ -359,3 +423,289 @@ def fails(findings: Iterable[Finding], threshold: str) -> bool:
         return False
     limit = LEVELS.index(threshold)
     return any(LEVELS.index(level(f)) <= limit for f in findings)
+
+
+# --- charts: images hidden in the defaults of the charts a repository deploys --------------------
+#
+# A finder (bot.scan.charts) reports each chart use (Chart.yaml dependency, Argo CD Application,
+# Flux HelmRelease, helmfile release) as an ImageRef with ``chart`` set. ``expand_charts`` fetches
+# each chart (bot.registry.charts), reads its default values with the Helm values finder, applies
+# the consumer's values, and turns every effective image into an ordinary reference that the
+# registry checks and the rules judge like any other. A fix is an override inserted into the
+# consumer's values (bot.edit.insert), verified by recomputing the chart's effective image.
+
+
+@dataclass(frozen=True)
+class _ChartImage:
+    """What planning an override for one chart default image needs."""
+
+    use: ChartUse
+    chart: Chart
+    field: tuple[str, ...]  # the image's key path in the chart's values ("image",)
+    effective: dict[str, Any]  # the chart's values with the consumer's applied
+    app_tag: str | None
+    bitnami: bool
+
+
+_CHART_IMAGES: dict[tuple[str, int, int], _ChartImage] = {}  # synthetic ref key -> its chart data
+
+
+def expand_charts(
+    refs: Sequence[ImageRef], lookup: Lookup | None
+) -> tuple[list[ImageRef], dict[tuple[str, int, int], Evidence]]:
+    """``refs`` with each chart use replaced by the images the chart's defaults make, once the
+    consumer's values are applied (an image the consumer writes in full is reported where it is
+    written, not again here). Uses whose chart cannot be read stay, with evidence saying why;
+    offline (no lookup), chart uses are dropped: there is nothing to read them with."""
+    out = [r for r in refs if r.chart is None]
+    uses = [r for r in refs if r.chart is not None]
+    failed: dict[tuple[str, int, int], Evidence] = {}
+    if not uses:
+        return out, failed
+    fetcher = _chart_fetcher(lookup)
+    if fetcher is None:
+        return out, failed
+    for r in uses:
+        use = r.chart
+        assert use is not None
+        try:
+            chart = fetcher.fetch(use.repository, use.name, use.version)
+        except _chart_error() as exc:
+            failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
+            out.append(dataclasses.replace(r, detail=f"{r.detail}: {exc.detail}"))
+            continue
+        out.extend(_chart_images(r, use, chart))
+    return out, failed
+
+
+def _chart_error() -> type[ChartError]:
+    from bot.registry.charts import ChartError
+
+    return ChartError
+
+
+def _chart_fetcher(lookup: Lookup | None) -> Charts | None:
+    from bot.registry import Registry
+    from bot.registry.charts import Charts
+
+    if not isinstance(lookup, Registry):
+        return None
+    fetcher = getattr(lookup, "_pullable_charts", None)
+    if fetcher is None:
+        fetcher = Charts(lookup.client, lookup.cache.store, lookup.total_s)
+        lookup._pullable_charts = fetcher  # type: ignore[attr-defined]  # one per Registry
+    return fetcher
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _ChartFiles:
+    """The chart's files as a repository, for the Helm values finder (its appVersion)."""
+
+    def __init__(self, app_version: str | None) -> None:
+        self._chart = "" if not app_version else "appVersion: " + json.dumps(app_version) + "\n"
+
+    def read_text(self, path: str) -> str | None:
+        return self._chart if path == "Chart.yaml" and self._chart else None
+
+    def listdir(self, path: str) -> list[str]:
+        return ["Chart.yaml", "values.yaml"] if not path else []
+
+
+def _values_refs(values: Mapping[str, Any], app_tag: str | None) -> dict[tuple[str, ...], ImageRef]:
+    """Image references in a values tree, by key path, as the Helm values finder reads them."""
+    from bot.scan import helm_values
+
+    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True)
+    out: dict[tuple[str, ...], ImageRef] = {}
+    try:
+        found = list(helm_values.find(text, "values.yaml", _ChartFiles(app_tag)))
+    except Exception:  # noqa: BLE001 - a chart's values that the finder refuses yield nothing
+        return out
+    for ref in found:
+        field_ = ref.context.field or ""
+        if field_ and "[" not in field_:
+            out.setdefault(tuple(field_.split(".")), ref)
+    return out
+
+
+def _chart_images(
+    use_ref: ImageRef, use: ChartUse, chart: Chart, depth: int = 0, offset: int = 1
+) -> list[ImageRef]:
+    from bot.scan import charts as chart_scan
+
+    consumer = json.loads(use.values or "{}")
+    try:
+        docs = yaml.load(chart.values or "{}", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    except yaml.YAMLError:
+        docs = {}
+    defaults = docs if isinstance(docs, dict) else {}
+    effective = chart_scan.merge(defaults, consumer)
+    fmt = chart_scan.app_version_tag(chart.templates)
+    app_tag = fmt.format(chart.app_version) if chart.app_version else None
+    mine = _values_refs(effective, app_tag)
+    base = _values_refs(defaults, app_tag)
+    written = _values_refs(consumer, None)
+    bitnami = _is_bitnami(chart, defaults)
+    out: list[ImageRef] = []
+    for i, (keys, ref) in enumerate(sorted(mine.items())):
+        if ref.reference is None:
+            continue
+        own = written.get(keys)
+        if own is not None and own.reference == ref.reference:
+            continue  # the consumer writes this image in full: reported where it is written
+        default = base.get(keys)
+        where = "`" + ".".join(keys) + "`"
+        came = f"default of `{use.name}` {chart.version}, values.yaml key {where}"
+        if default is not None and default.reference != ref.reference:
+            came = (
+                f"`{use.name}` {chart.version} values.yaml key {where}, with the repository's values applied"
+            )
+        site = ".".join(str(k) for k in (*use.site_keys, *keys))
+        notes = (came, f"an override goes in {use.site or use_ref.path} at `{site}`", use.via)
+        synthetic = ImageRef(
+            path=use_ref.path,
+            line=use_ref.line,
+            column=use_ref.column + offset + i,  # one key per image of the chart, never the use's own
+            source=Source.HELM_CHART,
+            text=ref.text,
+            parts=(),
+            reference=ref.reference,
+            skip=None,
+            detail=came,
+            context=Context(
+                kind="chart default", name=f"{use.alias or use.name}", field=".".join(keys), notes=notes
+            ),
+            chart=use,
+        )
+        _CHART_IMAGES[synthetic.key] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
+        out.append(synthetic)
+    if depth == 0:
+        for n, (sub_name, sub) in enumerate(sorted(chart.subcharts.items()), 1):
+            sub_values = effective.get(sub_name) if isinstance(effective.get(sub_name), dict) else {}
+            scoped = dict(sub_values)
+            if isinstance(effective.get("global"), dict):
+                scoped["global"] = chart_scan.merge(effective["global"], scoped.get("global") or {})
+            sub_use = dataclasses.replace(
+                use,
+                name=f"{use.name}/{sub_name}",
+                values=json.dumps(scoped),
+                site_keys=(*use.site_keys, sub_name),
+            )
+            out.extend(_chart_images(use_ref, sub_use, sub, depth + 1, offset + 100 * n))
+    return out
+
+
+def _is_bitnami(chart: Chart, defaults: Mapping[str, Any]) -> bool:
+    """Bitnami charts refuse images that are not Bitnami's unless told otherwise
+    (``global.security.allowInsecureImages``, bitnami/charts#30850)."""
+    g = defaults.get("global")
+    if isinstance(g, dict) and isinstance(g.get("security"), dict) and "allowInsecureImages" in g["security"]:
+        return True
+    return "bitnami" in chart.chart_yaml.lower() or "common.images.image" in "".join(chart.templates.values())
+
+
+def _plan_chart_override(ref: ImageRef, target: str) -> tuple[Edit, ...]:
+    """The edit that writes an override making the chart use ``target`` for ``ref``'s image,
+    in the consumer's values (``bot.edit.insert``), verified by reading the chart again."""
+    from bot.edit import insert
+    from bot.reference import parse
+
+    data = _CHART_IMAGES.get(ref.key)
+    use = ref.chart
+    if data is None or use is None:
+        raise edit.EditError("this chart default is not known any more; scan again")
+    if use.site_problem or use.site_text is None:
+        raise edit.EditError(use.site_problem or "no values file takes an override for this chart")
+    want = parse(target)
+    current = _get(data.effective, data.field)
+    items: list[tuple[tuple[str | int, ...], Any]] = []
+    if isinstance(current, dict):
+        registry_key = "registry" in current
+        g = data.effective.get("global")
+        global_reg = g.get("imageRegistry") if isinstance(g, dict) else None
+        if global_reg and global_reg != want.domain:
+            raise edit.EditError(
+                f"global.imageRegistry ({global_reg}) applies to every image of the chart; "
+                f"set the image `{'.'.join(data.field)}` by hand"
+            )
+        repo_key = next((k for k in ("repository", "name", "image") if k in current), "repository")
+        hub = want.domain == "docker.io"
+        path = (
+            want.path.removeprefix("library/")
+            if hub and "/" in want.path.removeprefix("library/")
+            else want.path
+        )
+        if registry_key:
+            items.append((("registry",), want.domain))
+            items.append(((repo_key,), path))
+        else:
+            items.append(((repo_key,), path if hub else f"{want.domain}/{want.path}"))
+        if want.tag is not None:
+            items.append((("tag",) if "version" not in current else ("version",), want.tag))
+        if want.digest is not None:
+            items.append((("digest",), want.digest))
+        elif current.get("digest"):
+            items.append((("digest",), ""))
+    elif isinstance(current, str):
+        items.append(((), want.familiar()))
+    else:
+        raise edit.EditError(f"`{'.'.join(data.field)}` is not an image map or string in the chart's values")
+    prefix = (*use.site_keys, *data.field)
+    sets = [((*prefix, *k), v) for k, v in items]
+    if data.bitnami and not want.path.startswith("bitnami/"):
+        # Bitnami charts refuse any other image unless told so; at the top level a parent chart's
+        # global reaches its sub-charts.
+        top = use.site_keys[:-1] if use.via == "Chart.yaml dependency" else use.site_keys
+        sets.append(((*top, "global", "security", "allowInsecureImages"), True))
+    text = use.site_text
+    for keys, value in sets:
+        text = insert.set_value(text, list(keys), value, document=use.site_document)
+    # Verify: the chart, given the new values, uses the target.
+    new_values = _site_values(text, use)
+    effective = _merge_chart(data, new_values)
+    got = _values_refs(effective, data.app_tag).get(data.field)
+    if got is None or got.reference != str(want):
+        raise edit.EditError(
+            f"the override would make the chart use {got.reference if got else 'nothing'}, not {want}"
+        )
+    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
+    return (one,) if one is not None else ()
+
+
+def _get(values: Any, keys: Sequence[str]) -> Any:
+    for k in keys:
+        if not isinstance(values, dict):
+            return None
+        values = values.get(k)
+    return values
+
+
+def _site_values(text: str, use: ChartUse) -> dict[str, Any]:
+    """The consumer's values for the chart as the edited site file gives them (before the
+    other sources Argo CD or Flux merge, which the edit does not touch)."""
+    docs = list(yaml.safe_load_all(text))
+    here: Any = docs[use.site_document] if use.site_document < len(docs) else {}
+    if use.via == "Chart.yaml dependency":
+        g = here.get("global") if isinstance(here, dict) else None
+        here = _get(here, [str(k) for k in use.site_keys]) or {}
+        if isinstance(g, dict):
+            here = {**here, "global": {**g, **(here.get("global") or {})}}
+        return here if isinstance(here, dict) else {}
+    for k in use.site_keys:
+        here = (
+            here[k]
+            if isinstance(here, list) and isinstance(k, int) and k < len(here)
+            else (here.get(k) if isinstance(here, dict) else None)
+        )
+    return here if isinstance(here, dict) else {}
+
+
+def _merge_chart(data: _ChartImage, site_values: Mapping[str, Any]) -> dict[str, Any]:
+    from bot.scan import charts as chart_scan
+
+    return dict(chart_scan.merge(data.effective, dict(site_values)))

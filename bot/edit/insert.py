@@ -29,7 +29,7 @@ from bot.model import Edit, Span
 
 __all__ = ["Key", "append_item", "edit", "set_value", "set_values"]
 
-Key = str
+Key = str | int  # a mapping key, or the index of an existing list item on the way
 Scalar = str | int | float | bool | None
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -49,7 +49,7 @@ def set_value(text: str, keys: Sequence[Key], value: Any, *, document: int = 0) 
     _assign(want, list(keys), value)
     got = _load(new_text, document)
     if got != want:
-        raise EditError(f"setting {'.'.join(keys)} would change more than that key; edit it by hand")
+        raise EditError(f"setting {_dotted(keys)} would change more than that key; edit it by hand")
     return new_text
 
 
@@ -67,22 +67,20 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
     if current is None:
         return set_value(text, keys, [item], document=document)
     if not isinstance(current, list):
-        raise EditError(f"{'.'.join(keys)} is not a list; cannot add {item!r} to it")
+        raise EditError(f"{_dotted(keys)} is not a list; cannot add {item!r} to it")
     if item in current:
         return text
     old = _load(text, document)
     node = _walk(_compose(text, document), list(keys))
     if not isinstance(node, yaml.SequenceNode):
-        raise EditError(f"{'.'.join(keys)} is not a list; cannot add {item!r} to it")
+        raise EditError(f"{_dotted(keys)} is not a list; cannot add {item!r} to it")
     style = _Style.of(text)
     if node.flow_style or not node.value:
         body = _flow(item, style)
         if node.value:
             close = node.end_mark.index - 1
             if text[close] != "]":
-                raise EditError(
-                    f"{'.'.join(keys)}: a flow list that does not end with ']' cannot be extended"
-                )
+                raise EditError(f"{_dotted(keys)}: a flow list that does not end with ']' cannot be extended")
             new_text = text[:close] + ", " + body + text[close:]
         else:
             s, e = node.start_mark.index, node.end_mark.index
@@ -96,7 +94,7 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
     want = copy.deepcopy(old)
     _get(want, list(keys)).append(item)
     if _load(new_text, document) != want:
-        raise EditError(f"adding to {'.'.join(keys)} would change more than that list; edit it by hand")
+        raise EditError(f"adding to {_dotted(keys)} would change more than that list; edit it by hand")
     return new_text
 
 
@@ -149,14 +147,20 @@ def _load(text: str, document: int) -> Any:
 
 def _get(data: Any, keys: list[Key]) -> Any:
     for k in keys:
-        if not isinstance(data, dict):
+        if isinstance(k, int):
+            data = data[k] if isinstance(data, list) and 0 <= k < len(data) else None
+        elif isinstance(data, dict):
+            data = data.get(k)
+        else:
             return None
-        data = data.get(k)
     return data
 
 
-def _assign(data: dict[str, Any], keys: list[Key], value: Any) -> None:
+def _assign(data: Any, keys: list[Key], value: Any) -> None:
     for k in keys[:-1]:
+        if isinstance(k, int):
+            data = data[k]
+            continue
         if not isinstance(data.get(k), dict):
             data[k] = {}
         data = data[k]
@@ -336,16 +340,21 @@ def _set(text: str, keys: list[Key], value: Any, document: int) -> str:
     shared = _shared(root)
     node: yaml.Node = root
     for i, k in enumerate(keys):
+        if isinstance(k, int):  # an existing list item on the way (helmfile `releases[2]`)
+            if not isinstance(node, yaml.SequenceNode) or not 0 <= k < len(node.value) or i == len(keys) - 1:
+                raise EditError(f"{_dotted(keys[: i + 1])} is not an item of an existing list")
+            node = node.value[k]
+            continue
         if not isinstance(node, yaml.MappingNode):
-            raise EditError(f"{'.'.join(keys[:i])} is not a mapping; cannot set {'.'.join(keys)}")
+            raise EditError(f"{_dotted(keys[:i])} is not a mapping; cannot set {_dotted(keys)}")
         if id(node) in shared:
-            raise EditError(f"{'.'.join(keys[:i])} is an anchor used elsewhere; edit it by hand")
+            raise EditError(f"{_dotted(keys[:i])} is an anchor used elsewhere; edit it by hand")
         hit = _lookup(node, k)
         if hit is None:
             return _add(text, node, k, _nest(keys[i + 1 :], value), style)
         vnode = hit[1]
         if id(vnode) in shared:
-            raise EditError(f"{'.'.join(keys[: i + 1])} is an anchor or alias; edit it by hand")
+            raise EditError(f"{_dotted(keys[: i + 1])} is an anchor or alias; edit it by hand")
         if i == len(keys) - 1:
             return _replace(text, vnode, value, keys, document)
         if _is_null(vnode):
@@ -374,13 +383,19 @@ def _shared(root: yaml.Node) -> set[int]:
 
 def _nest(keys: list[Key], value: Any) -> Any:
     for k in reversed(keys):
+        if isinstance(k, int):
+            raise EditError("a list item cannot be created on the way to a key")
         value = {k: value}
     return value
 
 
+def _dotted(keys: Sequence[Key]) -> str:
+    return ".".join(str(k) for k in keys)
+
+
 def _replace(text: str, vnode: yaml.Node, value: Any, keys: list[Key], document: int) -> str:
     """Set the existing entry at ``keys`` (whose value is ``vnode``) to ``value``."""
-    where = ".".join(keys)
+    where = _dotted(keys)
     style = _Style.of(text)
     if isinstance(value, Mapping):
         if _is_null(vnode):
