@@ -100,9 +100,8 @@ def test_digest_mismatch_missing_chart_and_version(helm_repo: HelmRepo) -> None:
 
 def test_unreachable_repository_is_an_error_not_a_crash() -> None:
     reg, charts = _charts({"registries": {HOST: {"endpoint": "http://127.0.0.1:9"}}})
-    with reg:
-        with pytest.raises(ChartError) as err:
-            charts.fetch(f"https://{HOST}/stable", "pg", "1.0.0")
+    with reg, pytest.raises(ChartError) as err:
+        charts.fetch(f"https://{HOST}/stable", "pg", "1.0.0")
     assert err.value.code == "unreachable"
 
 
