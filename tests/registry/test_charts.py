@@ -122,9 +122,10 @@ def test_oci_chart_from_the_local_registry(registry_open) -> None:
     layer = registry_open.push_blob("charts/redis", data)
     config = json.dumps({"name": "redis", "version": "19.0.1"}).encode()
     cfg = registry_open.push_blob("charts/redis", config)
+    helm_config = "application/vnd.cncf.helm.config.v1+json"
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": cfg, "size": len(config)},
+        "config": {"mediaType": helm_config, "digest": cfg, "size": len(config)},
         "layers": [{"mediaType": HELM_LAYER, "digest": layer, "size": len(data)}],
     }).encode()  # fmt: skip
     digest = registry_open.push_manifest(
