@@ -447,7 +447,14 @@ class _ChartImage:
     bitnami: bool
 
 
-_CHART_IMAGES: dict[tuple[str, int, int], _ChartImage] = {}  # synthetic ref key -> its chart data
+# Synthetic reference -> its chart data, for planning its override later in the same run. Keyed by
+# the whole chart use too (two repositories scanned by one worker may share paths and lines).
+_CHART_IMAGES: dict[tuple[object, ...], _ChartImage] = {}
+_CHART_IMAGES_MAX = 20_000
+
+
+def _chart_key(ref: ImageRef) -> tuple[object, ...]:
+    return (ref.key, ref.chart, ref.reference)
 
 
 def expand_charts(
@@ -582,7 +589,9 @@ def _chart_images(
             ),
             chart=use,
         )
-        _CHART_IMAGES[synthetic.key] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
+        if len(_CHART_IMAGES) >= _CHART_IMAGES_MAX:
+            _CHART_IMAGES.clear()
+        _CHART_IMAGES[_chart_key(synthetic)] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
         out.append(synthetic)
     if depth == 0:
         for n, (sub_name, sub) in enumerate(sorted(chart.subcharts.items()), 1):
@@ -615,7 +624,7 @@ def _plan_chart_override(ref: ImageRef, target: str) -> tuple[Edit, ...]:
     from bot.edit import insert
     from bot.reference import parse
 
-    data = _CHART_IMAGES.get(ref.key)
+    data = _CHART_IMAGES.get(_chart_key(ref))
     use = ref.chart
     if data is None or use is None:
         raise edit.EditError("this chart default is not known any more; scan again")

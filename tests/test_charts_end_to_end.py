@@ -37,6 +37,7 @@ def _repo(root: Path, files: dict[str, str]) -> Path:
 
 def _operator(tmp_path: Path, registry, helm: HelmRepo | None) -> Path:
     mapping = registry.config_mapping(host="docker.io")
+    mapping["registries"].update(registry.config_mapping()["registries"])  # its own host: OCI charts
     if helm is not None:
         mapping["registries"].update(helm.config_mapping(CHART_HOST)["registries"])
     path = tmp_path / "operator.yml"
@@ -114,3 +115,236 @@ def test_chart_dependency_default_image_404_is_found_and_overridden(
     again = _scan(root, operator, capsys)
     assert all(x["status"] == "ok" for x in again["findings"] if x["reference"])
     assert not _chart_findings(again)
+
+
+def _dep(ns: str, *, alias: str | None = None, repo: str = f"https://{CHART_HOST}/stable") -> str:
+    text = f"apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: {ns}\n    version: 1.2.3\n"
+    text += f"    repository: {repo}\n"
+    return text + (f"    alias: {alias}\n" if alias else "")
+
+
+def test_a_default_the_repository_overrides_with_a_live_image_is_not_reported(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "2.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": _dep(ns),
+        "values.yaml": f"{ns}:\n  image:\n    registry: docker.io\n    repository: acme/{ns}\n    tag: '2.0'\n",
+    })  # fmt: skip
+    report = _scan(root, _operator(tmp_path, registry_open, helm_repo), capsys)
+    assert not _chart_findings(report)
+    mine = [f for f in report["findings"] if f["path"] == "values.yaml"]
+    assert [(f["reference"], f["status"]) for f in mine] == [(f"docker.io/acme/{ns}:2.0", "ok")]
+
+
+def test_aliased_dependency_and_global_image_registry(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"bitnami/{ns}", "15.5.0")  # present on the mirror the repository names
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": _dep(ns, alias="db"),
+        "values.yaml": f"global:\n  imageRegistry: {registry_open.host}\ndb:\n  auth: {{}}\n{ns}:\n  ignored: true\n",
+    })  # fmt: skip
+    found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
+    assert [(f["reference"], f["status"], f["context"]["name"]) for f in found] == [
+        (f"{registry_open.host}/bitnami/{ns}:15.5.0", "ok", "db")
+    ]
+    assert any("at `db.image`" in n for n in found[0]["context"]["notes"])
+
+
+def test_argocd_application_gets_the_override_in_values_object(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"bitnamilegacy/{ns}", "15.5.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    app = f"""\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: db
+spec:
+  source:
+    repoURL: https://{CHART_HOST}/stable
+    chart: {ns}
+    targetRevision: 1.2.3
+    helm:
+      valuesObject:
+        auth:
+          username: app
+  destination:
+    namespace: db
+"""
+    root = _repo(tmp_path / "repo", {"apps/db.yaml": app})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    found = _chart_findings(_scan(root, operator, capsys))
+    assert [(f["reference"], f["status"], f["rule"]) for f in found] == [
+        (f"docker.io/bitnami/{ns}:15.5.0", "repo-missing", "bitnami-retired")
+    ]
+    _fix(root, operator, capsys)
+    assert (root / "apps/db.yaml").read_text() == app.replace(
+        "          username: app\n",
+        "          username: app\n        image:\n          registry: docker.io\n"
+        f"          repository: bitnamilegacy/{ns}\n          tag: 15.5.0\n"
+        "        global:\n          security:\n            allowInsecureImages: true\n",
+    )
+    assert not _chart_findings(_scan(root, operator, capsys))
+
+
+def test_flux_helmrelease_with_its_repository_elsewhere_and_values_from_a_configmap(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"bitnami/{ns}", "15.5.1")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    root = _repo(tmp_path / "repo", {
+        "clusters/prod/sources/charts.yaml": f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: example
+  namespace: flux-system
+spec:
+  url: https://{CHART_HOST}/stable
+""",
+        "clusters/prod/apps/db.yaml": f"""\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: db-values
+  namespace: db
+data:
+  values.yaml: |
+    image:
+      tag: 15.5.1
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: db
+  namespace: db
+spec:
+  chart:
+    spec:
+      chart: {ns}
+      version: "1.x"
+      sourceRef:
+        kind: HelmRepository
+        name: example
+        namespace: flux-system
+  valuesFrom:
+    - kind: ConfigMap
+      name: db-values
+""",
+    })  # fmt: skip
+    found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
+    assert [(f["path"], f["reference"], f["status"]) for f in found] == [
+        ("clusters/prod/apps/db.yaml", f"docker.io/bitnami/{ns}:15.5.1", "ok")
+    ]
+
+
+def test_flux_helmrelease_override_goes_into_spec_values(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"bitnamilegacy/{ns}", "15.5.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    release = f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: example
+spec:
+  url: https://{CHART_HOST}/stable
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: db
+spec:
+  chart:
+    spec:
+      chart: {ns}
+      sourceRef:
+        kind: HelmRepository
+        name: example
+"""
+    root = _repo(tmp_path / "repo", {"db.yaml": release})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    _fix(root, operator, capsys)
+    assert (root / "db.yaml").read_text() == release + (
+        "  values:\n    image:\n      registry: docker.io\n"
+        f"      repository: bitnamilegacy/{ns}\n      tag: 15.5.0\n"
+        "    global:\n      security:\n        allowInsecureImages: true\n"
+    )
+
+
+def _push_oci_chart(registry, repo: str, built) -> str:
+    from bot.registry.charts import HELM_LAYER
+
+    name, version, _, data = built
+    layer = registry.push_blob(repo, data)
+    config = json.dumps({"name": name, "version": version}).encode()
+    cfg = registry.push_blob(repo, config)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": cfg, "size": len(config)},
+        "layers": [{"mediaType": HELM_LAYER, "digest": layer, "size": len(data)}],
+    }).encode()  # fmt: skip
+    return registry.push_manifest(repo, version, manifest, "application/vnd.oci.image.manifest.v1+json")
+
+
+def test_helmfile_release_of_an_oci_chart_gets_the_override_in_its_values_file(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"bitnamilegacy/{ns}", "15.5.0")
+    _push_oci_chart(
+        registry_open, f"charts/{ns}", chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}"))
+    )
+    helmfile = f"""\
+repositories:
+  - name: internal
+    url: {registry_open.host}/charts
+    oci: true
+releases:
+  - name: db
+    chart: internal/{ns}
+    version: 1.2.3
+    values:
+      - values/db.yaml
+"""
+    root = _repo(tmp_path / "repo", {"helmfile.yaml": helmfile, "values/db.yaml": "auth:\n  username: app\n"})
+    operator = _operator(tmp_path, registry_open, None)
+    found = _chart_findings(_scan(root, operator, capsys))
+    assert found and found[0]["reference"], found[0]["detail"]
+    assert [(f["path"], f["reference"], f["status"]) for f in found] == [
+        ("helmfile.yaml", f"docker.io/bitnami/{ns}:15.5.0", "repo-missing")
+    ]
+    _fix(root, operator, capsys)
+    assert (root / "values/db.yaml").read_text() == (
+        "auth:\n  username: app\nimage:\n  registry: docker.io\n"
+        f"  repository: bitnamilegacy/{ns}\n  tag: 15.5.0\n"
+        "global:\n  security:\n    allowInsecureImages: true\n"
+    )
+
+
+def test_an_unreachable_chart_repository_is_reported_and_nothing_else_is_disturbed(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "1.0")
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": _dep(ns, repo="https://down.example.test/charts"),
+        "deploy.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n      image: acme/{ns}:1.0\n",
+    })  # fmt: skip
+    mapping = registry_open.config_mapping(host="docker.io")
+    mapping["registries"]["down.example.test"] = {"endpoint": "http://127.0.0.1:9"}
+    operator = tmp_path / "operator.yml"
+    operator.write_text(json.dumps(mapping))
+    report = _scan(root, operator, capsys)
+    by_path = {f["path"]: f for f in report["findings"]}
+    assert by_path["deploy.yaml"]["status"] == "ok"
+    chart_use = by_path["Chart.yaml"]
+    assert chart_use["status"] == "unreachable" and chart_use["artifact"] == "helm-chart"
+    assert "down.example.test" in chart_use["detail"]
+    assert cli.main(["fix", str(root), "--config", str(operator)]) == 0
+    assert "0 reference(s) fixed" in capsys.readouterr().out

@@ -476,7 +476,10 @@ def _helmfile(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         for r in _seq(get(root, "repositories")):
             rname, url = text_of(get(r, "name")), text_of(get(r, "url"))
             if rname and url:
-                oci = text_of(get(r, "oci")) == "true" or url.startswith("oci://")
+                flag = get(r, "oci")
+                oci = (isinstance(flag, ScalarNode) and flag.value.lower() == "true") or url.startswith(
+                    "oci://"
+                )
                 repos[rname] = (url, oci)
         for i, rel in enumerate(_seq(get(root, "releases"))):
             chart = text_of(get(rel, "chart"))
