@@ -131,7 +131,8 @@ def test_a_default_the_repository_overrides_with_a_live_image_is_not_reported(
     helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
     root = _repo(tmp_path / "repo", {
         "Chart.yaml": _dep(ns),
-        "values.yaml": f"{ns}:\n  image:\n    registry: docker.io\n    repository: acme/{ns}\n    tag: '2.0'\n",
+        "values.yaml": f"{ns}:\n  image:\n    registry: docker.io\n"
+                       f"    repository: acme/{ns}\n    tag: '2.0'\n",
     })  # fmt: skip
     report = _scan(root, _operator(tmp_path, registry_open, helm_repo), capsys)
     assert not _chart_findings(report)
@@ -145,7 +146,8 @@ def test_aliased_dependency_and_global_image_registry(registry_open, helm_repo, 
     helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
     root = _repo(tmp_path / "repo", {
         "Chart.yaml": _dep(ns, alias="db"),
-        "values.yaml": f"global:\n  imageRegistry: {registry_open.host}\ndb:\n  auth: {{}}\n{ns}:\n  ignored: true\n",
+        "values.yaml": f"global:\n  imageRegistry: {registry_open.host}\n"
+                       f"db:\n  auth: {{}}\n{ns}:\n  ignored: true\n",
     })  # fmt: skip
     found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
     assert [(f["reference"], f["status"], f["context"]["name"]) for f in found] == [
@@ -278,7 +280,7 @@ spec:
 
 
 def _push_oci_chart(registry, repo: str, built) -> str:
-    from bot.registry.charts import HELM_LAYER
+    from bot.registry.charts import HELM_CONFIG, HELM_LAYER
 
     name, version, _, data = built
     layer = registry.push_blob(repo, data)
@@ -286,7 +288,7 @@ def _push_oci_chart(registry, repo: str, built) -> str:
     cfg = registry.push_blob(repo, config)
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": cfg, "size": len(config)},
+        "config": {"mediaType": HELM_CONFIG, "digest": cfg, "size": len(config)},
         "layers": [{"mediaType": HELM_LAYER, "digest": layer, "size": len(data)}],
     }).encode()  # fmt: skip
     return registry.push_manifest(repo, version, manifest, "application/vnd.oci.image.manifest.v1+json")
@@ -334,7 +336,8 @@ def test_an_unreachable_chart_repository_is_reported_and_nothing_else_is_disturb
     registry_open.push(f"acme/{ns}", "1.0")
     root = _repo(tmp_path / "repo", {
         "Chart.yaml": _dep(ns, repo="https://down.example.test/charts"),
-        "deploy.yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n    - name: a\n      image: acme/{ns}:1.0\n",
+        "deploy.yaml": "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+                       f"    - name: a\n      image: acme/{ns}:1.0\n",
     })  # fmt: skip
     mapping = registry_open.config_mapping(host="docker.io")
     mapping["registries"]["down.example.test"] = {"endpoint": "http://127.0.0.1:9"}
