@@ -158,9 +158,10 @@ def decide(
             f.advice = d.advice
             continue
         target = str(d.target)
+        note = None
         try:
             if f.ref.chart is not None:  # a chart's default: an override in the consumer's values
-                edits, problem = _plan_chart_override(f.ref, target), None
+                (edits, note), problem = _plan_chart_override(f.ref, target), None
             else:
                 edits, problem = edit.plan(f.ref, target), None
         except edit.EditError as exc:
@@ -169,12 +170,14 @@ def decide(
             rule=d.rule.id,
             why=d.rule.why,
             before=f.ref.text,
-            after=_written(f.ref, edits, d.target.familiar()),
+            after=d.target.familiar()
+            if f.ref.chart is not None
+            else _written(f.ref, edits, d.target.familiar()),
             target=target,
             digest=d.digest,
             checked_at=d.checked_at,
             edits=edits,
-            advice=d.advice,
+            advice=" ".join(a for a in (d.advice, note) if a) or None,
         )
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
@@ -618,9 +621,10 @@ def _is_bitnami(chart: Chart, defaults: Mapping[str, Any]) -> bool:
     return "bitnami" in chart.chart_yaml.lower() or "common.images.image" in "".join(chart.templates.values())
 
 
-def _plan_chart_override(ref: ImageRef, target: str) -> tuple[Edit, ...]:
+def _plan_chart_override(ref: ImageRef, target: str) -> tuple[tuple[Edit, ...], str]:
     """The edit that writes an override making the chart use ``target`` for ``ref``'s image,
-    in the consumer's values (``bot.edit.insert``), verified by reading the chart again."""
+    in the consumer's values (``bot.edit.insert``), verified by reading the chart again; and a
+    note for the pull request saying where and why."""
     from bot.edit import insert
     from bot.reference import parse
 
@@ -666,7 +670,16 @@ def _plan_chart_override(ref: ImageRef, target: str) -> tuple[Edit, ...]:
         raise edit.EditError(f"`{'.'.join(data.field)}` is not an image map or string in the chart's values")
     prefix = (*use.site_keys, *data.field)
     sets = [((*prefix, *k), v) for k, v in items]
+    where = ".".join(str(k) for k in prefix)
+    note = (
+        f"The image is a default of the chart `{data.use.name}` {data.chart.version} (values.yaml key "
+        f"`{'.'.join(data.field)}`); the override goes in `{use.site}` at `{where}`."
+    )
     if data.bitnami and not want.path.startswith("bitnami/"):
+        note += (
+            " Bitnami charts refuse images that are not Bitnami's unless "
+            "`global.security.allowInsecureImages` is true (bitnami/charts#30850), so this change sets it."
+        )
         # Bitnami charts refuse any other image unless told so; at the top level a parent chart's
         # global reaches its sub-charts.
         top = use.site_keys[:-1] if use.via == "Chart.yaml dependency" else use.site_keys
@@ -683,7 +696,7 @@ def _plan_chart_override(ref: ImageRef, target: str) -> tuple[Edit, ...]:
             f"the override would make the chart use {got.reference if got else 'nothing'}, not {want}"
         )
     one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
-    return (one,) if one is not None else ()
+    return ((one,) if one is not None else ()), note
 
 
 def _get(values: Any, keys: Sequence[str]) -> Any:
