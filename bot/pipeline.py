@@ -133,7 +133,7 @@ def evaluate(
     for f in findings:
         if f.ref.key in unread and f.ref.chart is not None:
             f.status, f.evidence = Status.UNREACHABLE, unread[f.ref.key]
-    return decide(findings, lookup, config, table)
+    return _advise_newer_charts(decide(findings, lookup, config, table))
 
 
 def decide(
@@ -610,6 +610,28 @@ def _chart_images(
             )
             out.extend(_chart_images(use_ref, sub_use, sub, depth + 1, offset + 100 * n))
     return out
+
+
+def _advise_newer_charts(findings: list[Finding]) -> list[Finding]:
+    """A chart default that does not pull and that no rule can replace: when the repository lists
+    a newer chart version, the right fix is likely to upgrade the chart; say so."""
+    from bot.registry.charts import semver
+
+    for f in findings:
+        data = _CHART_IMAGES.get(_chart_key(f.ref)) if f.ref.chart is not None else None
+        if data is None or f.fix is not None or f.status not in _ROTTEN:
+            continue
+        newest, current = data.chart.newest, data.chart.version
+        if newest and (semver(newest) or (0,)) > (semver(current) or (0,)):
+            tip = (
+                f"`{data.use.name}` {newest} is newer than {current}: a newer chart version may default "
+                "to an image that still exists; upgrading the chart is likely the right fix."
+            )
+            f.advice = f"{f.advice} {tip}" if f.advice else tip
+    return findings
+
+
+_ROTTEN = frozenset({Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.AUTH_REQUIRED})
 
 
 def _is_bitnami(chart: Chart, defaults: Mapping[str, Any]) -> bool:

@@ -351,3 +351,43 @@ def test_an_unreachable_chart_repository_is_reported_and_nothing_else_is_disturb
     assert "down.example.test" in chart_use["detail"]
     assert cli.main(["fix", str(root), "--config", str(operator)]) == 0
     assert "0 reference(s) fixed" in capsys.readouterr().out
+
+
+def test_tag_built_from_app_version_by_the_templates_and_a_bundled_subchart(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "v2.1.0")  # the templates write "v" + appVersion
+    exporter = chart("exporter", "0.3.0", values=f"image:\n  repository: acme/{ns}-exporter\n  tag: '0.1'\n")
+    template = (
+        'image: "{{ .Values.image.repository }}:'
+        '{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}"\n'
+    )
+    helm_repo.add(chart(
+        ns, "1.2.3", app_version="2.1.0", values=f"image:\n  repository: acme/{ns}\n",
+        templates={"deployment.yaml": template},
+        subcharts={"exporter-0.3.0": exporter[3]},
+    ))  # fmt: skip
+    root = _repo(
+        tmp_path / "repo", {"Chart.yaml": _dep(ns), "values.yaml": f"{ns}:\n  exporter:\n    x: 1\n"}
+    )
+    found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
+    got = {(f["reference"], f["status"]) for f in found}
+    assert got == {
+        (f"docker.io/acme/{ns}:v2.1.0", "ok"),
+        (f"docker.io/acme/{ns}-exporter:0.1", "repo-missing"),
+    }
+    (sub,) = [f for f in found if "exporter" in f["reference"]]
+    assert any(f"at `{ns}.exporter.image`" in n for n in sub["context"]["notes"])
+
+
+def test_a_rotten_default_no_rule_can_replace_gets_newer_chart_advice(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    helm_repo.add(chart(ns, "1.2.3", values=f"image:\n  repository: acme/{ns}\n  tag: '1.0'\n"))
+    helm_repo.add(chart(ns, "2.0.0", values=f"image:\n  repository: acme/{ns}\n  tag: '2.0'\n"))
+    root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns)})
+    (f,) = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
+    assert f["reference"] == f"docker.io/acme/{ns}:1.0" and f["status"] == "repo-missing"
+    assert f"`{ns}` 2.0.0 is newer than 1.2.3" in f["advice"]

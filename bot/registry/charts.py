@@ -19,6 +19,7 @@ resolution of a version range for half an hour.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -78,6 +79,7 @@ class Chart:
     templates: dict[str, str] = field(default_factory=dict)
     subcharts: dict[str, Chart] = field(default_factory=dict)
     chart_yaml: str = ""
+    newest: str | None = None  # the newest stable version the repository lists, when known
 
     def to_json(self) -> dict[str, Any]:
         """The cached form."""
@@ -91,6 +93,7 @@ class Chart:
             "templates": self.templates,
             "subcharts": {k: v.to_json() for k, v in self.subcharts.items()},
             "chart_yaml": self.chart_yaml,
+            "newest": self.newest,
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class Chart:
             dict(data.get("templates", {})),
             {k: cls.from_json(v) for k, v in data.get("subcharts", {}).items()},
             data.get("chart_yaml", ""),
+            data.get("newest"),
         )
 
 
@@ -163,12 +167,14 @@ class Charts:
             entry = _pick(entries, spec)
             if entry is None:
                 raise ChartError("not-found", f"no version of {name} in {base} matches {spec!r}")
+            newest = _pick(entries, "*")
+            entry = {**entry, "newest": newest["version"] if newest else None}
             self._put(rkey, json.dumps(entry), RESOLVE_TTL_S)
         version, digest = entry["version"], entry.get("digest") or ""
         ckey = _PREFIX + "chart:" + _hash(base, name, version, digest)
         cached = self._get(ckey)
         if cached is not None and digest:
-            return Chart.from_json(json.loads(cached))
+            return dataclasses.replace(Chart.from_json(json.loads(cached)), newest=entry.get("newest"))
         url = _join(base, entry["url"])
         data = self._get_url(url, deadline, ARCHIVE_CAP, "application/gzip, application/octet-stream, */*")
         got = hashlib.sha256(data).hexdigest()
@@ -176,7 +182,7 @@ class Charts:
             raise ChartError("invalid", f"{name} {version}: the archive does not match the index digest")
         chart = read_archive(data, base, name, version, "sha256:" + got)
         self._put(ckey, json.dumps(chart.to_json()), CHART_TTL_S)
-        return chart
+        return dataclasses.replace(chart, newest=entry.get("newest"))
 
     def _get_url(self, url: str, deadline: Deadline, cap: int, accept: str) -> bytes:
         try:
