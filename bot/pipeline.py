@@ -181,6 +181,7 @@ def decide(
         )
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
+    _combine_chart_overrides(findings)
     return findings
 
 
@@ -454,6 +455,8 @@ class _ChartImage:
 # the whole chart use too (two repositories scanned by one worker may share paths and lines).
 _CHART_IMAGES: dict[tuple[object, ...], _ChartImage] = {}
 _CHART_IMAGES_MAX = 20_000
+# Synthetic reference -> the key paths and values its override sets, and its target.
+_PLANNED: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = {}
 
 
 def _chart_key(ref: ImageRef) -> tuple[object, ...]:
@@ -563,7 +566,7 @@ def _chart_images(
     bitnami = _is_bitnami(chart, defaults)
     out: list[ImageRef] = []
     for i, (keys, ref) in enumerate(sorted(mine.items())):
-        if ref.reference is None:
+        if ref.reference is None or _disabled(effective, keys):
             continue
         own = written.get(keys)
         if own is not None and own.reference == ref.reference:
@@ -594,6 +597,7 @@ def _chart_images(
         )
         if len(_CHART_IMAGES) >= _CHART_IMAGES_MAX:
             _CHART_IMAGES.clear()
+            _PLANNED.clear()
         _CHART_IMAGES[_chart_key(synthetic)] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
         out.append(synthetic)
     if depth == 0:
@@ -610,6 +614,19 @@ def _chart_images(
             )
             out.extend(_chart_images(use_ref, sub_use, sub, depth + 1, offset + 100 * n))
     return out
+
+
+def _disabled(values: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Whether a component on the image's path is switched off (``metrics.enabled: false``):
+    its image is never pulled, so its default is not worth a finding."""
+    here: Any = values
+    for k in keys[:-1]:
+        if not isinstance(here, dict):
+            return False
+        here = here.get(k)
+        if isinstance(here, dict) and here.get("enabled") is False:
+            return True
+    return False
 
 
 def _advise_newer_charts(findings: list[Finding]) -> list[Finding]:
@@ -709,16 +726,51 @@ def _plan_chart_override(ref: ImageRef, target: str) -> tuple[tuple[Edit, ...], 
     text = use.site_text
     for keys, value in sets:
         text = insert.set_value(text, list(keys), value, document=use.site_document)
-    # Verify: the chart, given the new values, uses the target.
-    new_values = _site_values(text, use)
-    effective = _merge_chart(data, new_values)
+    _check_override(text, data, str(want))
+    _PLANNED[_chart_key(ref)] = (sets, str(want))
+    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
+    return ((one,) if one is not None else ()), note
+
+
+def _check_override(text: str, data: _ChartImage, want: str) -> None:
+    """The chart, given the edited values, must use ``want`` for the image."""
+    effective = _merge_chart(data, _site_values(text, data.use))
     got = _values_refs(effective, data.app_tag).get(data.field)
-    if got is None or got.reference != str(want):
+    if got is None or got.reference != want:
         raise edit.EditError(
             f"the override would make the chart use {got.reference if got else 'nothing'}, not {want}"
         )
-    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
-    return ((one,) if one is not None else ()), note
+
+
+def _combine_chart_overrides(findings: Sequence[Finding]) -> None:
+    """Overrides for several images of one values file all insert near the same place, so their
+    separate edits would collide; each gets the one edit that writes them all (the splice engine
+    applies an identical edit once), checked for every image it overrides."""
+    from bot.edit import insert
+
+    groups: dict[tuple[str, int], list[Finding]] = {}
+    for f in findings:
+        if f.ref.chart is not None and f.fix is not None and f.fix.edits and _chart_key(f.ref) in _PLANNED:
+            groups.setdefault((f.ref.chart.site, f.ref.chart.site_document), []).append(f)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        use = group[0].ref.chart
+        assert use is not None and use.site_text is not None
+        text = use.site_text
+        try:
+            for f in group:
+                sets, _ = _PLANNED[_chart_key(f.ref)]
+                for keys, value in sets:
+                    text = insert.set_value(text, list(keys), value, document=use.site_document)
+            for f in group:
+                _check_override(text, _CHART_IMAGES[_chart_key(f.ref)], _PLANNED[_chart_key(f.ref)][1])
+        except edit.EditError:
+            continue  # each keeps its own edit; the first applies, the next run does the others
+        one = insert.edit(use.site, use.site_text.encode("utf-8"), text.encode("utf-8"))
+        for f in group:
+            assert f.fix is not None
+            f.fix = dataclasses.replace(f.fix, edits=(one,) if one is not None else ())
 
 
 def _get(values: Any, keys: Sequence[str]) -> Any:

@@ -391,3 +391,30 @@ def test_a_rotten_default_no_rule_can_replace_gets_newer_chart_advice(
     (f,) = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
     assert f["reference"] == f"docker.io/acme/{ns}:1.0" and f["status"] == "repo-missing"
     assert f"`{ns}` 2.0.0 is newer than 1.2.3" in f["advice"]
+
+
+def test_several_rotten_defaults_of_one_chart_are_overridden_in_one_change(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    for repo in (ns, f"{ns}-exporter"):
+        registry_open.push(f"bitnamilegacy/{repo}", "1.0.0")
+    values = _bitnami_values(f"bitnami/{ns}", "1.0.0").replace(
+        "metrics:\n  enabled: false\n",
+        f"metrics:\n  enabled: true\n  image:\n    registry: docker.io\n"
+        f"    repository: bitnami/{ns}-exporter\n    tag: 1.0.0\n"
+        f"volumePermissions:\n  enabled: false\n  image:\n    repository: bitnami/{ns}-shell\n    tag: '12'\n",
+    )
+    helm_repo.add(chart(ns, "1.2.3", values=values))
+    root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns), "values.yaml": f"{ns}:\n  auth: {{}}\n"})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    found = _chart_findings(_scan(root, operator, capsys))
+    assert sorted(f["context"]["field"] for f in found) == ["image", "metrics.image"]  # disabled: not pulled
+    out = _fix(root, operator, capsys)
+    assert "2 reference(s) fixed" in out
+    assert (root / "values.yaml").read_text() == (
+        f"{ns}:\n  auth: {{}}\n  image:\n    registry: docker.io\n    repository: bitnamilegacy/{ns}\n"
+        f"    tag: 1.0.0\n  metrics:\n    image:\n      registry: docker.io\n"
+        f"      repository: bitnamilegacy/{ns}-exporter\n      tag: 1.0.0\n"
+        "global:\n  security:\n    allowInsecureImages: true\n"
+    )
