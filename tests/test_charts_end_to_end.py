@@ -403,7 +403,8 @@ def test_several_rotten_defaults_of_one_chart_are_overridden_in_one_change(
         "metrics:\n  enabled: false\n",
         f"metrics:\n  enabled: true\n  image:\n    registry: docker.io\n"
         f"    repository: bitnami/{ns}-exporter\n    tag: 1.0.0\n"
-        f"volumePermissions:\n  enabled: false\n  image:\n    repository: bitnami/{ns}-shell\n    tag: '12'\n",
+        f"volumePermissions:\n  enabled: false\n  image:\n    repository: bitnami/{ns}-shell\n"
+        "    tag: '12'\n",
     )
     helm_repo.add(chart(ns, "1.2.3", values=values))
     root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns), "values.yaml": f"{ns}:\n  auth: {{}}\n"})
