@@ -23,6 +23,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import posixpath
@@ -37,6 +38,7 @@ import yaml
 
 from bot.registry.cache import Store
 from bot.registry.client import Blocked, Client, Deadline, Endpoint, Unreachable, sha256_digest
+from bot.registry.guard import Network
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +193,13 @@ class Charts:
             raise ChartError("invalid", f"{url!r} is not a URL") from None
         host = u.host + (f":{u.port}" if u.port else "")
         ep = self.client.endpoint(host)
+        if not ep.configured and _in_allowed(u.host, self.client.config.allow):
+            # An address in an operator-trusted range: any port, plain http included.
+            port = u.port or (443 if u.scheme == "https" else 80)
+            self.client.backend.trust(u.scheme, u.host, port)
+            ep = Endpoint(
+                host, httpx.URL(f"{u.scheme}://{u.netloc.decode('ascii')}"), ep.credentials, True, False
+            )
         if not ep.configured and u.scheme != "https":
             raise ChartError("unreachable", f"{host}: plain http is only allowed to configured endpoints")
         target = ep.url(u.raw_path.decode("ascii"))
@@ -315,6 +324,16 @@ def _join(base: str, url: str) -> str:
     if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", url):
         return url
     return str(httpx.URL(base + "/").join(url))
+
+
+def _in_allowed(host: str, allow: tuple[Network, ...]) -> bool:
+    """Whether ``host`` is an IP address inside a ``network.allow`` range (names are not
+    resolved here: the guard checks them at connect time, with the default port and https)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in allow)
 
 
 def _host(repository: str) -> str:

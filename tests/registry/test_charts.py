@@ -229,3 +229,17 @@ def test_constraints(spec: str, yes: list[str], no: list[str]) -> None:
     for v in no:
         s = semver(v)
         assert s is not None and not test(s, v), (spec, v)
+
+
+def test_a_repository_in_an_allowed_range_may_use_plain_http_on_any_port(helm_repo: HelmRepo) -> None:
+    helm_repo.add(chart("pg", "1.0.0", values="a: 1\n"))
+    url = f"{helm_repo.url}/stable"  # http://127.0.0.1:PORT/stable
+    reg, charts = _charts({"registries": {}})
+    with reg, pytest.raises(ChartError):
+        charts.fetch(url, "pg", "1.0.0")  # loopback, plain http: refused by default
+    trusted = Registry(
+        RegistryConfig.from_mapping({"network": {"allow": ["127.0.0.0/8"]}}), store=MemoryStore()
+    )
+    with trusted:
+        got = Charts(trusted.client, trusted.cache.store, trusted.total_s).fetch(url, "pg", "1.0.0")
+    assert got.values == "a: 1\n"
