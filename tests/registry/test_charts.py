@@ -243,3 +243,24 @@ def test_a_repository_in_an_allowed_range_may_use_plain_http_on_any_port(helm_re
     with trusted:
         got = Charts(trusted.client, trusted.cache.store, trusted.total_s).fetch(url, "pg", "1.0.0")
     assert got.values == "a: 1\n"
+
+
+def test_a_private_repository_gets_its_configured_credentials_only(tmp_path: Path) -> None:
+    repo = HelmRepo(tmp_path / "srv", prefix="private", auth=("reader", "s3cret"))
+    try:
+        repo.add(chart("pg", "1.0.0", values="a: 1\n"))
+        entry = {"endpoint": repo.url, "username": "reader", "password_env": "CHARTS_PASSWORD"}
+        config = RegistryConfig.from_mapping({"registries": {HOST: entry}}, env={"CHARTS_PASSWORD": "s3cret"})
+        with Registry(config, store=MemoryStore()) as reg:
+            got = Charts(reg.client, reg.cache.store, reg.total_s).fetch(
+                f"https://{HOST}/private", "pg", "1.0.0"
+            )
+        assert got.values == "a: 1\n"
+        anonymous = RegistryConfig.from_mapping({"registries": {HOST: {"endpoint": repo.url}}})
+        with Registry(anonymous, store=MemoryStore()) as reg, pytest.raises(ChartError) as err:
+            Charts(reg.client, reg.cache.store, reg.total_s).fetch(
+                f"https://{HOST}/private", "pg", "1.0.0"
+            )
+        assert err.value.code == "unreachable" and "401" in err.value.detail
+    finally:
+        repo.stop()

@@ -8,6 +8,7 @@ built here, served by a threaded HTTP server (what `helm repo index` + any web s
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -67,7 +68,14 @@ def chart(
 class HelmRepo:
     """A static chart repository on 127.0.0.1 (stop it with :meth:`stop`)."""
 
-    def __init__(self, root: Path, *, prefix: str = "", absolute_urls: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        prefix: str = "",
+        absolute_urls: bool = False,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.root = root
         self.prefix = prefix
         self.dir = root / prefix if prefix else root
@@ -83,6 +91,14 @@ class HelmRepo:
 
             def do_GET(self) -> None:
                 repo.requests.append(self.path)
+                if auth is not None:
+                    want = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+                    if self.headers.get("Authorization") != want:
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Basic realm="charts"')
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 super().do_GET()
 
             def log_message(self, format: str, *args: Any) -> None:
