@@ -258,9 +258,7 @@ def test_a_private_repository_gets_its_configured_credentials_only(tmp_path: Pat
         assert got.values == "a: 1\n"
         anonymous = RegistryConfig.from_mapping({"registries": {HOST: {"endpoint": repo.url}}})
         with Registry(anonymous, store=MemoryStore()) as reg, pytest.raises(ChartError) as err:
-            Charts(reg.client, reg.cache.store, reg.total_s).fetch(
-                f"https://{HOST}/private", "pg", "1.0.0"
-            )
+            Charts(reg.client, reg.cache.store, reg.total_s).fetch(f"https://{HOST}/private", "pg", "1.0.0")
         assert err.value.code == "unreachable" and "401" in err.value.detail
     finally:
         repo.stop()
