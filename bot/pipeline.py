@@ -485,7 +485,7 @@ def expand_charts(
             chart = fetcher.fetch(use.repository, use.name, use.version)
         except _chart_error() as exc:
             failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
-            out.append(dataclasses.replace(r, detail=f"{r.detail}: {exc.detail}"))
+            out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
             continue
         out.extend(_chart_images(r, use, chart))
     return out, failed
