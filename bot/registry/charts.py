@@ -219,10 +219,14 @@ class Charts:
         domain, _, prefix = rest.partition("/")
         path = f"{prefix}/{name}" if prefix else name
         ep: Endpoint = self.client.endpoint(domain)
-        if not _SEMVER.fullmatch(version) or _is_range(version):
-            raise ChartError(
-                "invalid", f"{repository}/{name}: OCI charts need an exact version, not {version!r}"
-            )
+        if _is_range(version) or not _SEMVER.fullmatch(version):
+            # A range: Helm lists the repository's tags and takes the highest match.
+            tags, _ = self.client.tags(ep, path, deadline)
+            entries = [{"version": t.replace("_", "+")} for t in tags if semver(t.replace("_", "+"))]
+            best = _pick(entries, version)
+            if best is None:
+                raise ChartError("not-found", f"{domain}/{path}: no tag matches {version!r}")
+            version = best["version"]
         tag = version.replace("+", "_")  # Helm's tag spelling of build metadata
         reply = self.client.manifest(ep, path, tag, "GET", deadline)
         if reply.status == 404:

@@ -138,9 +138,10 @@ def test_oci_chart_from_the_local_registry(registry_open) -> None:
         with pytest.raises(ChartError) as err:
             charts.fetch(f"oci://{registry_open.host}/charts", "redis", "9.9.9")
         assert err.value.code == "not-found"
+        assert charts.fetch(f"oci://{registry_open.host}/charts", "redis", "19.x").version == "19.0.1"
         with pytest.raises(ChartError) as rng:
-            charts.fetch(f"oci://{registry_open.host}/charts", "redis", "^19")
-        assert rng.value.code == "invalid"
+            charts.fetch(f"oci://{registry_open.host}/charts", "redis", "^20")
+        assert rng.value.code == "not-found"
 
 
 # --- hostile archives -----------------------------------------------------------------------------
