@@ -487,7 +487,12 @@ def expand_charts(
             failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
             continue
-        out.extend(_chart_images(r, use, chart))
+        try:
+            out.extend(_chart_images(r, use, chart))
+        except Exception as exc:  # noqa: BLE001 - one odd chart must not stop the repository's scan
+            detail = f"the chart's values cannot be read: {type(exc).__name__}"
+            failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
+            out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
     return out, failed
 
 

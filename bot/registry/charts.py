@@ -280,24 +280,24 @@ class Charts:
 
 
 def _index_entries(data: bytes, name: str) -> list[dict[str, Any]]:
-    """The index entries for ``name``, parsing only its own section when the index is laid out as
-    Helm writes it (two-space ``entries:`` children), else the whole (already capped) document."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ChartError("invalid", "index.yaml is not UTF-8") from None
-    m = re.search(rf"(?m)^  {re.escape(name)}:[ \t]*\r?\n", text)
+    """The index entries for ``name``. An index laid out as Helm writes it (two-space
+    ``entries:`` children) is searched as bytes and only the chart's own section is decoded and
+    parsed: a popular repository's index is tens of MB, never copied to text or turned into
+    Python objects whole. Any other layout is parsed whole (it is capped already)."""
+    m = re.search(rb"(?m)^  " + re.escape(name.encode()) + rb":[ \t]*\r?\n", data)
     parsed: Any = None
-    if m is not None and text.lstrip().startswith(("apiVersion", "entries", "generated")):
-        end = re.compile(r"(?m)^(?:  [^\s-]|[^\s-])").search(text, m.end())
-        section = text[m.start() : end.start() if end else len(text)]
+    if m is not None and data[:4096].lstrip().startswith((b"apiVersion", b"entries", b"generated")):
+        end = re.compile(rb"(?m)^(?:  [^\s-]|[^\s-])").search(data, m.end())
         try:
+            section = data[m.start() : end.start() if end else len(data)].decode("utf-8")
             parsed = _load("entries:\n" + section)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, UnicodeDecodeError):
             parsed = None
     if parsed is None:
         try:
-            parsed = _load(text)
+            parsed = _load(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ChartError("invalid", "index.yaml is not UTF-8") from None
         except yaml.YAMLError as exc:
             raise ChartError("invalid", f"index.yaml is not valid YAML: {str(exc).splitlines()[0]}") from None
     entries = parsed.get("entries") if isinstance(parsed, dict) else None

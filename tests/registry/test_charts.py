@@ -263,3 +263,28 @@ def test_a_private_repository_gets_its_configured_credentials_only(tmp_path: Pat
         assert err.value.code == "unreachable" and "401" in err.value.detail
     finally:
         repo.stop()
+
+
+def test_only_the_charts_own_section_of_a_large_index_is_parsed() -> None:
+    from bot.registry.charts import _index_entries
+
+    filler = "".join(
+        f"  c{i}:\n  - apiVersion: v2\n    name: c{i}\n    version: 1.0.{i}\n"
+        f"    urls:\n    - c{i}-1.0.{i}.tgz\n"
+        for i in range(20_000)
+    )
+    index = (
+        "apiVersion: v1\nentries:\n"
+        + filler
+        + "  pg:\n  - apiVersion: v2\n    name: pg\n    version: 1.2.3\n"
+        "    digest: abc\n    urls:\n    - https://cdn.example/pg-1.2.3.tgz\n"
+        + filler.replace("  c", "  d")
+        + "generated: '2026-12-01T00:00:00Z'\n"
+    ).encode()
+    assert len(index) > 4_000_000
+    assert _index_entries(index, "pg") == [
+        {"version": "1.2.3", "url": "https://cdn.example/pg-1.2.3.tgz", "digest": "abc", "appVersion": None}
+    ]
+    # Another layout (JSON is YAML too): parsed whole.
+    as_json = json.dumps({"apiVersion": "v1", "entries": {"pg": [{"version": "2.0.0", "urls": ["pg.tgz"]}]}})
+    assert [e["version"] for e in _index_entries(as_json.encode(), "pg")] == ["2.0.0"]
