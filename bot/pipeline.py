@@ -132,7 +132,8 @@ def evaluate(
     ]  # fmt: skip
     for f in findings:
         if f.ref.key in unread and f.ref.chart is not None:
-            f.status, f.evidence = Status.UNREACHABLE, unread[f.ref.key]
+            ev = unread[f.ref.key]
+            f.status, f.evidence = _CHART_STATUS.get(ev.error_code or "", Status.UNREACHABLE), ev
     return _advise_newer_charts(decide(findings, lookup, config, table))
 
 
@@ -494,6 +495,10 @@ def expand_charts(
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
     return out, failed
+
+
+# Why a chart could not be read (bot.registry.charts.ChartError codes) -> the finding's status.
+_CHART_STATUS = {"NOT-FOUND": Status.REPO_MISSING, "INVALID": Status.INVALID, "HOSTILE": Status.INVALID}
 
 
 def _chart_error() -> type[ChartError]:

@@ -419,3 +419,16 @@ def test_several_rotten_defaults_of_one_chart_are_overridden_in_one_change(
         f"      repository: bitnamilegacy/{ns}-exporter\n      tag: 1.0.0\n"
         "global:\n  security:\n    allowInsecureImages: true\n"
     )
+
+
+def test_a_hostile_chart_archive_is_reported_as_invalid(registry_open, helm_repo, tmp_path, capsys):
+    from tests.support.helmrepo import tgz
+
+    ns = _ns()
+    evil = tgz(
+        {f"{ns}/Chart.yaml": f"name: {ns}\nversion: 1.2.3\n"}, links={f"{ns}/values.yaml": "/etc/passwd"}
+    )
+    helm_repo.add((ns, "1.2.3", None, evil))
+    root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns)})
+    (f,) = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
+    assert f["status"] == "invalid" and "is a link" in f["detail"]
