@@ -43,11 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEVELS",
+    "ChartRun",
     "Reader",
     "Result",
     "apply",
     "decide",
     "evaluate",
+    "expand_charts",
     "fails",
     "groups",
     "level",
@@ -125,7 +127,8 @@ def evaluate(
     """Findings for the references ``config`` does not ignore, each with its registry status, the
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
     Chart uses become the images of the charts' defaults first (:func:`expand_charts`)."""
-    expanded, unread = expand_charts(list(refs), lookup)
+    charts = ChartRun()
+    expanded, unread = expand_charts(list(refs), lookup, charts)
     findings = [
         Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in expanded
         if not config.ignores(r)
@@ -134,11 +137,16 @@ def evaluate(
         if f.ref.key in unread and f.ref.chart is not None:
             ev = unread[f.ref.key]
             f.status, f.evidence = _CHART_STATUS.get(ev.error_code or "", Status.UNREACHABLE), ev
-    return _advise_newer_charts(decide(findings, lookup, config, table))
+    return _advise_newer_charts(decide(findings, lookup, config, table, charts=charts), charts)
 
 
 def decide(
-    findings: list[Finding], lookup: Lookup | None, config: RepoConfig, table: RuleTable
+    findings: list[Finding],
+    lookup: Lookup | None,
+    config: RepoConfig,
+    table: RuleTable,
+    *,
+    charts: ChartRun | None = None,
 ) -> list[Finding]:
     """Set rule, fix and advice on ``findings`` in place (resolving the unchecked ones first)."""
     memo = _Memo(lookup) if lookup is not None else None
@@ -162,7 +170,7 @@ def decide(
         note = None
         try:
             if f.ref.chart is not None:  # a chart's default: an override in the consumer's values
-                (edits, note), problem = _plan_chart_override(f.ref, target), None
+                (edits, note), problem = _plan_chart_override(f.ref, target, charts or ChartRun()), None
             else:
                 edits, problem = edit.plan(f.ref, target), None
         except edit.EditError as exc:
@@ -182,7 +190,8 @@ def decide(
         )
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
-    _combine_chart_overrides(findings)
+    if charts is not None:
+        _combine_chart_overrides(findings, charts)
     return findings
 
 
@@ -452,12 +461,15 @@ class _ChartImage:
     bitnami: bool
 
 
-# Synthetic reference -> its chart data, for planning its override later in the same run. Keyed by
-# the whole chart use too (two repositories scanned by one worker may share paths and lines).
-_CHART_IMAGES: dict[tuple[object, ...], _ChartImage] = {}
-_CHART_IMAGES_MAX = 20_000
-# Synthetic reference -> the key paths and values its override sets, and its target.
-_PLANNED: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = {}
+@dataclass
+class ChartRun:
+    """What one :func:`evaluate` learns about charts, for planning their overrides in the same
+    call: each synthetic reference's chart data, and the keys and target each override sets."""
+
+    images: dict[tuple[object, ...], _ChartImage] = field(default_factory=dict)
+    planned: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = field(
+        default_factory=dict
+    )
 
 
 def _chart_key(ref: ImageRef) -> tuple[object, ...]:
@@ -465,12 +477,13 @@ def _chart_key(ref: ImageRef) -> tuple[object, ...]:
 
 
 def expand_charts(
-    refs: Sequence[ImageRef], lookup: Lookup | None
+    refs: Sequence[ImageRef], lookup: Lookup | None, run: ChartRun | None = None
 ) -> tuple[list[ImageRef], dict[tuple[str, int, int], Evidence]]:
     """``refs`` with each chart use replaced by the images the chart's defaults make, once the
     consumer's values are applied (an image the consumer writes in full is reported where it is
     written, not again here). Uses whose chart cannot be read stay, with evidence saying why;
     offline (no lookup), chart uses are dropped: there is nothing to read them with."""
+    run = run if run is not None else ChartRun()
     out = [r for r in refs if r.chart is None]
     uses = [r for r in refs if r.chart is not None]
     failed: dict[tuple[str, int, int], Evidence] = {}
@@ -489,7 +502,7 @@ def expand_charts(
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
             continue
         try:
-            out.extend(_chart_images(r, use, chart))
+            out.extend(_chart_images(r, use, chart, run))
         except Exception as exc:  # noqa: BLE001 - one odd chart must not stop the repository's scan
             detail = f"the chart's values cannot be read: {type(exc).__name__}"
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
@@ -557,7 +570,7 @@ def _values_refs(values: Mapping[str, Any], app_tag: str | None) -> dict[tuple[s
 
 
 def _chart_images(
-    use_ref: ImageRef, use: ChartUse, chart: Chart, depth: int = 0, offset: int = 1
+    use_ref: ImageRef, use: ChartUse, chart: Chart, run: ChartRun, *, depth: int = 0, offset: int = 1
 ) -> list[ImageRef]:
     from bot.scan import charts as chart_scan
 
@@ -605,10 +618,7 @@ def _chart_images(
             ),
             chart=use,
         )
-        if len(_CHART_IMAGES) >= _CHART_IMAGES_MAX:
-            _CHART_IMAGES.clear()
-            _PLANNED.clear()
-        _CHART_IMAGES[_chart_key(synthetic)] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
+        run.images[_chart_key(synthetic)] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
         out.append(synthetic)
     if depth == 0:
         for n, (sub_name, sub) in enumerate(sorted(chart.subcharts.items()), 1):
@@ -622,7 +632,7 @@ def _chart_images(
                 values=json.dumps(scoped),
                 site_keys=(*use.site_keys, sub_name),
             )
-            out.extend(_chart_images(use_ref, sub_use, sub, depth + 1, offset + 100 * n))
+            out.extend(_chart_images(use_ref, sub_use, sub, run, depth=depth + 1, offset=offset + 100 * n))
     return out
 
 
@@ -639,13 +649,13 @@ def _disabled(values: Mapping[str, Any], keys: Sequence[str]) -> bool:
     return False
 
 
-def _advise_newer_charts(findings: list[Finding]) -> list[Finding]:
+def _advise_newer_charts(findings: list[Finding], run: ChartRun) -> list[Finding]:
     """A chart default that does not pull and that no rule can replace: when the repository lists
     a newer chart version, the right fix is likely to upgrade the chart; say so."""
     from bot.registry.charts import semver
 
     for f in findings:
-        data = _CHART_IMAGES.get(_chart_key(f.ref)) if f.ref.chart is not None else None
+        data = run.images.get(_chart_key(f.ref)) if f.ref.chart is not None else None
         if data is None or f.fix is not None or f.status not in _ROTTEN:
             continue
         newest, current = data.chart.newest, data.chart.version
@@ -670,14 +680,14 @@ def _is_bitnami(chart: Chart, defaults: Mapping[str, Any]) -> bool:
     return "bitnami" in chart.chart_yaml.lower() or "common.images.image" in "".join(chart.templates.values())
 
 
-def _plan_chart_override(ref: ImageRef, target: str) -> tuple[tuple[Edit, ...], str]:
+def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tuple[Edit, ...], str]:
     """The edit that writes an override making the chart use ``target`` for ``ref``'s image,
     in the consumer's values (``bot.edit.insert``), verified by reading the chart again; and a
     note for the pull request saying where and why."""
     from bot.edit import insert
     from bot.reference import parse
 
-    data = _CHART_IMAGES.get(_chart_key(ref))
+    data = run.images.get(_chart_key(ref))
     use = ref.chart
     if data is None or use is None:
         raise edit.EditError("this chart default is not known any more; scan again")
@@ -737,7 +747,7 @@ def _plan_chart_override(ref: ImageRef, target: str) -> tuple[tuple[Edit, ...], 
     for keys, value in sets:
         text = insert.set_value(text, list(keys), value, document=use.site_document)
     _check_override(text, data, str(want))
-    _PLANNED[_chart_key(ref)] = (sets, str(want))
+    run.planned[_chart_key(ref)] = (sets, str(want))
     one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
     return ((one,) if one is not None else ()), note
 
@@ -752,7 +762,7 @@ def _check_override(text: str, data: _ChartImage, want: str) -> None:
         )
 
 
-def _combine_chart_overrides(findings: Sequence[Finding]) -> None:
+def _combine_chart_overrides(findings: Sequence[Finding], run: ChartRun) -> None:
     """Overrides for several images of one values file all insert near the same place, so their
     separate edits would collide; each gets the one edit that writes them all (the splice engine
     applies an identical edit once), checked for every image it overrides."""
@@ -760,7 +770,7 @@ def _combine_chart_overrides(findings: Sequence[Finding]) -> None:
 
     groups: dict[tuple[str, int], list[Finding]] = {}
     for f in findings:
-        if f.ref.chart is not None and f.fix is not None and f.fix.edits and _chart_key(f.ref) in _PLANNED:
+        if f.ref.chart is not None and f.fix is not None and f.fix.edits and _chart_key(f.ref) in run.planned:
             groups.setdefault((f.ref.chart.site, f.ref.chart.site_document), []).append(f)
     for group in groups.values():
         if len(group) < 2:
@@ -770,11 +780,11 @@ def _combine_chart_overrides(findings: Sequence[Finding]) -> None:
         text = use.site_text
         try:
             for f in group:
-                sets, _ = _PLANNED[_chart_key(f.ref)]
+                sets, _ = run.planned[_chart_key(f.ref)]
                 for keys, value in sets:
                     text = insert.set_value(text, list(keys), value, document=use.site_document)
             for f in group:
-                _check_override(text, _CHART_IMAGES[_chart_key(f.ref)], _PLANNED[_chart_key(f.ref)][1])
+                _check_override(text, run.images[_chart_key(f.ref)], run.planned[_chart_key(f.ref)][1])
         except edit.EditError:
             continue  # each keeps its own edit; the first applies, the next run does the others
         one = insert.edit(use.site, use.site_text.encode("utf-8"), text.encode("utf-8"))
