@@ -135,6 +135,7 @@ class ChartUse:
     site_document: int = 0
     site_text: str | None = None
     site_problem: str | None = None
+    site_in_string: bool = False  # site_keys name a literal block of YAML (Argo CD helm.values: |)
 
 
 @dataclass(frozen=True, slots=True)

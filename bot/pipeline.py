@@ -728,7 +728,7 @@ def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tup
     else:
         raise edit.EditError(f"`{'.'.join(data.field)}` is not an image map or string in the chart's values")
     prefix = (*use.site_keys, *data.field)
-    sets = [((*prefix, *k), v) for k, v in items]
+    sets = [((*data.field, *k) if use.site_in_string else (*prefix, *k), v) for k, v in items]
     where = ".".join(str(k) for k in prefix)
     note = (
         f"The image is a default of the chart `{data.use.name}` {data.chart.version} (values.yaml key "
@@ -742,14 +742,25 @@ def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tup
         # Bitnami charts refuse any other image unless told so; at the top level a parent chart's
         # global reaches its sub-charts.
         top = use.site_keys[:-1] if use.via == "Chart.yaml dependency" else use.site_keys
-        sets.append(((*top, "global", "security", "allowInsecureImages"), True))
+        sets.append(
+            ((() if use.site_in_string else top) + ("global", "security", "allowInsecureImages"), True)
+        )
     text = use.site_text
     for keys, value in sets:
-        text = insert.set_value(text, list(keys), value, document=use.site_document)
+        text = _set_at_site(text, use, keys, value)
     _check_override(text, data, str(want))
     run.planned[_chart_key(ref)] = (sets, str(want))
     one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
     return ((one,) if one is not None else ()), note
+
+
+def _set_at_site(text: str, use: ChartUse, keys: Sequence[str | int], value: Any) -> str:
+    """Set ``keys`` in the consumer's values: in the file, or inside its YAML string."""
+    from bot.edit import insert
+
+    if use.site_in_string:
+        return insert.set_value_in_string(text, use.site_keys, keys, value, document=use.site_document)
+    return insert.set_value(text, list(keys), value, document=use.site_document)
 
 
 def _check_override(text: str, data: _ChartImage, want: str) -> None:
@@ -782,7 +793,7 @@ def _combine_chart_overrides(findings: Sequence[Finding], run: ChartRun) -> None
             for f in group:
                 sets, _ = run.planned[_chart_key(f.ref)]
                 for keys, value in sets:
-                    text = insert.set_value(text, list(keys), value, document=use.site_document)
+                    text = _set_at_site(text, use, keys, value)
             for f in group:
                 _check_override(text, run.images[_chart_key(f.ref)], run.planned[_chart_key(f.ref)][1])
         except edit.EditError:
@@ -818,6 +829,8 @@ def _site_values(text: str, use: ChartUse) -> dict[str, Any]:
             if isinstance(here, list) and isinstance(k, int) and k < len(here)
             else (here.get(k) if isinstance(here, dict) else None)
         )
+    if use.site_in_string and isinstance(here, str):
+        here = yaml.safe_load(here)
     return here if isinstance(here, dict) else {}
 
 

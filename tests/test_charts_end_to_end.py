@@ -432,3 +432,36 @@ def test_a_hostile_chart_archive_is_reported_as_invalid(registry_open, helm_repo
     root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns)})
     (f,) = _chart_findings(_scan(root, _operator(tmp_path, registry_open, helm_repo), capsys))
     assert f["status"] == "invalid" and "is a link" in f["detail"]
+
+
+def test_argocd_values_string_gets_the_override_inside_it(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"bitnamilegacy/{ns}", "15.5.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    app = f"""\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: db
+spec:
+  source:
+    repoURL: https://{CHART_HOST}/stable
+    chart: {ns}
+    targetRevision: 1.2.3
+    helm:
+      values: |
+        auth:
+          username: app
+  destination:
+    namespace: db
+"""
+    root = _repo(tmp_path / "repo", {"apps/db.yaml": app})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    _fix(root, operator, capsys)
+    assert (root / "apps/db.yaml").read_text() == app.replace(
+        "          username: app\n",
+        "          username: app\n        image:\n          registry: docker.io\n"
+        f"          repository: bitnamilegacy/{ns}\n          tag: 15.5.0\n"
+        "        global:\n          security:\n            allowInsecureImages: true\n",
+    )
+    assert not _chart_findings(_scan(root, operator, capsys))

@@ -486,3 +486,57 @@ def _key_column(text: str, index: int) -> int:
         col += len(stripped) - len(rest)
         stripped = rest
     return col
+
+
+def set_value_in_string(
+    text: str, keys: Sequence[Key], inner: Sequence[Key], value: Any, *, document: int = 0
+) -> str:
+    """``text`` with ``inner`` set to ``value`` in the YAML held by the literal block scalar at
+    ``keys`` (Argo CD's ``helm.values: |``): the block's lines are dedented, edited with
+    :func:`set_value` and indented back, so the rest of the file keeps every byte. Only a plain
+    literal block (``|``, ``|-``, ``|+``, no indentation digit) can be edited this way."""
+    node = _walk(_compose(text, document), list(keys))
+    where = _dotted(keys)
+    if not isinstance(node, yaml.ScalarNode) or node.style != "|":
+        raise EditError(f"{where} is not a literal block (|) of YAML; edit it by hand")
+    s, e = node.start_mark.index, node.end_mark.index
+    header_end = text.find("\n", s)
+    header = text[s:header_end] if header_end >= 0 else text[s:]
+    if any(c.isdigit() for c in header.split("#", 1)[0]):
+        raise EditError(f"{where} gives an explicit indentation; edit it by hand")
+    start = header_end + 1
+    block = text[start:e]
+    lines = block.split("\n")
+    widths = [len(x) - len(x.lstrip(" ")) for x in lines if x.strip()]
+    if not widths:
+        raise EditError(f"{where} is empty; write the values by hand")
+    n = min(widths)
+    inner_old = "\n".join(x[n:] if x.strip() else x.strip(" \r") for x in lines)
+    inner_new = set_value(inner_old, inner, value)
+    if inner_new.endswith("\n") and not inner_old.endswith("\n"):
+        inner_new = inner_new[:-1]
+    pad = " " * n
+    block_new = "\n".join(pad + x if x.strip() else x for x in inner_new.split("\n"))
+    new_text = text[:start] + block_new + text[e:]
+    old_doc, new_doc = _load(text, document), _load(new_text, document)
+    got = _get(new_doc, list(keys))
+    if not isinstance(got, str):
+        raise EditError(f"{where} would no longer be a string")
+    try:
+        inner_value = yaml.safe_load(got)
+    except yaml.YAMLError:
+        raise EditError(f"{where} would no longer hold valid YAML") from None
+    want_inner = yaml.safe_load(inner_old) or {}
+    _assign(want_inner, list(inner), value)
+    if inner_value != want_inner:
+        raise EditError(f"setting {_dotted(inner)} in {where} would change more than that key")
+    _assign_raw(new_doc, list(keys), _get(old_doc, list(keys)))
+    if new_doc != old_doc:
+        raise EditError(f"editing {where} would change the file outside it")
+    return new_text
+
+
+def _assign_raw(data: Any, keys: list[Key], value: Any) -> None:
+    for k in keys[:-1]:
+        data = data[k]
+    data[keys[-1]] = value

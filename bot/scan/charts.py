@@ -319,9 +319,13 @@ def _argocd(doc: Doc, index: int, path: str, repo: Repo, kind: str) -> Iterator[
             if pname and pvalue is not None:
                 set_dotted(values, pname, pvalue)
         problem = None
+        in_string = False
         site_keys: tuple[str | int, ...] = (*keys, "helm", "valuesObject")
         if isinstance(vstring, ScalarNode) and vstring.value.strip() and not isinstance(vobj, MappingNode):
-            problem = "the values are a YAML string (helm.values); write the override there by hand"
+            if vstring.style == "|":  # a literal block: edited in place (bot.edit.insert)
+                site_keys, in_string = (*keys, "helm", "values"), True
+            else:
+                problem = "the values are a quoted or folded YAML string (helm.values); edit it by hand"
         use = ChartUse(
             repository=repository,
             name=chart,
@@ -333,6 +337,7 @@ def _argocd(doc: Doc, index: int, path: str, repo: Repo, kind: str) -> Iterator[
             site_document=index,
             site_text=doc.loc.text,
             site_problem=problem,
+            site_in_string=in_string,
         )
         yield _use(doc, get(src, "chart"), path, use, kind=kind, name=name)
 

@@ -149,3 +149,33 @@ def test_insertion_goes_before_comments_that_introduce_the_next_key() -> None:
     assert (
         out == "pg:\n  auth:\n    user: a\n  image:\n    tag: x\n\n# --- redis ---\nredis:\n  enabled: true\n"
     )
+
+
+APP = """\
+spec:
+  source:
+    helm:
+      values: |
+        # shared
+        auth:
+          username: app
+
+        replicas: 2
+      parameters: []
+"""
+
+
+def test_set_value_in_a_literal_block_of_yaml() -> None:
+    from bot.edit.insert import set_value_in_string
+
+    out = set_value_in_string(APP, ["spec", "source", "helm", "values"], ["image", "tag"], "1.2")
+    assert out == APP.replace(
+        "        replicas: 2\n", '        replicas: 2\n        image:\n          tag: "1.2"\n'
+    )
+    folded = APP.replace("values: |", "values: >")
+    with pytest.raises(EditError):
+        set_value_in_string(folded, ["spec", "source", "helm", "values"], ["image", "tag"], "1.2")
+    with pytest.raises(EditError):
+        set_value_in_string(
+            APP.replace("values: |", "values: |2"), ["spec", "source", "helm", "values"], ["a"], "b"
+        )

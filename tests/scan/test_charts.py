@@ -122,10 +122,13 @@ def test_argocd_multi_source_application() -> None:
     assert use.site_keys == ("spec", "sources", 1, "helm", "valuesObject") and use.site_problem is None
 
 
-def test_argocd_values_string_only_cannot_take_an_override() -> None:
+def test_argocd_values_string_only_takes_the_override_in_the_string() -> None:
     text = APP.replace("        valuesObject:\n          auth: {username: app}\n", "")
     (use_ref,) = _uses({"apps/db.yaml": text}, "apps/db.yaml")
-    assert use_ref.chart is not None and "helm.values" in (use_ref.chart.site_problem or "")
+    assert use_ref.chart is not None and use_ref.chart.site_problem is None and use_ref.chart.site_in_string
+    assert use_ref.chart.site_keys == ("spec", "sources", 1, "helm", "values")
+    folded = _uses({"apps/db.yaml": text.replace("values: |", "values: >")}, "apps/db.yaml")[0].chart
+    assert folded is not None and "helm.values" in (folded.site_problem or "")
 
 
 def test_flux_chart_ref_to_an_oci_repository() -> None:
