@@ -204,6 +204,8 @@ class Evidence:
     checked_at: str | None = None  # ISO 8601 UTC
     detail: str | None = None
     platforms: tuple[str, ...] = ()
+    # Set when the answer came from the cache: how old it is (not part of the answer's identity).
+    cached_age_s: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
