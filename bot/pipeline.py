@@ -521,15 +521,19 @@ def _chart_error() -> type[ChartError]:
 
 
 def _chart_fetcher(lookup: Lookup | None) -> Charts | None:
+    """Chart lookups over the same client, guard, credentials and store as the image lookups:
+    ``lookup`` is the :class:`~bot.registry.Registry`, or a wrapper holding it as ``registry``
+    (the CLI's progress reporter). Anything else (a test double) reads no chart."""
     from bot.registry import Registry
     from bot.registry.charts import Charts
 
-    if not isinstance(lookup, Registry):
+    registry = lookup if isinstance(lookup, Registry) else getattr(lookup, "registry", None)
+    if not isinstance(registry, Registry):
         return None
-    fetcher = getattr(lookup, "_pullable_charts", None)
+    fetcher = getattr(registry, "_pullable_charts", None)
     if fetcher is None:
-        fetcher = Charts(lookup.client, lookup.cache.store, lookup.total_s)
-        lookup._pullable_charts = fetcher  # type: ignore[attr-defined]  # one per Registry
+        fetcher = Charts(registry.client, registry.cache.store, registry.total_s)
+        registry._pullable_charts = fetcher  # type: ignore[attr-defined]  # one per Registry
     return fetcher
 
 
