@@ -465,3 +465,22 @@ spec:
         "        global:\n          security:\n            allowInsecureImages: true\n",
     )
     assert not _chart_findings(_scan(root, operator, capsys))
+
+
+def test_an_existing_partial_override_is_updated_in_place(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"bitnami/{ns}", "latest")
+    registry_open.push(f"bitnamilegacy/{ns}", "15.4.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    values = f'{ns}:\n  image:\n    tag: "15.4.0"   # pinned by ops\n  auth: {{}}\n'
+    root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns), "values.yaml": values})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    (f,) = _chart_findings(_scan(root, operator, capsys))
+    assert f["reference"] == f"docker.io/bitnami/{ns}:15.4.0"  # the repository's tag, the chart's name
+    assert f"`{ns}` 1.2.3 values.yaml key `image`, with the repository's values applied" in f["detail"]
+    _fix(root, operator, capsys)
+    assert (root / "values.yaml").read_text() == (
+        f'{ns}:\n  image:\n    tag: "15.4.0"   # pinned by ops\n    registry: docker.io\n'
+        f"    repository: bitnamilegacy/{ns}\n  auth: {{}}\n"
+        "global:\n  security:\n    allowInsecureImages: true\n"
+    )
