@@ -128,7 +128,9 @@ def evaluate(
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
     Chart uses become the images of the charts' defaults first (:func:`expand_charts`)."""
     charts = ChartRun()
-    expanded, unread = expand_charts(list(refs), lookup, charts)
+    expanded, unread = expand_charts(
+        list(refs), lookup, charts, cluster_version=config.options().cluster_version
+    )
     findings = [
         Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in expanded
         if not config.ignores(r)
@@ -467,6 +469,7 @@ class ChartRun:
     call: each synthetic reference's chart data, and the keys and target each override sets."""
 
     images: dict[tuple[object, ...], _ChartImage] = field(default_factory=dict)
+    cluster_version: str | None = None  # the repository's cluster.version, for KubeVersion tags
     planned: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = field(
         default_factory=dict
     )
@@ -477,13 +480,18 @@ def _chart_key(ref: ImageRef) -> tuple[object, ...]:
 
 
 def expand_charts(
-    refs: Sequence[ImageRef], lookup: Lookup | None, run: ChartRun | None = None
+    refs: Sequence[ImageRef],
+    lookup: Lookup | None,
+    run: ChartRun | None = None,
+    *,
+    cluster_version: str | None = None,
 ) -> tuple[list[ImageRef], dict[tuple[str, int, int], Evidence]]:
     """``refs`` with each chart use replaced by the images the chart's defaults make, once the
     consumer's values are applied (an image the consumer writes in full is reported where it is
     written, not again here). Uses whose chart cannot be read stay, with evidence saying why;
     offline (no lookup), chart uses are dropped: there is nothing to read them with."""
     run = run if run is not None else ChartRun()
+    run.cluster_version = cluster_version
     out = [r for r in refs if r.chart is None]
     uses = [r for r in refs if r.chart is not None]
     failed: dict[tuple[str, int, int], Evidence] = {}
@@ -585,6 +593,8 @@ def _chart_images(
         docs = {}
     defaults = docs if isinstance(docs, dict) else {}
     effective = chart_scan.merge(defaults, consumer)
+    kube = _kube_tags(effective, chart_scan.kube_version_tags(chart.templates), run.cluster_version)
+    effective = chart_scan.merge(effective, kube.values)
     fmt = chart_scan.app_version_tag(chart.templates)
     app_tag = fmt.format(chart.app_version) if chart.app_version else None
     mine = _values_refs(effective, app_tag)
@@ -593,7 +603,7 @@ def _chart_images(
     bitnami = _is_bitnami(chart, defaults)
     out: list[ImageRef] = []
     for i, (keys, ref) in enumerate(sorted(mine.items())):
-        if ref.reference is None or _disabled(effective, keys):
+        if ref.reference is None or _disabled(effective, keys) or keys in kube.unknown:
             continue
         own = written.get(keys)
         if own is not None and own.reference == ref.reference:
@@ -606,7 +616,15 @@ def _chart_images(
                 f"`{use.name}` {chart.version} values.yaml key {where}, with the repository's values applied"
             )
         site = ".".join(str(k) for k in (*use.site_keys, *keys))
-        notes = (came, f"an override goes in {use.site or use_ref.path} at `{site}`", use.via)
+        notes: tuple[str, ...] = (
+            came,
+            f"an override goes in {use.site or use_ref.path} at `{site}`",
+            use.via,
+        )
+        if keys in kube.filled:
+            notes += (
+                f"tag from the cluster version {run.cluster_version} (cluster.version), as the templates do",
+            )
         synthetic = ImageRef(
             path=use_ref.path,
             line=use_ref.line,
@@ -637,6 +655,36 @@ def _chart_images(
                 site_keys=(*use.site_keys, sub_name),
             )
             out.extend(_chart_images(use_ref, sub_use, sub, run, depth=depth + 1, offset=offset + 100 * n))
+    return out
+
+
+@dataclass
+class _KubeTags:
+    values: dict[str, Any] = field(default_factory=dict)  # tags to merge into the effective values
+    filled: set[tuple[str, ...]] = field(default_factory=set)
+    unknown: set[tuple[str, ...]] = field(default_factory=set)  # no cluster.version: tag unknown
+
+
+def _kube_tags(
+    effective: Mapping[str, Any], wanted: Mapping[tuple[str, ...], str], cluster: str | None
+) -> _KubeTags:
+    """Tags the chart's templates take from the cluster's version, for images whose tag the
+    values leave empty: from ``cluster.version`` when the repository says it, else unknown."""
+    out = _KubeTags()
+    parts = (cluster or "").removeprefix("v").split(".")
+    for keys, fmt in wanted.items():
+        image = _get(effective, list(keys))
+        if not isinstance(image, dict) or image.get("tag") or image.get("digest"):
+            continue
+        if len(parts) < 2 or ("{patch}" in fmt and len(parts) < 3):
+            out.unknown.add(keys)
+            continue
+        tag = fmt.format(major=parts[0], minor=parts[1], patch=parts[2] if len(parts) > 2 else "")
+        here = out.values
+        for k in keys:
+            here = here.setdefault(k, {})
+        here["tag"] = tag
+        out.filled.add(keys)
     return out
 
 

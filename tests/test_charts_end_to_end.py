@@ -484,3 +484,23 @@ def test_an_existing_partial_override_is_updated_in_place(registry_open, helm_re
         f"    repository: bitnamilegacy/{ns}\n  auth: {{}}\n"
         "global:\n  security:\n    allowInsecureImages: true\n"
     )
+
+
+def test_a_tag_the_templates_take_from_the_cluster_version(registry_open, helm_repo, tmp_path, capsys):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}-kubectl", "1.33")
+    template = (
+        "image: {{ .Values.kubectl.image.repository }}:"
+        '{{ .Values.kubectl.image.tag | default (printf "%s.%s" .Capabilities.KubeVersion.Major '
+        ".Capabilities.KubeVersion.Minor) }}\n"
+    )
+    values = f"kubectl:\n  image:\n    repository: acme/{ns}-kubectl\n    tag: ''\n"
+    helm_repo.add(chart(ns, "1.2.3", app_version="9.9.9", values=values, templates={"job.yaml": template}))
+    files = {"Chart.yaml": _dep(ns)}
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    root = _repo(tmp_path / "unknown", files)
+    assert not _chart_findings(_scan(root, operator, capsys))  # no cluster.version: the tag is unknown
+    root = _repo(tmp_path / "known", {**files, ".github/pullable.yml": 'cluster:\n  version: "1.33"\n'})
+    (f,) = _chart_findings(_scan(root, operator, capsys))
+    assert (f["reference"], f["status"]) == (f"docker.io/acme/{ns}-kubectl:1.33", "ok")
+    assert any("cluster version 1.33" in n for n in f["context"]["notes"])

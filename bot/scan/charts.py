@@ -554,3 +554,32 @@ def app_version_tag(templates: Mapping[str, str]) -> str:
         if m is not None:
             return m.group(1) + "{}"
     return "{}"
+
+
+_KUBE_VALUES = re.compile(r"\.Values\.([A-Za-z0-9_.]+?)\.tag\b")
+_KUBE_FORMATS = (
+    (re.compile(r'printf\s+"v%s\.%s"\s+\.Capabilities\.KubeVersion\.Major\s+\.Capabilities\.KubeVersion\.Minor'),
+     "v{major}.{minor}"),
+    (re.compile(r'printf\s+"%s\.%s"\s+\.Capabilities\.KubeVersion\.Major\s+\.Capabilities\.KubeVersion\.Minor'),
+     "{major}.{minor}"),
+    (re.compile(r"\.Capabilities\.KubeVersion\.(?:Version|GitVersion)\b"), "v{major}.{minor}.{patch}"),
+)  # fmt: skip
+
+
+def kube_version_tags(templates: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Image tags the templates default to the cluster's version, by the values path of the
+    image (``("kubectl", "image")``): a format with ``{major}``, ``{minor}``, ``{patch}``. Read
+    from template lines that use both ``.Values.<path>.tag`` and ``.Capabilities.KubeVersion``."""
+    out: dict[tuple[str, ...], str] = {}
+    for text in templates.values():
+        if ".Capabilities.KubeVersion" not in text:
+            continue
+        for line in text.splitlines():
+            if ".Capabilities.KubeVersion" not in line:
+                continue
+            fmt = next((f for pattern, f in _KUBE_FORMATS if pattern.search(line)), None)
+            if fmt is None:
+                continue
+            for m in _KUBE_VALUES.finditer(line):
+                out.setdefault(tuple(m.group(1).split(".")), fmt)
+    return out
