@@ -100,7 +100,8 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
 
 def edit(path: str, old: bytes, new: bytes) -> Edit | None:
     """One :class:`Edit` that turns ``old`` into ``new`` (their common head and tail left out,
-    cut at character boundaries), or None when they are equal."""
+    cut at character boundaries; an insertion keeps the character before it as ``old``, so a
+    file that changed since it was read is refused), or None when they are equal."""
     if old == new:
         return None
     a, b = old.decode("utf-8"), new.decode("utf-8")
@@ -110,6 +111,8 @@ def edit(path: str, old: bytes, new: bytes) -> Edit | None:
     tail = 0
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
+    if head == len(a) - tail and head > 0:
+        head -= 1  # a pure insertion keeps one old character, so the splice checks where it lands
     start = len(a[:head].encode("utf-8"))
     end = len(a[: len(a) - tail].encode("utf-8"))
     line = a.count("\n", 0, head) + 1

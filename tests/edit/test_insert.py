@@ -132,8 +132,11 @@ def test_edit_is_the_minimal_span_and_splices_back() -> None:
     old = VALUES.encode()
     new = set_value(VALUES, ["redis", "image", "tag"], "7.2.5").encode()
     e = edit("values.yaml", old, new)
-    assert e is not None and e.old == "" and e.span.start == e.span.end == len(old)
-    assert e.span.line == VALUES.count("\n") + 1
+    # A pure insertion keeps the character before it, so the splice checks where it lands.
+    assert e is not None and e.old == "\n" and (e.span.start, e.span.end) == (len(old) - 1, len(old))
+    assert e.span.line == VALUES.count("\n")
+    with pytest.raises(EditError, match="changed since"):
+        apply(b"# shifted by a line\n" + old, [e])
     assert apply(old, [e]) == new
     assert edit("values.yaml", old, old) is None
     # Multi-byte text before the change: the span counts bytes.
