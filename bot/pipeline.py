@@ -651,6 +651,7 @@ def _chart_images(
             sub_use = dataclasses.replace(
                 use,
                 name=f"{use.name}/{sub_name}",
+                alias=None,
                 values=json.dumps(scoped),
                 site_keys=(*use.site_keys, sub_name),
             )
@@ -793,7 +794,10 @@ def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tup
         )
         # Bitnami charts refuse any other image unless told so; at the top level a parent chart's
         # global reaches its sub-charts.
-        top = use.site_keys[:-1] if use.via == "Chart.yaml dependency" else use.site_keys
+        # Globals reach every sub-chart from the top of the values: a parent chart's own values.yaml
+        # root, or the root of the values given to the chart used (a sub-chart adds a key level).
+        base = use.site_keys[: len(use.site_keys) - use.name.count("/")]
+        top = base[:-1] if use.via == "Chart.yaml dependency" else base
         sets.append(
             ((() if use.site_in_string else top) + ("global", "security", "allowInsecureImages"), True)
         )

@@ -504,3 +504,25 @@ def test_a_tag_the_templates_take_from_the_cluster_version(registry_open, helm_r
     (f,) = _chart_findings(_scan(root, operator, capsys))
     assert (f["reference"], f["status"]) == (f"docker.io/acme/{ns}-kubectl:1.33", "ok")
     assert any("cluster version 1.33" in n for n in f["context"]["notes"])
+
+
+def test_a_rotten_image_of_a_bundled_subchart_is_overridden_under_both_names(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"bitnamilegacy/{ns}-exporter", "0.1.0")
+    exporter = chart("exporter", "0.3.0", values=_bitnami_values(f"bitnami/{ns}-exporter", "0.1.0"))
+    helm_repo.add(chart(ns, "1.2.3", values="replicas: 1\n", subcharts={"exporter-0.3.0": exporter[3]}))
+    root = _repo(tmp_path / "repo", {"Chart.yaml": _dep(ns, alias="db"), "values.yaml": "db: {}\n"})
+    operator = _operator(tmp_path, registry_open, helm_repo)
+    (f,) = _chart_findings(_scan(root, operator, capsys))
+    assert (f["reference"], f["context"]["name"]) == (
+        f"docker.io/bitnami/{ns}-exporter:0.1.0",
+        f"{ns}/exporter",
+    )
+    _fix(root, operator, capsys)
+    assert (root / "values.yaml").read_text() == (
+        "db: {exporter: {image: {registry: docker.io, "
+        f"repository: bitnamilegacy/{ns}-exporter, tag: 0.1.0" + "}}}\n"
+        "global:\n  security:\n    allowInsecureImages: true\n"
+    )
