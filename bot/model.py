@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +161,11 @@ class ImageRef:
     context: Context = field(default_factory=Context)
     artifact: str = "image"
     chart: ChartUse | None = None  # artifact "helm-chart": a chart use, expanded by the pipeline
+
+    def touches(self, paths: Collection[str]) -> bool:
+        """Whether the reference reads any of ``paths``: its own file, or a file one of its parts
+        lives in (an Ansible role's ``defaults/main.yml``, a Dockerfile ``ARG`` elsewhere)."""
+        return self.path in paths or any(p.path in paths for p in self.parts if p.path)
 
     @property
     def key(self) -> tuple[str, int, int]:

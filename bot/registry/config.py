@@ -37,22 +37,9 @@ import httpx
 from bot.registry import dockerconfig
 from bot.registry.auth import register_secret
 from bot.registry.guard import Network
+from bot.registry.hosts import DOCKER_HUB, HUB_ALIASES, ConfigError, Credentials, normalise_host
 
-DOCKER_HUB = "docker.io"
-_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 DEFAULT_TIMEOUT_S = 10.0
-
-
-class ConfigError(ValueError):
-    """Bad operator configuration; the message starts with the offending key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """A username and secret for exactly one registry host (never printed)."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +140,7 @@ class RegistryConfig:
     def host(self, domain: str) -> HostConfig | None:
         """The entry for a reference's domain, matched exactly (docker.io aliases folded); a
         host without configured credentials gets those of a Docker login, if one has them."""
-        key = DOCKER_HUB if domain in _HUB_ALIASES else domain
+        key = DOCKER_HUB if domain in HUB_ALIASES else domain
         entry = self.registries.get(key)
         if entry is not None and entry.credentials is not None:
             return entry
@@ -162,28 +149,6 @@ class RegistryConfig:
             if creds is not None:
                 return HostConfig(key, entry.endpoint if entry else None, creds)
         return entry
-
-
-def normalise_host(text: str, where: str) -> str:
-    """Lower-case, IDNA, no scheme/path, no default port; Docker Hub's aliases become docker.io."""
-    raw = text.strip()
-    if "://" in raw:
-        url = httpx.URL(raw)
-        raw = url.netloc.decode("ascii")
-    else:
-        raw = raw.split("/", 1)[0]
-    if not raw or any(c.isspace() or c in "@?#" for c in raw):
-        raise ConfigError(f"{where}: {text!r} is not a registry host")
-    host, _, port = raw.rpartition(":") if raw.count(":") == 1 else (raw, "", "")
-    if port and not port.isdigit():
-        raise ConfigError(f"{where}: {text!r} has a bad port")
-    try:
-        host = host.lower().encode("idna").decode("ascii") if not host.startswith("[") else host.lower()
-    except UnicodeError:
-        raise ConfigError(f"{where}: {text!r} is not a valid host name") from None
-    if host in _HUB_ALIASES:
-        return DOCKER_HUB
-    return host if not port or port == "443" else f"{host}:{port}"
 
 
 def load_docker_config(path: str) -> dict[str, Credentials]:

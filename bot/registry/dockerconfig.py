@@ -26,12 +26,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.registry.auth import register_secret
-
-if TYPE_CHECKING:
-    from bot.registry.config import Credentials
+from bot.registry.hosts import ConfigError, Credentials, normalise_host
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +59,6 @@ def user_config_path() -> Path:
 
 def read(path: str | os.PathLike[str], where: str = "docker_config") -> Login:
     """Parse a Docker config; every mistake is a ``ConfigError`` naming the key."""
-    from bot.registry.config import ConfigError, Credentials, normalise_host
-
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -126,8 +122,6 @@ class Source:
         return self.login.auths.get(host)
 
     def _ask(self, helper: str, host: str) -> Credentials | None:
-        from bot.registry.config import Credentials
-
         exe = shutil.which(f"docker-credential-{helper}")
         if exe is None:
             where = f"{self.login.path}: credential helper docker-credential-{helper}"
@@ -177,16 +171,12 @@ class Source:
 
 
 def _helper_name(value: object, where: str) -> str:
-    from bot.registry.config import ConfigError
-
     if not isinstance(value, str) or not _HELPER_NAME.match(value):
         raise ConfigError(f"{where}: {value!r} is not a credential helper name (docker-credential-<name>)")
     return value
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:
-    from bot.registry.config import ConfigError
-
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: must be a mapping")
     return value

@@ -36,6 +36,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ChartUse, Context, ImageRef, Skip, Source
 from bot.scan import Repo
+from bot.scan.yamlimages import Where, images, want_with_values
 from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, get, get_path, text_of
 
 SOURCE = Source.HELM_CHART
@@ -57,9 +58,10 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         yield from _chart_yaml(text, path, repo)
         return
     yield from _helmfile(text, path, repo)
-    from bot.scan import kubernetes  # inline values in a helmfile may name images too
-
-    yield from kubernetes.find(text, path, repo)
+    if want_with_values(text):  # inline values in a helmfile may name images too
+        for doc in documents(text, want=want_with_values):
+            found = images(doc, doc.root, Where(path, Source.YAML))
+            yield from sorted(found, key=lambda r: (r.line, r.column))
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """Organisation-wide config: ``_extends: .github`` read from the owner's shared repository
-through the fake GitHub, merged under the repository's own file (issue 16)."""
+through the fake GitHub, merged under the repository's own file (issue 16). The reader lives in
+bot.jobs.extends (it composes github and repoconfig); the test stays here for the GitHub world."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot import repoconfig, rules
-from bot.github.extends import config_fetcher
+from bot.jobs.extends import config_fetcher
 
 BASE = "pin: digest\nlabels: [dependencies]\ncluster: {version: '1.31'}\nrules: {disable: [mirror]}\n"
 

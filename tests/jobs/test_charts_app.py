@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import _pr_inventory, checks, dashboard
+from bot.jobs import checks, dashboard, inventory
 from tests.jobs.pr_world import PrWorld, build
 from tests.support.helmrepo import HelmRepo, chart
 
@@ -86,7 +86,7 @@ def test_the_app_opens_a_pr_with_the_override_and_reports_it_everywhere(world: P
 
     issue = w.fake._new_issue(w.repo, "Touch the chart", "", "octocat")
     issue.pull = Pull("feature", "main", head, main)
-    s = _pr_inventory.session(w.settings, w.inst.id, w.repo.full_name, checks.PERMISSIONS)
+    s = inventory.session(w.settings, w.inst.id, w.repo.full_name, checks.PERMISSIONS)
     try:
         result = checks.check_pull(w.settings, s, issue.number, head, "main")
     finally:

@@ -217,3 +217,16 @@ def test_claims_and_helpers() -> None:
         == "v{}"
     )
     assert app_version_tag({"t.yaml": "image: {{ .Chart.AppVersion }}"}) == "{}"
+
+
+def test_helmfile_inline_values_images_are_still_found() -> None:
+    text = (
+        "repositories:\n  - name: r\n    url: https://charts.example.com\nreleases:\n  - name: a\n"
+        "    chart: r/a\n    values:\n      - image: nginx:1.27\n"
+    )
+    repo = DictRepo({"helmfile.yaml": text.encode()})
+    refs = scan_file("helmfile.yaml", text.encode(), repo).refs
+    assert [(r.source, r.reference) for r in refs if r.chart is None] == [
+        (Source.YAML, "docker.io/library/nginx:1.27")
+    ]
+    assert [r.chart.name for r in refs if r.chart is not None] == ["a"]

@@ -1,5 +1,8 @@
 """Organisation-wide repository configuration: reading an ``_extends`` base from GitHub.
 
+It composes ``github`` (a session) and ``repoconfig`` (what an ``_extends`` names), which sits
+above the five sibling packages, so it lives with the App's jobs rather than in ``bot.github``.
+
 Probot's ``_extends: .github`` reads the same file from another repository of the owner; so does
 this, with a token scoped to that repository alone (contents read). The App must be installed on
 the base repository (as for Probot); a base it cannot read (not installed, missing, another
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.github.http import GitHubError
+from bot.github import GitHubError
 from bot.repoconfig import MAX_BYTES, Extends
 
 if TYPE_CHECKING:
