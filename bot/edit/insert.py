@@ -192,6 +192,9 @@ def _lookup(node: yaml.MappingNode, key: Key) -> tuple[yaml.Node, yaml.Node] | N
 
 def _walk(node: yaml.Node | None, keys: list[Key]) -> yaml.Node | None:
     for k in keys:
+        if isinstance(k, int):
+            node = node.value[k] if isinstance(node, yaml.SequenceNode) and 0 <= k < len(node.value) else None
+            continue
         if not isinstance(node, yaml.MappingNode):
             return None
         hit = _lookup(node, k)
