@@ -349,9 +349,7 @@ def _try(
     # the files they touch may only gain references that read as those targets.
     inserted = {e.path for f, fx in fixes if f.ref.chart is not None for e in fx.edits}
     inserted -= {e.path for f, fx in fixes if f.ref.chart is None for e in fx.edits}
-    intended = {
-        f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target and f.ref.chart is None
-    }
+    intended = {f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target and f.ref.chart is None}
     problems = [
         m.why
         for m in edit.verify(
@@ -829,7 +827,7 @@ def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tup
         text = _set_at_site(text, use, keys, value)
     _check_override(text, data, str(want))
     run.planned[_chart_key(ref)] = (sets, str(want))
-    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"))
+    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"), anchored=True)
     return ((one,) if one is not None else ()), note
 
 
@@ -877,7 +875,7 @@ def _combine_chart_overrides(findings: Sequence[Finding], run: ChartRun) -> None
                 _check_override(text, run.images[_chart_key(f.ref)], run.planned[_chart_key(f.ref)][1])
         except edit.EditError:
             continue  # each keeps its own edit; the first applies, the next run does the others
-        one = insert.edit(use.site, use.site_text.encode("utf-8"), text.encode("utf-8"))
+        one = insert.edit(use.site, use.site_text.encode("utf-8"), text.encode("utf-8"), anchored=True)
         for f in group:
             assert f.fix is not None
             f.fix = dataclasses.replace(f.fix, edits=(one,) if one is not None else ())

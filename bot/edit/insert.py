@@ -98,10 +98,11 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
     return new_text
 
 
-def edit(path: str, old: bytes, new: bytes) -> Edit | None:
+def edit(path: str, old: bytes, new: bytes, *, anchored: bool = False) -> Edit | None:
     """One :class:`Edit` that turns ``old`` into ``new`` (their common head and tail left out,
-    cut at character boundaries; an insertion keeps the character before it as ``old``, so a
-    file that changed since it was read is refused), or None when they are equal."""
+    cut at character boundaries), or None when they are equal. ``anchored``: a pure insertion
+    keeps the character before it as ``old``, so the splice refuses a file that moved since
+    ``old`` was read (a text read without its BOM, a concurrent change)."""
     if old == new:
         return None
     a, b = old.decode("utf-8"), new.decode("utf-8")
@@ -111,7 +112,7 @@ def edit(path: str, old: bytes, new: bytes) -> Edit | None:
     tail = 0
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
-    if head == len(a) - tail and head > 0:
+    if anchored and head == len(a) - tail and head > 0:
         head -= 1  # a pure insertion keeps one old character, so the splice checks where it lands
     start = len(a[:head].encode("utf-8"))
     end = len(a[: len(a) - tail].encode("utf-8"))

@@ -23,6 +23,7 @@ class Session(Protocol):
 
     def compare(self, base: str, head: str) -> list[dict[str, Any]] | None: ...
 
+
 SHA = re.compile(r"[0-9a-f]{40}")
 COMPARE_FILE_LIMIT = 300
 

@@ -131,7 +131,9 @@ def test_refusals(text: str, keys: list[str]) -> None:
 def test_edit_is_the_minimal_span_and_splices_back() -> None:
     old = VALUES.encode()
     new = set_value(VALUES, ["redis", "image", "tag"], "7.2.5").encode()
-    e = edit("values.yaml", old, new)
+    plain = edit("values.yaml", old, new)
+    assert plain is not None and plain.old == "" and plain.span.start == plain.span.end == len(old)
+    e = edit("values.yaml", old, new, anchored=True)
     # A pure insertion keeps the character before it, so the splice checks where it lands.
     assert e is not None and e.old == "\n" and (e.span.start, e.span.end) == (len(old) - 1, len(old))
     assert e.span.line == VALUES.count("\n")
