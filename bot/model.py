@@ -258,6 +258,9 @@ class Finding:
     rule: str | None = None
     fix: Fix | None = None
     advice: str | None = None
+    # No fix because a registry could not be asked about the target (an outage): writers must
+    # not read it as "nothing to propose" (an open PR is kept, not retired).
+    unsure: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape documented in the README (other tools read it; keep it stable)."""

@@ -194,7 +194,7 @@ def decide(
             continue
         f.rule = d.rule.id
         if d.target is None:
-            f.advice = d.advice
+            f.advice, f.unsure = d.advice, d.unsure
             continue
         target = str(d.target)
         note = None

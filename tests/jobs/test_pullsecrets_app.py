@@ -111,6 +111,9 @@ def test_pull_request_writer_proposes_the_mechanical_fix(world) -> None:
     assert (
         "imagePullSecrets: [{name: batch-pull}]" in pr.body and "Could not be fixed automatically" in pr.body
     )
+    # an addition, not a replacement: the title and the introduction say so
+    assert pr.title.startswith("Add imagePullSecrets for registry.example.com/shop/"), pr.title
+    assert "Replace" not in pr.title and "Only the bytes of each reference" not in pr.body
     cron = world.fake.file(world.repo, "apps/batch/cronjob.yaml", "pullable/pull-secret-missing")
     original = (FIXTURE / "apps" / "batch" / "cronjob.yaml").read_text()
     assert cron == original + "          imagePullSecrets:\n            - name: batch-pull\n"
