@@ -109,7 +109,7 @@ def scan_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: no such file or directory")
     config, table = _repo_rules(target, args)
     result = scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)
-    if args.offline:
+    if args.offline or not result.refs:  # nothing to ask: no registry client (httpx) to start
         findings = pipeline.evaluate(result.refs, None, config, table)
     else:
         registry = _open_registry(args)

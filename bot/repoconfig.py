@@ -25,15 +25,17 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jsonschema
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef
 from bot.reference import ReferenceError, parse
 from bot.rules import Options, RuleTable
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = ["CONFIG_PATHS", "SCHEMA", "ConfigError", "RepoConfig", "load", "read"]
 
@@ -184,6 +186,8 @@ def load(text: str, *, table: RuleTable | None = None, origin: str = CONFIG_PATH
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ConfigError(f"{origin}: larger than {MAX_BYTES // 1024} KiB")
     data = _parse_yaml(text, origin)
+    import jsonschema  # ~100 ms: only when a repository has a config to check
+
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         raise ConfigError(f"{origin}: {_describe(errors[0])}")
