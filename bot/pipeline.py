@@ -13,11 +13,13 @@ new contents go back to the caller as bytes, to write or to commit.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from bot import edit, rules
+from bot import edit, rules, versions
 from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
@@ -61,32 +63,52 @@ class Result:
     dropped: list[tuple[Finding, str]] = field(default_factory=list)
 
 
+T = TypeVar("T")
+DEFAULT_RULE_WORKERS = 8  # rule lookups in flight when the lookup does not say (Registry does)
+
+
 class _Memo:
-    """Asks the registry once per question within one run (many references share a name)."""
+    """Asks the registry once per question within one run (many references share a name), also
+    when the rules of several references ask at the same time (one asks, the others wait)."""
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._checks: dict[str, Resolution] = {}
-        self._tags: dict[str, list[str]] = {}
+        self._tags: dict[str, versions.TagList] = {}
         self._digests: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._asking: dict[tuple[int, str], threading.Lock] = {}
+
+    def _once(self, table: dict[str, T], key: str, ask: Callable[[], T]) -> T:
+        with self._lock:
+            if key in table:
+                return table[key]
+            gate = self._asking.setdefault((id(table), key), threading.Lock())
+        with gate:
+            with self._lock:
+                if key in table:
+                    return table[key]
+            value = ask()  # an exception is the rule's to handle; the next caller asks again
+            with self._lock:
+                table[key] = value
+            return value
 
     def seed(self, res: Resolution) -> None:
-        self._checks.setdefault(res.reference, res)
+        with self._lock:
+            self._checks.setdefault(res.reference, res)
 
     def check(self, reference: str) -> Resolution:
-        if reference not in self._checks:
-            self._checks[reference] = self.lookup.check(reference)
-        return self._checks[reference]
+        return self._once(self._checks, reference, lambda: self.lookup.check(reference))
 
-    def tags(self, name: str) -> list[str]:
-        if name not in self._tags:
-            self._tags[name] = self.lookup.tags(name)
-        return self._tags[name]
+    def tags(self, name: str) -> versions.TagList:
+        def ask() -> versions.TagList:
+            got = self.lookup.tags(name)
+            return got if isinstance(got, versions.TagList) else versions.TagList(got)
+
+        return self._once(self._tags, name, ask)
 
     def pinned_digest(self, reference: str) -> str | None:
-        if reference not in self._digests:
-            self._digests[reference] = self.lookup.pinned_digest(reference)
-        return self._digests[reference]
+        return self._once(self._digests, reference, lambda: self.lookup.pinned_digest(reference))
 
 
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
@@ -121,13 +143,28 @@ def decide(
     if lookup is not None:
         resolve([f for f in findings if f.status is Status.UNCHECKED and f.evidence is None], lookup)
     opts = config.options()
+    known: list[Resolution | None] = []
     for f in findings:
         res = None
         if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
             res = Resolution(f.ref.reference, f.status, f.evidence or Evidence())
             if memo is not None:
                 memo.seed(res)
-        d = rules.evaluate(f.ref, res, memo, table, opts)
+        known.append(res)
+
+    def one(i: int) -> rules.Decision | None:
+        return rules.evaluate(findings[i].ref, known[i], memo, table, opts)
+
+    # The rules' lookups (tag lists, target checks, digests) wait on the network: run them side
+    # by side, as classification does; the registry client enforces the per-host limit and each
+    # lookup's deadline. Offline there is nothing to wait for.
+    workers = getattr(lookup, "workers", DEFAULT_RULE_WORKERS) if memo is not None else 1
+    if workers > 1 and len(findings) > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(findings))) as pool:
+            decisions = list(pool.map(one, range(len(findings))))
+    else:
+        decisions = [one(i) for i in range(len(findings))]
+    for f, d in zip(findings, decisions, strict=True):
         if d is None:
             continue
         f.rule = d.rule.id
