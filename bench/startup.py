@@ -47,7 +47,10 @@ def main() -> None:
                             ("scan --offline EMPTY", ["scan", "--offline", str(empty)])):  # fmt: skip
             times = [once(argv, env) for _ in range(args.runs)]
             took = statistics.median(times)
-            print(f"pullable {label:<21}: {took:.3f}s median of {args.runs} (target <= 0.15s)")
+            best = min(times)
+            print(
+                f"pullable {label:<21}: {took:.3f}s median of {args.runs}, best {best:.3f}s (target <= 0.15s)"
+            )
         argv = [sys.executable, "-X", "importtime", "-m", "bot", "scan", str(empty)]
         out = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, check=True).stderr
     rows = []

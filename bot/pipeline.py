@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot import edit, rules, versions
 from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
 from bot.scan import scan_file
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = [
     "LEVELS",
@@ -159,12 +162,7 @@ def decide(
     # by side, as classification does; the registry client enforces the per-host limit and each
     # lookup's deadline. Offline there is nothing to wait for.
     workers = getattr(lookup, "workers", DEFAULT_RULE_WORKERS) if memo is not None else 1
-    if workers > 1 and len(findings) > 1:
-        with ThreadPoolExecutor(max_workers=min(workers, len(findings))) as pool:
-            decisions = list(pool.map(one, range(len(findings))))
-    else:
-        decisions = [one(i) for i in range(len(findings))]
-    for f, d in zip(findings, decisions, strict=True):
+    for f, d in zip(findings, _in_order(one, len(findings), workers), strict=True):
         if d is None:
             continue
         f.rule = d.rule.id
@@ -190,6 +188,25 @@ def decide(
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
     return findings
+
+
+def _in_order(work: Callable[[int], T], n: int, workers: int) -> Iterator[T]:
+    """``work(0) .. work(n - 1)`` on ``workers`` threads, yielded in order, with at most a few
+    per worker in flight (memory stays flat however many references a repository holds)."""
+    if workers <= 1 or n <= 1:
+        yield from (work(i) for i in range(n))
+        return
+    from concurrent.futures import ThreadPoolExecutor  # not needed offline (start-up)
+
+    window = 4 * workers
+    with ThreadPoolExecutor(max_workers=min(workers, n)) as pool:
+        pending: deque[Future[T]] = deque()
+        for i in range(n):
+            pending.append(pool.submit(work, i))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _written(ref: ImageRef, edits: Sequence[Edit], fallback: str) -> str:
