@@ -14,7 +14,7 @@ import pytest
 from bot import pipeline, rules
 from bot.model import Status
 from bot.reference import parse
-from bot.registry import MemoryStore, Registry, RegistryConfig, SQLiteStore
+from bot.registry import MemoryStore, RedisStore, Registry, RegistryConfig, SQLiteStore, Store
 from bot.registry.cache import ResultCache
 from bot.repoconfig import RepoConfig
 from bot.scan import scan_single
@@ -88,17 +88,24 @@ def test_a_scan_asks_each_question_once(registry_open, tmp_path):
     assert len(asked) == len(set(asked)) == 4  # 3 unique HEADs + 1 tag list; the target was one of them
 
 
-def test_answers_are_kept_across_runs(registry_open, tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_answers_are_kept_across_runs(registry_open, tmp_path, request, kind):
     r = registry_open
-    r.push("kept/app", "1.0.0")
-    r.push("kept/app", "1.1.0")
+    repo = f"kept/{kind}"
+    r.push(repo, "1.0.0")
+    r.push(repo, "1.1.0")
     path = tmp_path / "cache.sqlite3"
-    refs = [r.ref("kept/app", "1.0.0"), r.ref("kept/app", "1.0.5")]
+    url = request.getfixturevalue("redis_url") if kind == "redis" else ""
+
+    def store() -> Store:
+        return RedisStore(url) if url else SQLiteStore(path)
+
+    refs = [r.ref(repo, "1.0.0"), r.ref(repo, "1.0.5")]
     answers = []
     for _run in range(2):
-        with Registry(r.config(), store=SQLiteStore(path)) as reg:
+        with Registry(r.config(), store=store()) as reg:
             res = reg.check_many(refs)
-            tags = reg.tags(r.ref("kept/app"))
+            tags = reg.tags(r.ref(repo))
             digest = reg.pinned_digest(refs[0])
             answers.append(([res[x].status for x in refs], sorted(tags), digest, reg.requests))
     first, second = answers
