@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import os
 import shutil
-import sqlite3
 import sys
 import textwrap
 import threading
@@ -109,6 +108,8 @@ def _operator(args: argparse.Namespace) -> RegistryConfig:
 def _open_registry(args: argparse.Namespace) -> Registry:
     """The registry client for this run: the operator's configuration, the user's own Docker
     login (the CLI runs as the user; the App never reads it) and the cache the flags choose."""
+    import sqlite3
+
     from bot.registry import ConfigError, MemoryStore, Registry, SQLiteStore, Store
     from bot.registry.dockerconfig import user_config_path
 
@@ -225,7 +226,7 @@ def _lookups(args: argparse.Namespace, needed: bool = True) -> Iterator[_Reporti
     """The registry for the run (None with ``--offline``, or when there is nothing to ask:
     then no client is started, which keeps a scan of an empty tree fast), closed afterwards."""
     if getattr(args, "offline", False) or not needed:
-        if getattr(args, "offline", False) or getattr(args, "config", None):
+        if getattr(args, "config", None):
             _operator(args)  # a bad --config is an error offline too
         yield None
         return
@@ -370,7 +371,8 @@ def _repo_rules(target: Path | None, args: argparse.Namespace) -> tuple[RepoConf
     from bot import repoconfig, rules
     from bot.scan import LocalRepo
 
-    extra = [*_operator(args).rules, *getattr(args, "rules", [])]
+    # No --config: no operator rules, and no need to import the registry package (start-up).
+    extra = [*(_operator(args).rules if getattr(args, "config", None) else ()), *getattr(args, "rules", [])]
     try:
         table = rules.load_layered(extra) if extra else rules.load()
         given = getattr(args, "repo_config", None)
