@@ -107,7 +107,6 @@ class Registry:
         self.client = Client(self.config, transport=transport, per_host=per_host)
         self.cache = ResultCache(store if store is not None else default_store())
         self.workers = workers
-        self.per_host = per_host
         self.total_s = self.config.timeout_s * DEADLINE_FACTOR
         # This run's answers for the rules, shared with classification (issue 17): one tag list
         # per repository, one verified digest per reference, whoever asks first.
