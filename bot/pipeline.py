@@ -146,17 +146,13 @@ def decide(
     if lookup is not None:
         resolve([f for f in findings if f.status is Status.UNCHECKED and f.evidence is None], lookup)
     opts = config.options()
-    known: list[Resolution | None] = []
-    for f in findings:
-        res = None
-        if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
-            res = Resolution(f.ref.reference, f.status, f.evidence or Evidence())
-            if memo is not None:
+    if memo is not None:
+        for f in findings:
+            if (res := _known(f)) is not None:
                 memo.seed(res)
-        known.append(res)
 
     def one(i: int) -> rules.Decision | None:
-        return rules.evaluate(findings[i].ref, known[i], memo, table, opts)
+        return rules.evaluate(findings[i].ref, _known(findings[i]), memo, table, opts)
 
     # The rules' lookups (tag lists, target checks, digests) wait on the network: run them side
     # by side, as classification does; the registry client enforces the per-host limit and each
@@ -188,6 +184,13 @@ def decide(
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
     return findings
+
+
+def _known(f: Finding) -> Resolution | None:
+    """What the registry said about ``f`` (None when it was not asked)."""
+    if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
+        return Resolution(f.ref.reference, f.status, f.evidence or Evidence())
+    return None
 
 
 def _in_order(work: Callable[[int], T], n: int, workers: int) -> Iterator[T]:
