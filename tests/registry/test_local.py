@@ -199,9 +199,9 @@ def test_tags_that_could_not_be_listed_are_no_empty_list(registry_open, images, 
             assert reg.tags(r.ref("local/nope")) == []  # the registry's answer: no such repository
         proxy.failing["local/app"] = status
         # a new run with nothing stored (a run keeps its first answer, the store keeps it fresh)
-        with Registry(config, store=MemoryStore()) as reg:
-            with pytest.raises(TagsUnavailable, match=f"HTTP {status}"):
-                reg.tags(r.ref("local/app"))
+        failing = pytest.raises(TagsUnavailable, match=f"HTTP {status}")
+        with Registry(config, store=MemoryStore()) as reg, failing:
+            reg.tags(r.ref("local/app"))
     dead = RegistryConfig.from_mapping({"registries": {r.host: {"endpoint": "http://127.0.0.1:9"}}})
     with Registry(dead, store=MemoryStore()) as reg, pytest.raises(TagsUnavailable):  # nobody listening
         reg.tags(r.ref("local/app"))
