@@ -28,7 +28,8 @@ ROOT = BENCH.parent
 # Short modes: a run of each must take well under 30 s on the 2-core CI machine.
 SHORT: dict[str, list[str]] = {
     "scan": ["--files", "2000"],
-    "registry": ["-n", "100", "--runs", "1"],
+    "registry": ["scan", "--short"],
+    "startup": ["--runs", "3"],
     "webhooks": ["--rates", "50", "--seconds", "1"],
     "github_calls": ["--files", "1"],
     "recall": ["tests/fixtures/scan", "--quiet"],
@@ -48,7 +49,8 @@ def _recall_totals(lines: list[str]) -> list[str]:
 # The lines of each benchmark's output worth a place in the table (a regex, or a function).
 HEADLINE: dict[str, str | Callable[[list[str]], list[str]]] = {
     "scan": r"^(files/s|peak RSS):",
-    "registry": r"(warm token|ratio)",
+    "registry": r"^\s+(first run|warm run)\s*:|(warm token|ratio)",
+    "startup": r"^pullable scan",
     "webhooks": r"^\s+\d+\s+\d+|accepted deliveries",
     "github_calls": r"^\s+(ok|OVER BUDGET):",
     "recall": _recall_totals,
