@@ -43,6 +43,21 @@ def command(name: str, help: str, setup: Setup) -> Callable[[Run], Run]:
     return register
 
 
+def _max_file_arg(p: argparse.ArgumentParser) -> None:
+    default = os.environ.get("PULLABLE_MAX_FILE_BYTES")
+    p.add_argument(
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        default=int(default) / (1 << 20) if default and default.strip().isdigit() else 32.0,
+        help="skip (and report) files larger than this; default 32, or $PULLABLE_MAX_FILE_BYTES",
+    )
+
+
+def _max_bytes(args: argparse.Namespace) -> int:
+    return max(1, int(args.max_file_mb * (1 << 20)))
+
+
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
@@ -90,6 +105,7 @@ def _scan_setup(p: argparse.ArgumentParser) -> None:
     _fail_on_arg(p)
     _repo_config_arg(p)
     _config_arg(p)
+    _max_file_arg(p)
 
 
 def _write(args: argparse.Namespace, text: str) -> None:
@@ -108,7 +124,12 @@ def scan_command(args: argparse.Namespace) -> int:
     if not target.exists():
         raise UsageError(f"{args.path}: no such file or directory")
     config, table = _repo_rules(target, args)
-    result = scan_tree(target, progress=_progress()) if target.is_dir() else scan_single(target)
+    cap = _max_bytes(args)
+    result = (
+        scan_tree(target, progress=_progress(), max_bytes=cap)
+        if target.is_dir()
+        else scan_single(target, max_bytes=cap)
+    )
     if args.offline:
         findings = pipeline.evaluate(result.refs, None, config, table)
     else:
@@ -178,6 +199,7 @@ def _fix_setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of changing files")
     _repo_config_arg(p)
     _config_arg(p)
+    _max_file_arg(p)
 
 
 @command("fix", "fix rotten image references under PATH in place", _fix_setup)
@@ -191,8 +213,8 @@ def fix_command(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise UsageError(f"{args.path}: not a directory")
     config, table = _repo_rules(root, args)
-    scanned = scan_tree(root, ignore=config.ignore_paths, progress=_progress())
-    repo = LocalRepo(root)
+    scanned = scan_tree(root, ignore=config.ignore_paths, progress=_progress(), max_bytes=_max_bytes(args))
+    repo = LocalRepo(root, _max_bytes(args))
     registry = _open_registry(args)
     try:
         result = pipeline.run(repo, scanned.refs, registry, config, table)

@@ -140,10 +140,13 @@ class ImageRef:
 
 @dataclass(frozen=True, slots=True)
 class ScanError:
-    """A file that could not be read or parsed; the scan goes on without it."""
+    """A file that could not be read or parsed; the scan goes on without it. ``level``
+    ``"warning"``: the file was read, but something in it deserves a look (a duplicate key,
+    whose last value was used as Kubernetes tooling does)."""
 
     path: str
     message: str
+    level: str = "error"
 
 
 class Status(enum.StrEnum):

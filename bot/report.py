@@ -51,7 +51,7 @@ def level(f: Finding) -> str:
 def to_json(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
     doc = {
         "findings": [f.to_json() for f in findings],
-        "errors": [{"path": e.path, "message": e.message} for e in errors],
+        "errors": [{"path": e.path, "message": e.message, "level": e.level} for e in errors],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
@@ -83,10 +83,12 @@ def to_table(findings: Sequence[Finding], errors: Sequence[ScanError], files: in
             advice = f.advice or (f.fix.advice if f.fix else None)
             if advice:
                 lines.append(f"  {'':>10} !  {advice}")
-    if errors:
-        lines.append("")
-        lines.append("errors:")
-        lines.extend(f"  {e.path}: {e.message}" for e in errors)
+    for level in ("error", "warning"):
+        these = [e for e in errors if e.level == level]
+        if these:
+            lines.append("")
+            lines.append(f"{level}s:")
+            lines.extend(f"  {e.path}: {e.message}" for e in these)
     counts: dict[str, int] = defaultdict(int)
     for f in findings:
         counts[str(f.status)] += 1
@@ -94,7 +96,8 @@ def to_table(findings: Sequence[Finding], errors: Sequence[ScanError], files: in
     scanned = f" in {files} files" if files is not None else ""
     lines.append("")
     lines.append(f"{len(findings)} references{scanned}" + (f" ({summary})" if summary else "")
-                 + (f", {len(errors)} errors" if errors else ""))  # fmt: skip
+                 + "".join(f", {n} {lv}s" for lv in ("error", "warning")
+                           if (n := sum(e.level == lv for e in errors))))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -133,7 +136,7 @@ def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
         })  # fmt: skip
     notifications = [
         {
-            "level": "warning",
+            "level": "warning" if e.level == "error" else "note",
             "message": {"text": e.message},
             "locations": [
                 {"physicalLocation": {"artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"}}}

@@ -29,7 +29,11 @@ from typing import Protocol
 
 from bot.model import ImageRef, Part, ScanError, Span
 
-MAX_FILE_BYTES = 1 << 20
+# Files above this many bytes are reported as skipped, unread. Far above real generated
+# manifests (argo-cd's install.yaml is 1.9 MB); large multi-document files are composed
+# document by document, each within yamlsrc's bounds. Operators and the CLI can change it
+# (``PULLABLE_MAX_FILE_BYTES``, ``pullable scan --max-file-mb``).
+MAX_FILE_BYTES = 32 << 20
 HEAD_BYTES = 4096
 
 # Order matters: specific kinds (by name or unmistakable content) before the catch-all YAML walker.
@@ -83,8 +87,9 @@ def finders() -> list[ModuleType]:
     return _loaded
 
 
-def claimant(path: str, head: bytes) -> ModuleType | None:
-    for mod in finders():
+def claimant(path: str, head: bytes, mods: Iterable[ModuleType] | None = None) -> ModuleType | None:
+    """The first finder (of ``mods``, default :data:`FINDERS`) that claims the file."""
+    for mod in finders() if mods is None else mods:
         if mod.claims(path, head):
             return mod
     return None
@@ -113,28 +118,48 @@ def decode(data: bytes) -> tuple[str, int]:
     return text, 0
 
 
-def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = None) -> ScanResult:
-    """References in one file; problems become ``errors``, never exceptions."""
+def scan_file(
+    path: str,
+    data: bytes,
+    repo: Repo,
+    finder: ModuleType | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> ScanResult:
+    """References in one file, in this process; problems become ``errors`` (and warnings such as
+    a duplicate key become errors of level ``warning``), never exceptions. A parser crash here
+    would take the process with it: :mod:`bot.scan.sandbox` runs this in contained workers."""
+    from bot.scan.yamlsrc import collecting
+
     out = ScanResult()
     mod = finder or claimant(path, data[:HEAD_BYTES])
     if mod is None:
         return out
     out.files, out.bytes = 1, len(data)
-    if len(data) > MAX_FILE_BYTES:
-        out.errors.append(ScanError(path, f"skipped: larger than {MAX_FILE_BYTES} bytes"))
+    if len(data) > max_bytes:
+        out.errors.append(ScanError(path, too_large(max_bytes)))
         return out
     try:
         text, bom = decode(data)
     except ValueError as exc:
         out.errors.append(ScanError(path, f"skipped: {exc}"))
         return out
-    try:
-        refs = list(mod.find(text, path, repo))
-    except Exception as exc:  # noqa: BLE001 - a finder failing on one file must not stop the scan
-        out.errors.append(ScanError(path, _describe(exc)))
-        return out
+    with collecting() as warnings:
+        try:
+            refs = list(mod.find(text, path, repo))
+        except Exception as exc:  # noqa: BLE001 - a finder failing on one file must not stop the scan
+            out.errors.append(ScanError(path, _describe(exc)))
+            return out
+    out.errors.extend(ScanError(path, w, "warning") for w in warnings)
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
     return out
+
+
+def too_large(max_bytes: int) -> str:
+    """The skip message for a file over the size cap, saying how to raise it."""
+    return (
+        f"skipped: larger than {max_bytes:,} bytes "
+        "(raise with PULLABLE_MAX_FILE_BYTES or pullable scan --max-file-mb)"
+    )
 
 
 def _describe(exc: BaseException) -> str:
@@ -164,8 +189,9 @@ class LocalRepo:
     symlink, a path a finder asks for) is resolved first and must stay under ``root``.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> None:
         self.root = Path(root).resolve()
+        self.max_bytes = max_bytes
         self._root = str(self.root)
         self._plain: set[str] = set()
 
@@ -188,13 +214,13 @@ class LocalRepo:
                 head = fh.read(HEAD_BYTES)
                 if claim is not None and not claim(head):
                     return None
-                return head + fh.read(MAX_FILE_BYTES + 1 - len(head))
+                return head + fh.read(max(0, self.max_bytes + 1 - len(head)))
         except OSError:
             return None
 
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
-        if data is None or len(data) > MAX_FILE_BYTES:
+        if data is None or len(data) > self.max_bytes:
             return None
         try:
             return decode(data)[0]
@@ -239,12 +265,24 @@ def scan_tree(
     root: str | os.PathLike[str],
     ignore: Iterable[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    contain: bool | None = None,
+    workers: int | None = None,
 ) -> ScanResult:
-    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read."""
-    repo = LocalRepo(root)
+    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read.
+
+    ``contain``: parse in :class:`~bot.scan.sandbox.Sandbox` workers (a parser crash costs one
+    file; both cores). None decides by size: a tree with fewer than ``POOL_MIN_FILES`` claimed
+    files and ``POOL_MIN_BYTES`` is scanned in this process, where start-up costs nothing.
+    """
+    from bot.scan import sandbox
+
+    repo = LocalRepo(root, max_bytes)
     paths = list(repo.files(ignore))
+    jobs: list[tuple[str, bytes, str]] = []
     out = ScanResult()
-    for i, rel in enumerate(paths, 1):
+    for rel in paths:
         mod: ModuleType | None = None
 
         def claim(head: bytes, rel: str = rel) -> bool:
@@ -253,20 +291,42 @@ def scan_tree(
             return mod is not None
 
         data = repo.read_bytes(rel, claim)
-        if data is not None:
-            one = scan_file(rel, data, repo, mod)
+        if data is not None and mod is not None:
+            if len(data) > max_bytes:  # reported from here: never shipped to a worker
+                out.files, out.bytes = out.files + 1, out.bytes + len(data)
+                out.errors.append(ScanError(rel, too_large(max_bytes)))
+                continue
+            jobs.append((rel, data, mod.__name__))
+    if contain is None:
+        size = sum(len(j[1]) for j in jobs)
+        contain = len(jobs) >= sandbox.POOL_MIN_FILES or size >= sandbox.POOL_MIN_BYTES
+    results: list[ScanResult | None] = [None] * len(jobs)
+    done = 0
+    if contain:
+        with sandbox.Sandbox(workers, max_bytes=max_bytes) as box:
+            for i, one in box.run(jobs, repo):
+                results[i] = one
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs))
+    else:
+        mods = {m.__name__: m for m in finders()}
+        for i, (rel, data, name) in enumerate(jobs):
+            results[i] = scan_file(rel, data, repo, mods[name], max_bytes)
+            if progress is not None:
+                progress(i + 1, len(jobs))
+    for one in results:
+        if one is not None:
             out.refs.extend(one.refs)
             out.errors.extend(one.errors)
             out.files += one.files
             out.bytes += one.bytes
-        if progress is not None:
-            progress(i, len(paths))
     return out
 
 
-def scan_single(path: str | os.PathLike[str]) -> ScanResult:
+def scan_single(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> ScanResult:
     """Scan one file given on the command line (its directory stands in for the repository)."""
     p = Path(path).resolve()
-    repo = LocalRepo(p.parent)
+    repo = LocalRepo(p.parent, max_bytes)
     data = repo.read_bytes(p.name) or b""
-    return scan_file(p.name, data, repo)
+    return scan_file(p.name, data, repo, max_bytes=max_bytes)

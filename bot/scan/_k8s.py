@@ -40,6 +40,7 @@ from bot.scan.yamlsrc import (
     NULL,
     Doc,
     YamlRejected,
+    dedupe,
     documents,
     dotted,
     get,
@@ -132,9 +133,12 @@ def unlink(link: Link) -> Path:
     return tuple(reversed(out))
 
 
-def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, MappingNode]]:
+def mappings(
+    root: Node, limit: int = MAX_NODES, doc: Doc | None = None
+) -> Iterator[tuple[Link, MappingNode]]:
     """Pre-order (path, mapping) over the tree: :func:`~bot.scan.yamlsrc.walk`'s guarantees
-    (each node once, iterative, node and depth limits, duplicate keys rejected) without yielding
+    (each node once, iterative, node and depth limits, a duplicate key's last value only, whose
+    warning names the file's line given ``doc``) without yielding
     scalars, which are most nodes and never interesting on their own, and with paths as links
     that cost nothing until a reference needs its field."""
     seen: set[int] = set()
@@ -152,11 +156,9 @@ def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, Mapping
         if count > limit:
             raise YamlRejected(f"more than {limit} YAML nodes")
         if isinstance(node, MappingNode):
+            dedupe(node, doc)  # a duplicate key's last value only, with a warning
+            pairs = node.value
             yield link, node
-            keys = [k.value for k, _v in pairs if isinstance(k, ScalarNode) and k.value != "<<"]
-            if len(keys) != len(set(keys)):
-                for _ in items(node):  # raises with the duplicate's name and line
-                    pass
             for k, v in reversed(pairs):
                 if not isinstance(v, ScalarNode):
                     stack.append(((link, k.value if isinstance(k, ScalarNode) else "?"), depth + 1, v))
@@ -168,7 +170,7 @@ def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, Mapping
 
 def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
     """Every reference under ``root``; ``prefix`` is the path of ``root`` in its document."""
-    for link, node in mappings(root):
+    for link, node in mappings(root, doc=doc):
         path: Path | None = None
         found: list[tuple[int, ImageRef]] = []  # (value node id, reference) in key order
         split = False

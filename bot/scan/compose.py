@@ -96,14 +96,14 @@ class _Compose:
         if not is_map(root):
             return []
         services = get(root, "services")
-        for key, _k, value in items(root):  # type: ignore[arg-type]
+        for key, _k, value in items(root, self.doc):  # type: ignore[arg-type]
             if key and key.startswith("x-"):
                 self._extension(key, value)
         if is_map(services):
-            for name, _k, svc in items(services):  # type: ignore[arg-type]
+            for name, _k, svc in items(services, self.doc):  # type: ignore[arg-type]
                 self._service(name or "?", svc, f"services.{name}")
         elif services is None:  # version 1: services at the top level
-            for name, _k, svc in items(root):  # type: ignore[arg-type]
+            for name, _k, svc in items(root, self.doc):  # type: ignore[arg-type]
                 if name and name not in _V1_SKIP and not name.startswith("x-") and is_map(svc):
                     self._service(name, svc, name)
         uses = sorted(self.uses.values(), key=lambda u: u.node.start_mark.index)

@@ -13,7 +13,9 @@ recurses and segfaults around 8-30k levels), control and bidi characters, too ma
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -196,25 +198,78 @@ def text_of(node: object, numeric: bool = False) -> str | None:
     return None
 
 
-def items(node: MappingNode) -> Iterator[tuple[str | None, ScalarNode | Node, Node]]:
-    """(key text, key node, value node) for each pair; duplicate keys reject the file (the
-    cluster's parser and ours may keep different ones: a parser differential). ``<<`` merge
-    pairs are yielded like others; their targets are the anchored nodes."""
-    seen: set[str] = set()
+def items(node: MappingNode, doc: Doc | None = None) -> Iterator[tuple[str | None, ScalarNode | Node, Node]]:
+    """(key text, key node, value node) for each pair, a duplicate key's last value only (see
+    :func:`dedupe`). ``<<`` merge pairs are yielded like others; their targets are the anchored
+    nodes."""
+    dedupe(node, doc)
     for k, v in node.value:
-        key = k.value if isinstance(k, ScalarNode) else None
-        if key is not None and key != "<<":
-            if key in seen:
-                raise YamlRejected(f"duplicate key {key!r} at line {k.start_mark.line + 1}")
-            seen.add(key)
-        yield key, k, v
+        yield (k.value if isinstance(k, ScalarNode) else None), k, v
+
+
+def dedupe(node: MappingNode, doc: Doc | None = None) -> None:
+    """Drop all but the last value of a key written twice, as kubectl, Helm and compose (Go
+    YAML decoders that keep the last) do, with a :func:`warn` naming the key and line (the
+    file's line given ``doc``, else the line in its YAML document). Cheap when there is nothing
+    to drop; changes ``node`` in place so every reader agrees."""
+    keys = [k.value for k, _v in node.value if isinstance(k, ScalarNode) and k.value != "<<"]
+    if len(keys) == len(set(keys)):
+        return
+    last: dict[str, int] = {}
+    for i, (k, _v) in enumerate(node.value):
+        if isinstance(k, ScalarNode) and k.value != "<<":
+            last[k.value] = i
+    kept = []
+    for i, (k, v) in enumerate(node.value):
+        if isinstance(k, ScalarNode) and k.value != "<<" and last[k.value] != i:
+            later = node.value[last[k.value]][0]
+            at, then = (
+                (doc.span(k).line, doc.span(later).line)
+                if doc is not None
+                else (k.start_mark.line + 1, later.start_mark.line + 1)
+            )
+            warn(
+                f"duplicate key {k.value!r} at line {at} (again at line {then}): "
+                "the last value is used, as Kubernetes tooling does"
+            )
+            continue
+        kept.append((k, v))
+    node.value = kept
+
+
+class _Warnings(threading.local):
+    stack: list[list[str]]
+
+    def __init__(self) -> None:
+        self.stack = []
+
+
+_WARNINGS = _Warnings()
+
+
+def warn(message: str) -> None:
+    """Record a warning about the file being read (reported by :func:`bot.scan.scan_file` as a
+    ``ScanError`` of level ``warning``); lines are 1-based in the composed text."""
+    if _WARNINGS.stack and message not in _WARNINGS.stack[-1]:
+        _WARNINGS.stack[-1].append(message)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[str]]:
+    """Collect the :func:`warn` messages raised while the block runs (per thread)."""
+    out: list[str] = []
+    _WARNINGS.stack.append(out)
+    try:
+        yield out
+    finally:
+        _WARNINGS.stack.pop()
 
 
 def get(node: Node | None, key: str) -> Node | None:
     """The value under ``key`` in a mapping (None when absent or not a mapping)."""
     if not isinstance(node, MappingNode):
         return None
-    for k, v in node.value:
+    for k, v in reversed(node.value):  # the last of a duplicate key wins (see dedupe)
         if isinstance(k, ScalarNode) and k.value == key:
             return v
     return None

@@ -1,0 +1,347 @@
+"""Parse untrusted files where a crash costs one file, not the process (security.md §2).
+
+libyaml is C: a parser bug (there have been several: deep nesting segfaults) kills whatever
+process runs it, and in the App that is a worker holding other jobs. :class:`Sandbox` runs
+:func:`bot.scan.scan_file` in a small pool of worker processes, each with an address-space limit
+(``RLIMIT_AS``) and a CPU budget per file (``RLIMIT_CPU``, raised before each file), no core
+dumps, and a wall-clock limit kept by the parent. A worker that dies (a signal, the CPU budget,
+an exit) costs exactly the file it was reading: that file gets a :class:`~bot.model.ScanError`
+saying so, the worker is replaced, and the files queued behind it are scanned by the new one.
+
+The same pool is how a large scan uses both cores: the parent walks, reads and claims files, and
+hands them out in batches (:data:`BATCH_FILES` files or :data:`BATCH_BYTES` bytes), one result
+message per file so the parent always knows which file a dead worker was on. A finder that reads
+a sibling file (a chart's ``Chart.yaml``) asks the parent, which owns the repository (a checkout,
+or GitHub's API with its blob cache and read tracking).
+
+Workers come from a ``forkserver`` (fork is unsafe in the threaded App worker), started once per
+process with the finders preloaded, so a new worker costs a fork, not an interpreter start.
+Who contains what: the App's scans always go through a sandbox (``bot.jobs.reader``); the CLI's
+``scan_tree`` uses one when the tree is big enough to pay for the start-up
+(:data:`POOL_MIN_FILES`, :data:`POOL_MIN_BYTES`) or when asked (``contain=True``); single files
+given on the command line and the edit verifier's re-scans of files already scanned run in
+process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from bot.model import ScanError
+
+BATCH_FILES = 32
+BATCH_BYTES = 1 << 20
+POOL_MIN_FILES = 400  # below this (and POOL_MIN_BYTES) a CLI scan stays in one process
+POOL_MIN_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker resource limits. ``memory_bytes`` bounds the address space (a 32 MiB file
+    composes in well under it); ``cpu_seconds`` is per file; ``wall_seconds`` is per file too,
+    counted by the parent while the worker is neither idle nor waiting for a read it asked for."""
+
+    memory_bytes: int = 1 << 30
+    cpu_seconds: int = 30
+    wall_seconds: float = 90.0
+
+
+Job = tuple[str, bytes, str]  # repository path, file bytes, claiming finder module name
+
+
+@dataclass
+class _Worker:
+    proc: Any
+    conn: Connection
+    pending: deque[tuple[int, str]] = field(default_factory=deque)  # (job index, path), in order
+    since: float = 0.0  # when the current file's clock started
+
+
+def _context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    from bot.scan import FINDERS
+
+    ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *FINDERS])
+    return ctx
+
+
+class Sandbox:
+    """A pool of contained scan workers; use as a context manager (workers start lazily)."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: Limits | None = None,
+        finders: Sequence[str] | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        from bot.scan import FINDERS, MAX_FILE_BYTES
+
+        self.size = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
+        self.limits = limits or Limits()
+        self.finders = tuple(finders) if finders is not None else FINDERS
+        self.max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
+        self._workers: list[_Worker] = []
+        self.crashes = 0  # workers lost (and replaced) so far
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self._workers:
+            with contextlib.suppress(OSError, ValueError):
+                w.conn.send(None)
+        for w in self._workers:
+            w.proc.join(timeout=2)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+        self._workers = []
+
+    def _start(self) -> _Worker:
+        parent, child = _context().Pipe()
+        lim = self.limits
+        proc = _context().Process(
+            target=_child,
+            args=(child, self.finders, lim.memory_bytes, lim.cpu_seconds, self.max_bytes),
+            daemon=True,
+            name="pullable-scan",
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+    def modules(self) -> list[Any]:
+        """The finder modules this sandbox's workers use, imported here for ``claims``."""
+        return [importlib.import_module(n) for n in self.finders]
+
+    def scan_file(
+        self, path: str, data: bytes, repo: object, finder: str | None = None, max_bytes: int | None = None
+    ) -> Any:
+        """:func:`bot.scan.scan_file` for one file, contained (one worker, synchronously)."""
+        from bot.scan import HEAD_BYTES, ScanResult, claimant, too_large
+
+        if finder is None:
+            mod = claimant(path, data[:HEAD_BYTES], self.modules())
+            if mod is None:
+                return ScanResult()
+            finder = mod.__name__
+        cap = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
+        if len(data) > cap:
+            return ScanResult(errors=[ScanError(path, too_large(cap))], files=1, bytes=len(data))
+        for _i, res in self.run([(path, data, finder)], repo):
+            return res
+        return ScanResult()  # pragma: no cover - run yields once per job
+
+    def run(self, jobs: Iterable[Job], repo: object) -> Iterator[tuple[int, Any]]:
+        """``(index, ScanResult)`` for every job, in completion order; jobs are pulled lazily
+        (the caller may read files as workers free up)."""
+        from bot.scan import ScanResult
+
+        source = enumerate(jobs)
+        retry: deque[tuple[int, Job]] = deque()
+        exhausted = False
+        lookup: dict[int, Job] = {}
+
+        def batch() -> list[tuple[int, Job]]:
+            nonlocal exhausted
+            out: list[tuple[int, Job]] = []
+            size = 0
+            while len(out) < BATCH_FILES and size < BATCH_BYTES:
+                if retry:
+                    item = retry.popleft()
+                    out.append(item)
+                    size += len(item[1][1])
+                    if item[0] in self._suspects:
+                        break  # a file that was in flight when a worker died goes alone
+                    continue
+                if exhausted:
+                    break
+                try:
+                    item = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                out.append(item)
+                size += len(item[1][1])
+            return out
+
+        self._suspects: set[int] = set()
+        while True:
+            while len(self._workers) < self.size and (retry or not exhausted):
+                self._workers.append(self._start())
+            for w in self._workers:
+                if not w.pending:
+                    todo = batch()
+                    if not todo:
+                        continue
+                    for i, job in todo:
+                        lookup[i] = job
+                        w.pending.append((i, job[0]))
+                    w.since = time.monotonic()
+                    with contextlib.suppress(OSError, ValueError):  # a dead worker: its sentinel says so
+                        w.conn.send([job for _i, job in todo])
+            busy = [w for w in self._workers if w.pending]
+            if not busy:
+                if exhausted and not retry:
+                    return
+                continue
+            waits: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in busy]
+            ready = wait(waits, timeout=1.0)
+            now = time.monotonic()
+            for w in busy:
+                dead = False
+                if w.conn in ready or w.proc.sentinel in ready:
+                    results: list[tuple[int, Any]] = []
+                    dead = self._drain(w, repo, lookup, now, results)
+                    yield from results
+                if not dead and w.pending and now - w.since > self.limits.wall_seconds:
+                    w.proc.kill()
+                    w.proc.join()
+                    dead = True
+                if dead:
+                    yield from self._bury(w, lookup, retry, ScanResult)
+
+    def _drain(
+        self, w: _Worker, repo: object, lookup: dict[int, Job], now: float, results: list[tuple[int, Any]]
+    ) -> bool:
+        """Handle every message ``w`` has sent; True when it is dead (its pipe closed)."""
+        try:
+            while w.conn.poll():
+                msg = w.conn.recv()
+                if msg[0] == "read":
+                    _kind, method, arg = msg
+                    fn = getattr(repo, method, None)
+                    try:
+                        value = fn(arg) if fn is not None else None
+                    except Exception:  # noqa: BLE001 - a failed read is an absent file to the finder
+                        value = None
+                    w.conn.send(value)
+                    w.since = time.monotonic()  # the parent's read is not the worker's time
+                elif msg[0] == "done":
+                    i, _path = w.pending.popleft()
+                    lookup.pop(i, None)
+                    self._suspects.discard(i)
+                    results.append((i, msg[1]))
+                    w.since = time.monotonic()
+        except (EOFError, OSError):
+            return True
+        return not w.proc.is_alive()
+
+    def _bury(
+        self, w: _Worker, lookup: dict[int, Job], retry: deque[tuple[int, Job]], result: Any
+    ) -> Iterator[tuple[int, Any]]:
+        """A worker died: its current file gets the error, the files behind it are retried."""
+        w.proc.join()
+        code = w.proc.exitcode
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        self._workers.remove(w)
+        self.crashes += 1
+        if not w.pending:
+            return
+        i, path = w.pending.popleft()
+        job = lookup.pop(i)
+        out = result(files=1, bytes=len(job[1]))
+        out.errors.append(ScanError(path, _death(code, self.limits)))
+        self._suspects.discard(i)
+        yield i, out
+        for j, _p in reversed(w.pending):
+            retry.appendleft((j, lookup[j]))
+            self._suspects.add(j)  # may be a suspect too if the worker died between files
+
+
+def _death(code: int | None, limits: Limits) -> str:
+    """Why a worker died, for the file it was reading."""
+    if code is not None and code < 0:
+        sig = signal.Signals(-code)
+        if sig is signal.SIGXCPU:
+            return f"skipped: parsing took more than {limits.cpu_seconds} s of CPU"
+        if sig is signal.SIGKILL:
+            return f"skipped: parsing took more than {limits.wall_seconds:g} s, or ran out of memory"
+        return f"skipped: the parser crashed ({sig.name}); the file was not read"
+    return f"skipped: the parser process exited ({code}); the file was not read"
+
+
+_SHARED: Sandbox | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def contained(path: str, data: bytes, repo: object, max_bytes: int | None = None) -> Any:
+    """:func:`bot.scan.scan_file` in this process's shared sandbox: started on first use and
+    kept (a long-lived App worker pays the start-up once), one file at a time across threads."""
+    global _SHARED  # noqa: PLW0603 - one pool per process, like the forkserver behind it
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = Sandbox(workers=1, max_bytes=1 << 40)  # the cap is checked per call
+            atexit.register(_SHARED.close)
+        return _SHARED.scan_file(path, data, repo, max_bytes=max_bytes)
+
+
+# --- the worker side ------------------------------------------------------------------------
+
+
+class _Remote:
+    """The repository as the worker sees it: every read is asked of the parent."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def _ask(self, method: str, arg: str) -> Any:
+        self._conn.send(("read", method, arg))
+        return self._conn.recv()
+
+    def read_text(self, path: str) -> str | None:
+        value = self._ask("read_text", path)
+        return value if isinstance(value, str) else None
+
+    def read_bytes(self, path: str) -> bytes | None:
+        value = self._ask("read_bytes", path)
+        return value if isinstance(value, bytes) else None
+
+    def listdir(self, path: str) -> list[str]:
+        value = self._ask("listdir", path)
+        return list(value) if isinstance(value, list) else []
+
+
+def _child(conn: Connection, names: Sequence[str], memory: int, cpu: int, max_bytes: int) -> None:
+    """Worker main: limits first, then scan batches until told to stop (None) or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    from bot.scan import scan_file
+
+    mods = {n: importlib.import_module(n) for n in names}
+    repo = _Remote(conn)
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        for path, data, name in batch:
+            if cpu:
+                used = resource.getrusage(resource.RUSAGE_SELF)
+                soft = int(used.ru_utime + used.ru_stime) + 1 + cpu
+                hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+                resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+            conn.send(("done", scan_file(path, data, repo, mods[name], max_bytes)))
