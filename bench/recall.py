@@ -23,6 +23,9 @@ A candidate is *explained* when one of these holds, checked in this order:
      whose value is a chart repository URL;
    - YAML: an ``image`` key naming a Dockerfile (an action's ``runs.image: Dockerfile``), or a
      ``*image`` key whose block builds the image (Ansible ``docker_image`` with ``source: build``);
+   - shell scripts and Makefiles: the assignment of a variable that a reference reported as
+     skipped uses (``IMAGE ?= ghcr.io/x/app`` for ``docker run $(IMAGE):$(VERSION)``: the skip
+     names it);
    - Dockerfile: an ``ARG`` whose value a reported ``FROM`` uses, the continuation lines of a
      reported instruction, ``FROM scratch`` or ``FROM <stage>`` of a stage named earlier with ``AS``, and
      any line in the body of a ``RUN <<EOF`` heredoc (a script, not instructions).
@@ -65,6 +68,8 @@ _TEXT_FINDERS = frozenset({"bot.scan.dockerfile", "bot.scan.helm_template", "bot
 _STAGE = re.compile(r"(?im)^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*\S+[ \t]+AS[ \t]+(\S+)")
 _ARG = re.compile(r"(?i)^[ \t]*ARG[ \t]+([A-Za-z_][A-Za-z0-9_]*)=")
 _FROM = re.compile(r"(?i)^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*(\S+)")
+_ASSIGNMENT = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:[?:+]?=)")
+_USES = re.compile(r"\$[({]?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +113,10 @@ def recall(root: str | Path, under: str = "") -> Recall:
         except ValueError:
             continue
     part_lines: dict[str, set[int]] = {}
+    skipped_vars: dict[str, set[str]] = {}
     for r in refs:
+        if r.skip is not None:
+            skipped_vars.setdefault(r.path, set()).update(_USES.findall(r.text))
         (out.skipped if r.skip is not None else out.found)[str(r.source)] += 1
         part_lines.setdefault(r.path, set()).add(r.line)
         for p in r.parts:
@@ -140,6 +148,9 @@ def recall(root: str | Path, under: str = "") -> Recall:
                 continue
             if _matches_explained(line, start, yaml_info, stages, templated):
                 continue
+            if module == "bot.scan.shell" and (a := _ASSIGNMENT.match(line)) is not None:
+                if a.group(1) in skipped_vars.get(rel, set()):
+                    continue
             out.unexplained.append(Gap(rel, number, source, line.strip()))
     out.unexplained.sort(key=lambda g: (g.path, g.line))
     return out

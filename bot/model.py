@@ -106,6 +106,8 @@ class Source(enum.StrEnum):
     ARGOCD = "argocd"
     FLUX = "flux"
     JINJA = "jinja"
+    SHELL = "shell"  # docker/podman/crane/skopeo command lines in scripts, Makefiles, CI steps
+    JSONNET = "jsonnet"
     YAML = "yaml"  # any other YAML with an `image:` key (Argo Workflows, Tekton, CRDs)
 
 

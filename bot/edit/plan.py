@@ -59,6 +59,8 @@ _TEXT_SOURCES = frozenset(
         Source.COMPOSE,
         Source.GITLAB_CI,
         Source.GITHUB_ACTIONS,
+        Source.SHELL,
+        Source.JSONNET,
     }
 )
 _TEMPLATE_MARKS = ("{{", "{%", "${", "$(", "<%")

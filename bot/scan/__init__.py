@@ -48,6 +48,7 @@ FINDERS: tuple[str, ...] = (
     "bot.scan.ansible",
     "bot.scan.helm_values",
     "bot.scan.kubernetes",
+    "bot.scan.shell",
 )
 
 SKIP_DIRS = frozenset(

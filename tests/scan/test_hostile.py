@@ -23,6 +23,7 @@ PATHS = {
     "bot.scan.ansible": "roles/x/tasks/main.yml",
     "bot.scan.helm_values": "charts/x/values.yaml",
     "bot.scan.kubernetes": "k8s/deploy.yaml",
+    "bot.scan.shell": "scripts/release.sh",
 }
 
 # Text that looks like each kind, so hypothesis mutates near real structure as well as noise.
@@ -34,6 +35,7 @@ SEEDS = [
     "jobs:\n  t:\n    container: node:18\n    steps: [{uses: 'docker://x:1'}]\n",
     "- hosts: all\n  tasks:\n  - docker_container: {image: '{{ x }}'}\n",
     "images:\n- name: a\n  newTag: '1'\n",
+    "docker run --rm -v \"$PWD:/x\" nginx:1 sh -c 'echo'\ncrane copy a:1 b:1 \\\n  && skopeo inspect docker://x:1\n",
 ]
 
 
