@@ -23,6 +23,8 @@ A candidate is *explained* when one of these holds, checked in this order:
      whose value is a chart repository URL;
    - YAML: an ``image`` key naming a Dockerfile (an action's ``runs.image: Dockerfile``), or a
      ``*image`` key whose block builds the image (Ansible ``docker_image`` with ``source: build``);
+   - Jsonnet: it is in a comment or a ``|||`` text block, in a string that is not a qualified
+     reference (prose, URLs), or in a field name whose ``{ }`` block holds a part;
    - shell scripts and Makefiles: the assignment of a variable that a reference reported as
      skipped uses (``IMAGE ?= ghcr.io/x/app`` for ``docker run $(IMAGE):$(VERSION)``: the skip
      names it);
@@ -148,12 +150,49 @@ def recall(root: str | Path, under: str = "") -> Recall:
                 continue
             if _matches_explained(line, start, yaml_info, stages, templated):
                 continue
+            if module == "bot.scan.jsonnet" and _jsonnet_explained(text, line, start, parts):
+                continue
             if module == "bot.scan.shell" and (a := _ASSIGNMENT.match(line)) is not None:
                 if a.group(1) in skipped_vars.get(rel, set()):
                     continue
             out.unexplained.append(Gap(rel, number, source, line.strip()))
     out.unexplained.sort(key=lambda g: (g.path, g.line))
     return out
+
+
+def _jsonnet_explained(text: str, line: str, start: int, parts: set[int]) -> bool:
+    """Every candidate match on a Jsonnet line is outside code (a comment, a text block), in a
+    string that is no qualified reference, or a field name whose block holds a part."""
+    import bisect
+
+    from bot.scan.jsonnet import _qualified, tokens
+
+    toks = tokens(text)
+    starts = [t.start for t in toks]
+    for m in CANDIDATE.finditer(line):
+        at = start + m.start()
+        k = bisect.bisect_right(starts, at) - 1
+        tok = toks[k] if k >= 0 and toks[k].start <= at < toks[k].end else None
+        if tok is None:
+            continue  # a comment or a ||| text block
+        if tok.kind == "str" and not _qualified(tok.value):
+            continue
+        if tok.kind in ("id", "str") and k + 2 < len(toks) and toks[k + 1].value == ":":
+            j = k + 2
+            while j < len(toks) and toks[j].value == ":":
+                j += 1
+            if j < len(toks) and toks[j].value == "{":
+                depth, e = 0, j
+                for e in range(j, len(toks)):
+                    depth += {"{": 1, "}": -1}.get(toks[e].value, 0) if toks[e].kind == "op" else 0
+                    if depth == 0:
+                        break
+                first = text.count("\n", 0, toks[j].start) + 1
+                last = text.count("\n", 0, toks[e].start) + 1
+                if any(first <= p <= last for p in parts):
+                    continue
+        return False
+    return True
 
 
 class _Yaml:

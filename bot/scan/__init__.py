@@ -49,6 +49,7 @@ FINDERS: tuple[str, ...] = (
     "bot.scan.helm_values",
     "bot.scan.kubernetes",
     "bot.scan.shell",
+    "bot.scan.jsonnet",
 )
 
 SKIP_DIRS = frozenset(

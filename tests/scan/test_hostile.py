@@ -24,6 +24,7 @@ PATHS = {
     "bot.scan.helm_values": "charts/x/values.yaml",
     "bot.scan.kubernetes": "k8s/deploy.yaml",
     "bot.scan.shell": "scripts/release.sh",
+    "bot.scan.jsonnet": "jsonnet/main.libsonnet",
 }
 
 # Text that looks like each kind, so hypothesis mutates near real structure as well as noise.
@@ -35,6 +36,7 @@ SEEDS = [
     "jobs:\n  t:\n    container: node:18\n    steps: [{uses: 'docker://x:1'}]\n",
     "- hosts: all\n  tasks:\n  - docker_container: {image: '{{ x }}'}\n",
     "images:\n- name: a\n  newTag: '1'\n",
+    "{ image: 'quay.io/a/b:v' + $.versions.b, c: |||\n x\n |||, d: @'q''u' }  // x\n",
     "docker run --rm -v \"$PWD:/x\" nginx:1 sh -c 'echo'\ncrane copy a:1 b:1 \\\n  && skopeo inspect docker://x:1\n",
 ]
 
