@@ -52,7 +52,7 @@ from bot.scan.yamlsrc import (
 Path = tuple[str | int, ...]
 
 # Helm image-map keys, in the order of preference when several name the same piece.
-_REPO_KEYS = ("repository", "name", "image")
+_REPO_KEYS = ("repository", "repo", "name", "image")
 _TAG_KEYS = ("tag", "version")
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "pwsh", "powershell"})
 _WRAPPERS = frozenset({"env", "tini", "dumb-init", "exec", "nice", "nohup", "su-exec", "gosu", "busybox"})
@@ -384,16 +384,40 @@ def _split_fields(
             continue
         key, _role, repo = chosen["repository"]
         fpath = (*path, key)
+        if "tag" not in chosen and "digest" not in chosen:
+            _sibling_tag(node, chosen)
         if "tag" in chosen or "digest" in chosen:
             ref = compose(doc, chosen, fpath, where)
         elif len(chosen) == 1 and isinstance(repo, ScalarNode) and strict_reference(text_of(repo) or ""):
             ref = string_ref(doc, repo, fpath, where, node)
+        elif len(chosen) == 1 and isinstance(repo, ScalarNode) and _repository_path(repo):
+            part = doc.part(repo, Role.REPOSITORY)  # a repository, and no tag anywhere: skipped
+            detail = f"{part.text}: no tag is written in this block"
+            ref = make_ref(where.path, where.source, part.text, [part], where.context(fpath, node),
+                           skip=Skip.NO_TAG, detail=detail)  # fmt: skip
         else:
             continue  # `imageRepository: registry.k8s.io` alone (kubeadm) is a registry prefix
         for _k, _r, v in chosen.values():
             where.seen.add(id(v))
         out.append((id(repo), ref))
     return out
+
+
+def _sibling_tag(node: MappingNode, chosen: dict[str, tuple[str, Role, Node]]) -> None:
+    """``imageRepository: x`` with its tag under a plain ``tag:``/``version:`` in the same block
+    (charts that name only the repository after the image)."""
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.value.lower() in ("tag", "version", "imagetag"):
+            text = text_of(v, numeric=True)
+            if text and is_tag(text):
+                chosen["tag"] = (k.value, Role.TAG, v)
+                return
+
+
+def _repository_path(node: Node) -> bool:
+    """A repository with a path (``ghcr.io/org/app``, ``org/app``), not a registry prefix alone."""
+    text = text_of(node)
+    return bool(text) and "/" in text.strip("/") and not TEMPLATE.search(text or "") and "://" not in (text or "")
 
 
 def _image_table(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> Iterator[ImageRef]:
@@ -527,6 +551,7 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
 _ROLES = {
     "registry": Role.REGISTRY,
     "repository": Role.REPOSITORY,
+    "repo": Role.REPOSITORY,
     "name": Role.NAME,
     "image": Role.NAME,
     "tag": Role.TAG,
@@ -607,6 +632,16 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
             notes.append(f"tag {tag} is ignored: the digest wins (bitnami common.images)")
     elif tag:
         effective += f":{tag}"
+    elif not where.values:  # not Helm values: no chart supplies a tag
+        return make_ref(
+            where.path,
+            where.source,
+            written,
+            parts,
+            _with(ctx, tuple(notes)),
+            skip=Skip.NO_TAG,
+            detail=f"{repository}: no tag is written",
+        )
     else:
         chart = where.chart() if where.chart is not None else None
         if chart is None or not chart[0]:
