@@ -99,7 +99,7 @@ class Where:
     name: str | None = None
     strings: Callable[[str], bool] = image_key_only
     registry: Part | None = None  # global.imageRegistry in force, as written
-    chart: Callable[[], tuple[str, str] | None] | None = None  # -> (appVersion, Chart.yaml path)
+    chart: Callable[[Path], tuple[str | None, str]] | None = None  # image map path -> (tag, note)
     notes: tuple[str, ...] = ()
     seen: set[int] = field(default_factory=set)  # value nodes already reported
 
@@ -621,10 +621,10 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
         parts = [p for p in parts if p.role is not Role.REGISTRY] + [where.registry]
     effective = f"{eff_registry}/{repository}" if eff_registry else repository
     if hex_digest and digest:  # `repository:tag@sha256:<sha>`; no tag: the appVersion, if known
-        chart = None if tag or where.chart is None else where.chart()
+        chart = None if tag or where.chart is None else where.chart(fpath)
         if not tag and chart is not None and chart[0]:
             tag = chart[0]
-            notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+            notes.append(chart[1])
         effective += (f":{tag}" if tag else "") + f"@{digest}"
     elif digest:
         effective += f"@{digest}"
@@ -643,8 +643,9 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
             detail=f"{repository}: no tag is written",
         )
     else:
-        chart = where.chart() if where.chart is not None else None
+        chart = where.chart(fpath) if where.chart is not None else None
         if chart is None or not chart[0]:
+            why = chart[1] if chart is not None else "no tag written, the chart's appVersion is used"
             return make_ref(
                 where.path,
                 where.source,
@@ -652,10 +653,10 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
                 parts,
                 _with(ctx, tuple(notes)),
                 skip=Skip.CHART_DEFAULT,
-                detail=f"{repository}: no tag written, the chart's appVersion is used",
+                detail=f"{repository}: {why}",
             )
         effective += f":{chart[0]}"
-        notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+        notes.append(chart[1])
     return make_ref(where.path, where.source, written, parts, _with(ctx, tuple(notes)), effective=effective)
 
 
@@ -675,42 +676,22 @@ def global_registry(doc: Doc, values_root: Node | None) -> Part | None:
     return None
 
 
-def chart_lookup(path: str, repo: object) -> Callable[[], tuple[str, str] | None]:
-    """A lazy, memoised reader of the ``appVersion`` of the chart that owns values file ``path``:
-    ``Chart.yaml`` next to it, else one directory up (``ci/``, ``values/`` folders)."""
-    cache: list[tuple[str, str] | None] = []
+def chart_lookup(path: str, repo: object) -> Callable[[Path], tuple[str | None, str]]:
+    """A memoised reader of the tag the chart owning values file ``path`` renders for the image
+    map at a path when its tag is empty: ``(tag, note)``, or ``(None, reason)`` (see
+    :mod:`bot.scan._chart`: appVersion, ``printf "v%s"``, the cluster version, a sub-chart)."""
+    from bot.scan import _chart
 
-    def lookup() -> tuple[str, str] | None:
-        if not cache:
-            cache.append(_read_chart(path, repo))
-        return cache[0]
+    cache: dict[Path, tuple[str | None, str]] = {}
+    read = getattr(repo, "read_text", None) or (lambda _p: None)
+    listdir = getattr(repo, "listdir", None) or (lambda _p: [])
+
+    def lookup(fpath: Path) -> tuple[str | None, str]:
+        if fpath not in cache:
+            cache[fpath] = _chart.default_tag(path, fpath, read, listdir)
+        return cache[fpath]
 
     return lookup
-
-
-def _read_chart(path: str, repo: object) -> tuple[str, str] | None:
-    read = getattr(repo, "read_text", None)
-    if read is None:
-        return None
-    here = posixpath.dirname(path)
-    for d in dict.fromkeys((here, posixpath.dirname(here) if here else None)):
-        if d is None:
-            continue
-        for name in ("Chart.yaml", "Chart.yml"):
-            cpath = posixpath.join(d, name) if d else name
-            text = read(cpath)
-            if text is None:
-                continue
-            try:
-                docs = documents(text, want=lambda c: "appVersion" in c)
-            except YamlRejected:
-                return None
-            for cdoc in docs[:1]:
-                version = text_of(get(cdoc.root, "appVersion"), numeric=True)
-                if version:
-                    return version, cpath
-            return None
-    return None
 
 
 # --- containers ------------------------------------------------------------------------------
