@@ -152,9 +152,9 @@ def recall(root: str | Path, under: str = "") -> Recall:
                 continue
             if module == "bot.scan.jsonnet" and _jsonnet_explained(text, line, start, parts):
                 continue
-            if module == "bot.scan.shell" and (a := _ASSIGNMENT.match(line)) is not None:
-                if a.group(1) in skipped_vars.get(rel, set()):
-                    continue
+            assigned = _ASSIGNMENT.match(line) if module == "bot.scan.shell" else None
+            if assigned is not None and assigned.group(1) in skipped_vars.get(rel, set()):
+                continue
             out.unexplained.append(Gap(rel, number, source, line.strip()))
     out.unexplained.sort(key=lambda g: (g.path, g.line))
     return out

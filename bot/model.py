@@ -111,6 +111,7 @@ class Source(enum.StrEnum):
     JINJA = "jinja"
     SHELL = "shell"  # docker/podman/crane/skopeo command lines in scripts, Makefiles, CI steps
     JSONNET = "jsonnet"
+    TILT = "tilt"
     YAML = "yaml"  # any other YAML with an `image:` key (Argo Workflows, Tekton, CRDs)
 
 

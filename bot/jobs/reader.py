@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from bot import __version__
 from bot.github.tree import Entry, read_tree, resolve
 from bot.model import ScanError
-from bot.scan import FINDERS, MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, too_large
+from bot.scan import FINDERS, MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, local_builds, too_large
 from bot.scan.sandbox import contained
 from bot.settings import Settings
 
@@ -201,6 +201,7 @@ def scan_repository(
         out.files += one.files
         out.bytes += one.bytes
     out.fetched = repo.fetched
+    out.refs = local_builds(out.refs)  # images the repository builds itself are not pulls
     return out
 
 

@@ -50,6 +50,7 @@ FINDERS: tuple[str, ...] = (
     "bot.scan.kubernetes",
     "bot.scan.shell",
     "bot.scan.jsonnet",
+    "bot.scan.tilt",
 )
 
 SKIP_DIRS = frozenset(
@@ -323,6 +324,38 @@ def scan_tree(
             out.errors.extend(one.errors)
             out.files += one.files
             out.bytes += one.bytes
+    out.refs = local_builds(out.refs)
+    return out
+
+
+def local_builds(refs: list[ImageRef]) -> list[ImageRef]:
+    """Mark every reference to an image the repository builds itself (a compose service with
+    ``build:``, a Skaffold artifact, a Tilt ``docker_build``: reported as ``built-locally``) as
+    built locally too: a manifest deploying ``myapp`` that Skaffold builds pulls nothing from a
+    registry, so it is never called rotten nor changed. Run over a whole scan's references."""
+    from bot.model import Skip
+    from bot.reference import ReferenceError, parse
+
+    def name(text: str) -> str | None:
+        try:
+            return parse(text).name
+        except ReferenceError:
+            return None
+
+    built: dict[str, str] = {}
+    for r in refs:
+        if r.skip is Skip.BUILT_LOCALLY and (n := name(r.text)) is not None:
+            built.setdefault(n, r.path)
+    if not built:
+        return refs
+    out = []
+    for r in refs:
+        n = name(r.reference) if r.reference else None
+        if n is not None and n in built and r.skip is None:
+            why = f"{r.text}: an image {built[n]} builds, not pulled"
+            out.append(dataclasses.replace(r, reference=None, skip=Skip.BUILT_LOCALLY, detail=why))
+        else:
+            out.append(r)
     return out
 
 

@@ -95,7 +95,9 @@ def default_tag(
     return _in_chart(cpath, [str(k) for k in fpath], read, listdir, 0)
 
 
-def _in_chart(cpath: str, keys: list[str], read: Read, listdir: ListDir, depth: int) -> tuple[str | None, str]:
+def _in_chart(
+    cpath: str, keys: list[str], read: Read, listdir: ListDir, depth: int
+) -> tuple[str | None, str]:
     app, deps = _chart(cpath, read)
     chart_dir = posixpath.dirname(cpath)
     if keys and keys[0] in deps and depth < 4:
@@ -125,11 +127,15 @@ def _in_chart(cpath: str, keys: list[str], read: Read, listdir: ListDir, depth: 
         scope = [ln for _p, t in templates for ln in t.splitlines() if _APP.search(ln)]
     styles = {(m.group(1), m.group(2)) for ln in scope for m in _PRINTF.finditer(ln)}
     plain = [ln for ln in scope if _APP.search(ln) and "default" in ln and not _PRINTF.search(ln)]
+    where = chart_dir or "this chart"
     if not styles and not plain:
-        return None, f"no tag written, and the templates of {chart_dir or 'the chart'} never default it to appVersion"
+        return None, f"no tag written, and the templates of {where} never default it to appVersion"
     if len(styles) > 1 or (styles and plain):
-        return None, f"no tag written, and the templates of {chart_dir or 'the chart'} build it from appVersion in several ways"
+        return None, f"no tag written, and the templates of {where} build it from appVersion in several ways"
     if styles:
         pre, post = next(iter(styles))
-        return f"{pre}{app}{post}", f'tag from appVersion {app} in {cpath}, as the chart renders it (printf "{pre}%s{post}")'
+        return (
+            f"{pre}{app}{post}",
+            f'tag from appVersion {app} in {cpath}, as the chart renders it (printf "{pre}%s{post}")',
+        )
     return app, f"tag from appVersion {app} in {cpath}"

@@ -416,8 +416,8 @@ def _sibling_tag(node: MappingNode, chosen: dict[str, tuple[str, Role, Node]]) -
 
 def _repository_path(node: Node) -> bool:
     """A repository with a path (``ghcr.io/org/app``, ``org/app``), not a registry prefix alone."""
-    text = text_of(node)
-    return bool(text) and "/" in text.strip("/") and not TEMPLATE.search(text or "") and "://" not in (text or "")
+    text = text_of(node) or ""
+    return bool(text) and "/" in text.strip("/") and not TEMPLATE.search(text) and "://" not in text
 
 
 def _image_table(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> Iterator[ImageRef]:
@@ -683,8 +683,8 @@ def chart_lookup(path: str, repo: object) -> Callable[[Path], tuple[str | None, 
     from bot.scan import _chart
 
     cache: dict[Path, tuple[str | None, str]] = {}
-    read = getattr(repo, "read_text", None) or (lambda _p: None)
-    listdir = getattr(repo, "listdir", None) or (lambda _p: [])
+    read: Callable[[str], str | None] = getattr(repo, "read_text", None) or (lambda _p: None)
+    listdir: Callable[[str], list[str]] = getattr(repo, "listdir", None) or (lambda _p: [])
 
     def lookup(fpath: Path) -> tuple[str | None, str]:
         if fpath not in cache:

@@ -54,7 +54,9 @@ def claims(path: str, head: bytes) -> bool:
 def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
     """The references in a workflow or action, in file order."""
     out: list[ImageRef] = []
-    for doc in documents(text, lambda c: "image" in c or "docker" in c or "container" in c or shell.mentions(c)):
+    for doc in documents(
+        text, lambda c: "image" in c or "docker" in c or "container" in c or shell.mentions(c)
+    ):
         if is_map(doc.root):
             out.extend(_Reader(doc, path).refs())
     return iter(sorted(out, key=lambda r: (r.line, r.column)))

@@ -112,7 +112,9 @@ class _Reader:
             runs_shell = True if get(job, "script") is not None or get(job, "before_script") else None
             self._holder(job, Context(kind="job", name=name, needs_shell=runs_shell), f"{name}.", local)
         for name, _k, job in items(root):  # type: ignore[arg-type]
-            if name is not None and (name in ("before_script", "after_script") or (name not in RESERVED and is_map(job))):
+            if name is not None and (
+                name in ("before_script", "after_script") or (name not in RESERVED and is_map(job))
+            ):
                 self._scripts(job, name)
         self._scripts(get(root, "default"), "default")
         return self.out
@@ -120,9 +122,11 @@ class _Reader:
     def _scripts(self, node: Node | None, name: str) -> None:
         """``script``/``before_script``/``after_script`` lines: ``docker run|pull`` and the like
         (:mod:`bot.scan.shell`); a top-level ``before_script:`` list is ``node`` itself."""
-        blocks = [(name, node)] if name in ("before_script", "after_script") else [
-            (f"{name}.{key}", get(node, key)) for key in ("before_script", "script", "after_script")
-        ]
+        blocks = (
+            [(name, node)]
+            if name in ("before_script", "after_script")
+            else [(f"{name}.{key}", get(node, key)) for key in ("before_script", "script", "after_script")]
+        )
         for field, block in blocks:
             lines = block.value if is_seq(block) else [block]  # type: ignore[union-attr]
             for i, line in enumerate(lines):

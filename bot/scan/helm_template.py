@@ -56,8 +56,9 @@ def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
         if ref.skip is Skip.TEMPLATED and ".Values." in ref.text and ref.parts[0].raw:
             if values is None:
                 values = _Values(path, repo, text.isascii())
-            ref = values.resolve(ref)
-        yield ref
+            yield values.resolve(ref)
+        else:
+            yield ref
 
 
 _EXPR = re.compile(r"\{\{-?\s*\.Values\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)\s*-?\}\}")
@@ -73,7 +74,7 @@ class _Values:
     def __init__(self, path: str, repo: object, ascii_text: bool) -> None:
         import posixpath
 
-        chart = path.split("templates/")[0].rstrip("/")
+        chart = path.split("templates/", 1)[0].rstrip("/")
         self.path = posixpath.join(chart, "values.yaml") if chart else "values.yaml"
         read = getattr(repo, "read_text", None)
         self.text = read(self.path) if read is not None else None
@@ -148,7 +149,9 @@ class _Values:
         comps = components(text)
         if len(comps) > 1 and comps[0][0] is Role.REGISTRY:
             joined = (Role.REPOSITORY, 0, comps[1][2])  # registry and path in one place: one part
-            if any(b <= 0 and comps[1][2] <= b + len(t) for b, (t, _p, _o) in zip(bounds, pieces, strict=True)):
+            if any(
+                b <= 0 and comps[1][2] <= b + len(t) for b, (t, _p, _o) in zip(bounds, pieces, strict=True)
+            ):
                 comps = [joined, *comps[2:]]
         for role, s, e in comps:
             hit = None
@@ -161,13 +164,13 @@ class _Values:
                     span = Span(start, start + e - s, written.span.line, written.span.column + off + s - b)
                     hit = Part(role, text[s:e], span, written.quote, written.raw)
             if hit is None:
-                return dataclasses.replace(ref, detail=f"{ref.detail}; {text!r} in values, not editable piece by piece")
+                return dataclasses.replace(
+                    ref, detail=f"{ref.detail}; {text!r} in values, not editable piece by piece"
+                )
             parts.append(hit)
         from_values = [p for p in parts if p.path is not None]
         if from_values and all((p.span.start, p.span.end) in self.reported() for p in from_values):
-            return dataclasses.replace(
-                ref, detail=f"{ref.detail}; renders {text}, reported from {self.path}"
-            )
+            return dataclasses.replace(ref, detail=f"{ref.detail}; renders {text}, reported from {self.path}")
         notes = (*ref.context.notes, f"resolved from {self.path}")
         ctx = dataclasses.replace(ref.context, notes=notes)
         out = make_ref(ref.path, SOURCE, text, parts, ctx)

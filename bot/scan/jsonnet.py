@@ -122,7 +122,7 @@ def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
         key = _key(toks, k)
         ctx = Context(kind="jsonnet", field=key)
         if after is not None and after.kind == "op" and after.value == "+":
-            ref = _concatenated(toks, k, t, path, loc, versions, ctx)
+            ref = _concatenated(toks, k, t, path=path, loc=loc, versions=versions, ctx=ctx)
             if ref is not None:
                 out.append(ref)
             continue
@@ -174,7 +174,7 @@ def _operand(toks: list[Tok], k: int) -> tuple[list[str], int]:
 
 
 def _concatenated(
-    toks: list[Tok], k: int, t: Tok, path: str, loc: Locator, versions: _Versions, ctx: Context
+    toks: list[Tok], k: int, t: Tok, *, path: str, loc: Locator, versions: _Versions, ctx: Context
 ) -> ImageRef | None:
     """``'repo:prefix' + <version>``: the tag from where the version is written, else a skip."""
     m = _STEM.match(t.value)
@@ -186,6 +186,7 @@ def _concatenated(
     expr = ".".join(names) or (toks[k + 2].value if k + 2 < len(toks) else "")
     stem = Part(Role.REPOSITORY, name, loc.span(t.start, t.start + len(name)), t.quote, t.raw)
     found = versions.lookup(names[-1], names) if names and not follows else None
+    tag: Part
     written = f"{name}:{prefix}{found[0].text if found else '<' + expr + '>'}"
     if found is None:
         return make_ref(
@@ -221,9 +222,9 @@ class _Versions:
                     return part, f"local {name} in this file"
             return None
         for jpath, jtext in self.imported():
-            part = _json_value(jtext, jpath, name)
-            if part is not None:
-                return part, jpath
+            found = _json_value(jtext, jpath, name)
+            if found is not None:
+                return found, jpath
         return None
 
     def imported(self) -> list[tuple[str, str]]:

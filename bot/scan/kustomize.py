@@ -145,8 +145,10 @@ def _entry(doc: Doc, entry: MappingNode, where: Where, fpath: Path, bases: _Base
         name = value.get("name") or ""
         found = bases.tags().get(name, {}) if bases is not None and name else {}
         if len(found) == 1:
-            (base_tag, source), = found.items()
-            ctx = where.context(fpath, None, (*notes, f"tag {base_tag} from {source}, the image this entry renames"))
+            ((base_tag, source),) = found.items()
+            ctx = where.context(
+                fpath, None, (*notes, f"tag {base_tag} from {source}, the image this entry renames")
+            )
             return make_ref(where.path, where.source, ref, parts, ctx, effective=f"{ref}:{base_tag}")
         why = (
             f"the bases tag {name} in several ways ({', '.join(sorted(found))})"

@@ -39,29 +39,37 @@ _WRAPPERS = frozenset({"sudo", "exec", "time", "command", "nohup", "env"})
 
 # Options taking a value (docker/podman/nerdctl run, create and pull; global options).
 _DOCKER_VALUED = frozenset(
-    "-a --attach --add-host --annotation --blkio-weight --blkio-weight-device -c --cpu-shares --cap-add "
-    "--cap-drop --cgroup-parent --cgroupns --cidfile --cpu-period --cpu-quota --cpu-rt-period "
-    "--cpu-rt-runtime --cpus --cpuset-cpus --cpuset-mems --device --device-cgroup-rule "
-    "--device-read-bps --device-read-iops --device-write-bps --device-write-iops --dns --dns-option "
-    "--dns-search --domainname --entrypoint -e --env --env-file --expose --gpus --group-add "
-    "--health-cmd --health-interval --health-retries --health-start-period --health-timeout -h "
-    "--hostname --ip --ip6 --ipc --isolation --kernel-memory -l --label --label-file --link "
-    "--link-local-ip --log-driver --log-opt --mac-address -m --memory --memory-reservation "
-    "--memory-swap --memory-swappiness --mount --name --network --net --network-alias --oom-score-adj "
-    "--pid --pids-limit --platform -p --publish --pull --restart --runtime --security-opt --shm-size "
-    "--stop-signal --stop-timeout --storage-opt --sysctl --tmpfs -u --user --ulimit --userns --uts "
-    "-v --volume --volume-driver --volumes-from -w --workdir --arch --os --variant --authfile --creds "
-    "--cert-dir --retry --retry-delay --decryption-key --secret --pod --namespace -n --snapshotter "
-    "--config --context -H --host --log-level --tlscacert --tlscert --tlskey --cosign-key".split()
+    {
+        "-a", "--attach", "--add-host", "--annotation", "--blkio-weight", "--blkio-weight-device", "-c",
+        "--cpu-shares", "--cap-add", "--cap-drop", "--cgroup-parent", "--cgroupns", "--cidfile",
+        "--cpu-period", "--cpu-quota", "--cpu-rt-period", "--cpu-rt-runtime", "--cpus", "--cpuset-cpus",
+        "--cpuset-mems", "--device", "--device-cgroup-rule", "--device-read-bps", "--device-read-iops",
+        "--device-write-bps", "--device-write-iops", "--dns", "--dns-option", "--dns-search",
+        "--domainname", "--entrypoint", "-e", "--env", "--env-file", "--expose", "--gpus", "--group-add",
+        "--health-cmd", "--health-interval", "--health-retries", "--health-start-period",
+        "--health-timeout", "-h", "--hostname", "--ip", "--ip6", "--ipc", "--isolation", "--kernel-memory",
+        "-l", "--label", "--label-file", "--link", "--link-local-ip", "--log-driver", "--log-opt",
+        "--mac-address", "-m", "--memory", "--memory-reservation", "--memory-swap", "--memory-swappiness",
+        "--mount", "--name", "--network", "--net", "--network-alias", "--oom-score-adj", "--pid",
+        "--pids-limit", "--platform", "-p", "--publish", "--pull", "--restart", "--runtime",
+        "--security-opt", "--shm-size", "--stop-signal", "--stop-timeout", "--storage-opt", "--sysctl",
+        "--tmpfs", "-u", "--user", "--ulimit", "--userns", "--uts", "-v", "--volume", "--volume-driver",
+        "--volumes-from", "-w", "--workdir", "--arch", "--os", "--variant", "--authfile", "--creds",
+        "--cert-dir", "--retry", "--retry-delay", "--decryption-key", "--secret", "--pod", "--namespace",
+        "-n", "--snapshotter", "--config", "--context", "-H", "--host", "--log-level", "--tlscacert",
+        "--tlscert", "--tlskey", "--cosign-key",
+    }
 )  # fmt: skip
 _DOCKER_BOOL_SHORT = frozenset("dtiPq")  # -d -t -i -P -q, combinable (-it, -dit); -a is pull's --all-tags
 _CRANE_VALUED = frozenset({"--platform", "--format", "-o", "--output", "--jobs", "-j"})
 _CRANE_SUBS = frozenset({"copy", "cp", "digest", "manifest", "pull", "export", "config", "validate"})
 _SKOPEO_VALUED = frozenset(
-    "--authfile --creds --src-creds --dest-creds --src-cert-dir --dest-cert-dir --override-arch "
-    "--override-os --override-variant -f --format --retry-times --registries-conf --src-authfile "
-    "--dest-authfile --src-registry-token --dest-registry-token --multi-arch --cert-dir --command-timeout "
-    "--policy --tmpdir".split()
+    {
+        "--authfile", "--creds", "--src-creds", "--dest-creds", "--src-cert-dir", "--dest-cert-dir",
+        "--override-arch", "--override-os", "--override-variant", "-f", "--format", "--retry-times",
+        "--registries-conf", "--src-authfile", "--dest-authfile", "--src-registry-token",
+        "--dest-registry-token", "--multi-arch", "--cert-dir", "--command-timeout", "--policy", "--tmpdir",
+    }
 )  # fmt: skip
 _DOCKER_PREFIX = "docker://"
 
@@ -290,7 +298,9 @@ def commands(
         if found is None:
             continue
         tool, word, prefix = found
-        out.append(_ref(word, prefix, tool, path, source, where, ctx or Context(), make))
+        out.append(
+            _ref(word, prefix, tool, path=path, source=source, where=where, ctx=ctx or Context(), make=make)
+        )
     return out
 
 
@@ -349,7 +359,15 @@ def _skip_options(ws: list[Word], j: int, valued: frozenset[str]) -> int:
 
 
 def _ref(
-    word: Word, prefix: int, tool: str, path: str, source: Source, where: Placement, ctx: Context, make: bool
+    word: Word,
+    prefix: int,
+    tool: str,
+    *,
+    path: str,
+    source: Source,
+    where: Placement,
+    ctx: Context,
+    make: bool,
 ) -> ImageRef:
     value = word.value[prefix:]
     start = word.start + prefix
@@ -357,8 +375,12 @@ def _ref(
     notes = (*ctx.notes, f"pulled by {tool}")
     context = Context(ctx.kind or "command", ctx.name, ctx.container, None, ctx.field, notes)
     if "${{" in value or "{{" in value:
-        return make_ref(path, source, value, [part], context, skip=Skip.TEMPLATED, detail=f"expression {value!r}")
+        return make_ref(
+            path, source, value, [part], context, skip=Skip.TEMPLATED, detail=f"expression {value!r}"
+        )
     if "$" in value or "`" in value:
         what = "make variable" if make and "$(" in value else "shell variable"
-        return make_ref(path, source, value, [part], context, skip=Skip.VARIABLE, detail=f"{what} in {value!r}")
+        return make_ref(
+            path, source, value, [part], context, skip=Skip.VARIABLE, detail=f"{what} in {value!r}"
+        )
     return make_ref(path, source, value, [part], context)

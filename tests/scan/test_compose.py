@@ -35,7 +35,7 @@ def test_fixture_services_extensions_and_defaults() -> None:
          "service", "web", ("default of ${WEB_IMAGE:-nginx:1.27-alpine}",)),
         (22, 30, "python:3.12-slim", "docker.io/library/python:3.12-slim", None,
          "service", "api", ()),
-        (23, 12, "registry.example.com/shop/api:1.4.2", "registry.example.com/shop/api:1.4.2", None,
+        (23, 12, "registry.example.com/shop/api:1.4.2", None, "built-locally",
          "service", "api", (cf.BUILT_LOCALLY, "default of registry.example.com/shop/api:${API_TAG-1.4.2}")),
         (26, 12, "postgres:16.3", "docker.io/library/postgres:16.3", None, "service", "db", ()),
         (29, 12, "$MIGRATE_IMAGE", None, "variable-without-default", "service", "migrate", ()),
