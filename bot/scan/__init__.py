@@ -221,6 +221,17 @@ class LocalRepo:
         except OSError:
             return None
 
+    def head(self, path: str) -> tuple[bytes, int] | None:
+        """The first ``HEAD_BYTES`` of a file and its size (what ``claims`` needs), or None."""
+        p = self._inside(path)
+        if p is None or (path not in self._plain and not os.path.isfile(p)):
+            return None
+        try:
+            with open(p, "rb") as fh:
+                return fh.read(HEAD_BYTES), os.fstat(fh.fileno()).st_size
+        except OSError:
+            return None
+
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
         if data is None or len(data) > self.max_bytes:
@@ -282,40 +293,39 @@ def scan_tree(
     from bot.scan import sandbox
 
     repo = LocalRepo(root, max_bytes)
-    paths = list(repo.files(ignore))
-    jobs: list[tuple[str, bytes, str]] = []
+    jobs: list[tuple[str, int, str]] = []  # (path, size, finder): heads read and claimed here
     out = ScanResult()
-    for rel in paths:
-        mod: ModuleType | None = None
-
-        def claim(head: bytes, rel: str = rel) -> bool:
-            nonlocal mod
-            mod = claimant(rel, head)
-            return mod is not None
-
-        data = repo.read_bytes(rel, claim)
-        if data is not None and mod is not None:
-            if len(data) > max_bytes:  # reported from here: never shipped to a worker
-                out.files, out.bytes = out.files + 1, out.bytes + len(data)
-                out.errors.append(ScanError(rel, too_large(max_bytes)))
-                continue
-            jobs.append((rel, data, mod.__name__))
+    for rel in repo.files(ignore):
+        got = repo.head(rel)
+        if got is None:
+            continue
+        head, size = got
+        mod = claimant(rel, head)
+        if mod is None:
+            continue
+        if size > max_bytes:  # reported from here: never read
+            out.files, out.bytes = out.files + 1, out.bytes + size
+            out.errors.append(ScanError(rel, too_large(max_bytes)))
+            continue
+        jobs.append((rel, size, mod.__name__))
     if contain is None:
-        size = sum(len(j[1]) for j in jobs)
+        size = sum(j[1] for j in jobs)
         contain = len(jobs) >= sandbox.POOL_MIN_FILES or size >= sandbox.POOL_MIN_BYTES
     results: list[ScanResult | None] = [None] * len(jobs)
     done = 0
-    if contain:
-        with sandbox.Sandbox(workers, max_bytes=max_bytes) as box:
-            for i, one in box.run(jobs, repo):
+    if contain:  # the workers read the files themselves, from the same checkout
+        with sandbox.Sandbox(workers, max_bytes=max_bytes, root=str(repo.root)) as box:
+            for i, one in box.run(((rel, None, name) for rel, _n, name in jobs), repo):
                 results[i] = one
                 done += 1
                 if progress is not None:
                     progress(done, len(jobs))
     else:
         mods = {m.__name__: m for m in finders()}
-        for i, (rel, data, name) in enumerate(jobs):
-            results[i] = scan_file(rel, data, repo, mods[name], max_bytes)
+        for i, (rel, _size, name) in enumerate(jobs):
+            data = repo.read_bytes(rel)
+            if data is not None:
+                results[i] = scan_file(rel, data, repo, mods[name], max_bytes)
             if progress is not None:
                 progress(i + 1, len(jobs))
     for one in results:

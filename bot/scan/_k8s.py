@@ -45,6 +45,7 @@ from bot.scan.yamlsrc import (
     dotted,
     get,
     get_path,
+    has_key_with,
     items,
     text_of,
 )
@@ -62,8 +63,17 @@ _HEREDOC = re.compile(r"<<-?\s*['\"]?[A-Za-z_]")
 def want(chunk: str) -> bool:
     """Linear pre-filter: a document that never spells ``image`` (``images``, ``docker_image``,
     ``image.repository`` parameters included) nor ``oci://`` (a Flux OCIRepository) holds
-    nothing for these finders."""
-    return "mage" in chunk or "MAGE" in chunk or "oci://" in chunk
+    nothing for these finders. A large document (a CRD bundle whose every description says
+    "image") must have a key spelling it (:func:`~bot.scan.yamlsrc.has_key_with`), unless it is
+    an Argo CD object, whose Helm parameters name images in values (``name: sidecar.image``)."""
+    if "mage" not in chunk and "MAGE" not in chunk:
+        return "oci://" in chunk
+    if len(chunk) < _LARGE_DOC or "argoproj.io/" in chunk:
+        return True
+    return has_key_with(chunk) or "oci://" in chunk
+
+
+_LARGE_DOC = 32 << 10
 
 
 def want_values(chunk: str) -> bool:

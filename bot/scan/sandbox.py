@@ -42,7 +42,7 @@ from typing import Any
 
 from bot.model import ScanError
 
-BATCH_FILES = 32
+BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
 POOL_MIN_FILES = 400  # below this (and POOL_MIN_BYTES) a CLI scan stays in one process
 POOL_MIN_BYTES = 8 << 20
@@ -59,14 +59,17 @@ class Limits:
     wall_seconds: float = 90.0
 
 
-Job = tuple[str, bytes, str]  # repository path, file bytes, claiming finder module name
+Job = tuple[str, bytes | None, str]  # repository path, bytes (None: the worker reads them), finder
 
 
 @dataclass
 class _Worker:
     proc: Any
     conn: Connection
-    pending: deque[tuple[int, str]] = field(default_factory=deque)  # (job index, path), in order
+    cur: Any  # shared memory: index of the job the worker is reading, -1 between batches
+    batches: deque[list[tuple[int, str]]] = field(default_factory=deque)  # sent, not yet answered
+    light: bool = False  # the last batch sent carries paths, not bytes
+    seen: int = -1  # cur as last seen by the parent
     since: float = 0.0  # when the current file's clock started
 
 
@@ -87,6 +90,7 @@ class Sandbox:
         limits: Limits | None = None,
         finders: Sequence[str] | None = None,
         max_bytes: int | None = None,
+        root: str | None = None,
     ) -> None:
         from bot.scan import FINDERS, MAX_FILE_BYTES
 
@@ -94,8 +98,11 @@ class Sandbox:
         self.limits = limits or Limits()
         self.finders = tuple(finders) if finders is not None else FINDERS
         self.max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
+        self.root = root  # a checkout the workers read themselves (jobs without bytes)
         self._workers: list[_Worker] = []
         self.crashes = 0  # workers lost (and replaced) so far
+        self.cpu: dict[int, float] = {}  # CPU seconds used, per worker process
+        self.peak_rss = 0  # KiB, the largest worker
 
     def __enter__(self) -> Sandbox:
         return self
@@ -116,17 +123,19 @@ class Sandbox:
         self._workers = []
 
     def _start(self) -> _Worker:
-        parent, child = _context().Pipe()
+        ctx = _context()
+        parent, child = ctx.Pipe()
+        cur = ctx.RawValue("q", -1)
         lim = self.limits
-        proc = _context().Process(
+        proc = ctx.Process(
             target=_child,
-            args=(child, self.finders, lim.memory_bytes, lim.cpu_seconds, self.max_bytes),
+            args=(child, cur, self.finders, lim.memory_bytes, lim.cpu_seconds, self.max_bytes, self.root),
             daemon=True,
             name="pullable-scan",
         )
         proc.start()
         child.close()
-        return _Worker(proc, parent)
+        return _Worker(proc, parent, cur)
 
     def modules(self) -> list[Any]:
         """The finder modules this sandbox's workers use, imported here for ``claims``."""
@@ -152,7 +161,8 @@ class Sandbox:
 
     def run(self, jobs: Iterable[Job], repo: object) -> Iterator[tuple[int, Any]]:
         """``(index, ScanResult)`` for every job, in completion order; jobs are pulled lazily
-        (the caller may read files as workers free up)."""
+        (the caller may read files as workers free up). A job without bytes (``None``) is read
+        by the worker itself from the sandbox's ``root``."""
         from bot.scan import ScanResult
 
         source = enumerate(jobs)
@@ -167,38 +177,39 @@ class Sandbox:
             while len(out) < BATCH_FILES and size < BATCH_BYTES:
                 if retry:
                     item = retry.popleft()
-                    out.append(item)
-                    size += len(item[1][1])
-                    if item[0] in self._suspects:
-                        break  # a file that was in flight when a worker died goes alone
-                    continue
-                if exhausted:
+                elif exhausted:
                     break
-                try:
-                    item = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
+                else:
+                    try:
+                        item = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
                 out.append(item)
-                size += len(item[1][1])
+                size += len(item[1][1] or b"")
             return out
 
-        self._suspects: set[int] = set()
         while True:
             while len(self._workers) < self.size and (retry or not exhausted):
                 self._workers.append(self._start())
             for w in self._workers:
-                if not w.pending:
+                # A batch of bytes goes to an idle worker only (a pipe both ways full would
+                # deadlock); a batch of paths is small, so a second one waits in the pipe.
+                while len(w.batches) < (2 if w.light else 1):
                     todo = batch()
                     if not todo:
-                        continue
+                        break
                     for i, job in todo:
                         lookup[i] = job
-                        w.pending.append((i, job[0]))
-                    w.since = time.monotonic()
+                    w.light = all(job[1] is None for _i, job in todo)
+                    if not w.batches:
+                        w.since = time.monotonic()
+                    w.batches.append([(i, job[0]) for i, job in todo])
                     with contextlib.suppress(OSError, ValueError):  # a dead worker: its sentinel says so
-                        w.conn.send([job for _i, job in todo])
-            busy = [w for w in self._workers if w.pending]
+                        w.conn.send([(i, *job) for i, job in todo])
+                    if not w.light:
+                        break
+            busy = [w for w in self._workers if w.batches]
             if not busy:
                 if exhausted and not retry:
                     return
@@ -210,18 +221,20 @@ class Sandbox:
                 dead = False
                 if w.conn in ready or w.proc.sentinel in ready:
                     results: list[tuple[int, Any]] = []
-                    dead = self._drain(w, repo, lookup, now, results)
+                    dead = self._drain(w, repo, lookup, results)
                     yield from results
-                if not dead and w.pending and now - w.since > self.limits.wall_seconds:
-                    w.proc.kill()
-                    w.proc.join()
-                    dead = True
+                if not dead and w.batches:
+                    at = w.cur.value
+                    if at != w.seen:
+                        w.seen, w.since = at, now
+                    elif now - w.since > self.limits.wall_seconds:
+                        w.proc.kill()
+                        w.proc.join()
+                        dead = True
                 if dead:
                     yield from self._bury(w, lookup, retry, ScanResult)
 
-    def _drain(
-        self, w: _Worker, repo: object, lookup: dict[int, Job], now: float, results: list[tuple[int, Any]]
-    ) -> bool:
+    def _drain(self, w: _Worker, repo: object, lookup: dict[int, Job], results: list[tuple[int, Any]]) -> bool:
         """Handle every message ``w`` has sent; True when it is dead (its pipe closed)."""
         try:
             while w.conn.poll():
@@ -236,10 +249,13 @@ class Sandbox:
                     w.conn.send(value)
                     w.since = time.monotonic()  # the parent's read is not the worker's time
                 elif msg[0] == "done":
-                    i, _path = w.pending.popleft()
-                    lookup.pop(i, None)
-                    self._suspects.discard(i)
-                    results.append((i, msg[1]))
+                    _kind, done, cpu, rss = msg
+                    w.batches.popleft()
+                    for i, res in done:
+                        lookup.pop(i, None)
+                        results.append((i, res))
+                    self.cpu[w.proc.pid] = cpu
+                    self.peak_rss = max(self.peak_rss, rss)
                     w.since = time.monotonic()
         except (EOFError, OSError):
             return True
@@ -248,24 +264,25 @@ class Sandbox:
     def _bury(
         self, w: _Worker, lookup: dict[int, Job], retry: deque[tuple[int, Job]], result: Any
     ) -> Iterator[tuple[int, Any]]:
-        """A worker died: its current file gets the error, the files behind it are retried."""
+        """A worker died: the file it was reading gets the error, the others it held are
+        scanned again by another worker."""
         w.proc.join()
         code = w.proc.exitcode
+        culprit = w.cur.value
         with contextlib.suppress(OSError):
             w.conn.close()
         self._workers.remove(w)
         self.crashes += 1
-        if not w.pending:
-            return
-        i, path = w.pending.popleft()
-        job = lookup.pop(i)
-        out = result(files=1, bytes=len(job[1]))
-        out.errors.append(ScanError(path, _death(code, self.limits)))
-        self._suspects.discard(i)
-        yield i, out
-        for j, _p in reversed(w.pending):
-            retry.appendleft((j, lookup[j]))
-            self._suspects.add(j)  # may be a suspect too if the worker died between files
+        held = [(i, path) for b in w.batches for i, path in b]
+        for i, path in held:
+            if i == culprit:
+                job = lookup.pop(i)
+                out = result(files=1, bytes=len(job[1] or b""))
+                out.errors.append(ScanError(path, _death(code, self.limits)))
+                yield i, out
+        for i, _path in reversed(held):
+            if i != culprit and i in lookup:
+                retry.appendleft((i, lookup[i]))
 
 
 def _death(code: int | None, limits: Limits) -> str:
@@ -321,16 +338,25 @@ class _Remote:
         return list(value) if isinstance(value, list) else []
 
 
-def _child(conn: Connection, names: Sequence[str], memory: int, cpu: int, max_bytes: int) -> None:
-    """Worker main: limits first, then scan batches until told to stop (None) or orphaned."""
+def _child(
+    conn: Connection,
+    cur: Any,
+    names: Sequence[str],
+    memory: int,
+    cpu: int,
+    max_bytes: int,
+    root: str | None,
+) -> None:
+    """Worker main: limits first, then scan batches until told to stop (None) or orphaned.
+    ``cur`` (shared memory) always holds the job being read, so a crash names its file."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    from bot.scan import scan_file
+    from bot.scan import LocalRepo, ScanResult, scan_file
 
     mods = {n: importlib.import_module(n) for n in names}
-    repo = _Remote(conn)
+    repo: Any = LocalRepo(root, max_bytes) if root is not None else _Remote(conn)
     while True:
         try:
             batch = conn.recv()
@@ -338,10 +364,18 @@ def _child(conn: Connection, names: Sequence[str], memory: int, cpu: int, max_by
             return
         if batch is None:
             return
-        for path, data, name in batch:
+        done = []
+        for i, path, data, name in batch:
+            cur.value = i
             if cpu:
                 used = resource.getrusage(resource.RUSAGE_SELF)
                 soft = int(used.ru_utime + used.ru_stime) + 1 + cpu
                 hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-            conn.send(("done", scan_file(path, data, repo, mods[name], max_bytes)))
+            if data is None:
+                data = repo.read_bytes(path)
+            res = scan_file(path, data, repo, mods[name], max_bytes) if data is not None else ScanResult()
+            done.append((i, res))
+        cur.value = -1
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send(("done", done, usage.ru_utime + usage.ru_stime, usage.ru_maxrss))

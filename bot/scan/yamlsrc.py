@@ -128,9 +128,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     """
     check_text(text)
     loc = Locator(text)
-    starts = [m.start() for m in _DOC_START.finditer(text)]
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
+    starts = _doc_starts(text)
     if len(starts) > MAX_DOCS:
         raise YamlRejected(f"more than {MAX_DOCS} YAML documents")
     bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
@@ -141,6 +139,20 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
             continue
         out.extend(Doc(root, s, loc) for root in _compose(chunk, loc.line_col(s)[0]))
     return out
+
+
+def _doc_starts(text: str) -> list[int]:
+    """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
+    ``---`` and a space (what ``_DOC_START`` matches), found with ``str.find``."""
+    starts = [0]
+    i = 0 if text.startswith("---") else text.find("\n---")
+    while i >= 0:
+        at = i if i == 0 and text.startswith("---") else i + 1
+        after = text[at + 3 : at + 4]
+        if after in ("", " ", "\t", "\r", "\n") and at != starts[-1]:
+            starts.append(at)
+        i = text.find("\n---", at + 3)
+    return starts
 
 
 def _compose(chunk: str, first_line: int) -> list[Node]:
@@ -171,6 +183,50 @@ def _check_depth(chunk: str, first_line: int) -> None:
                 depth -= 1
     except yaml.YAMLError:
         return  # the composer will report the syntax error with its position
+
+
+# --- pre-filters -----------------------------------------------------------------------------
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def has_key_with(chunk: str, word: str = "mage") -> bool:
+    """Whether some mapping key of ``chunk`` contains ``word`` (any case of its first letter,
+    ``mage`` finding ``image``, ``Image``, ``initImage``, ``imageRepository``, ``images``), as a
+    block key (``image:``, ``- image:``) or a flow one (``{name: a, image: b}``). Linear: it
+    looks only around each occurrence of the word (``str.find``), so the prose of a 2-MB CRD
+    that says "image" in every description costs a few checks, not a parse. A word that only
+    looks like a key inside a block scalar is a false positive: the document is parsed anyway."""
+    pattern = _KEY_AFTER.get(word)
+    if pattern is None:
+        w = re.escape(word)
+        pattern = re.compile(rf"(?:{w}|{w.upper()})[\w.-]*['\"]?[ \t]*:(?=[ \t\r\n]|$)")
+        _KEY_AFTER[word] = pattern
+    return any(_is_key_at(chunk, m.start(), len(word)) for m in pattern.finditer(chunk))
+
+
+_KEY_AFTER: dict[str, re.Pattern[str]] = {}
+
+
+def _is_key_at(text: str, i: int, n: int) -> bool:
+    j = i + n
+    end = len(text)
+    while j < end and text[j] in _KEY_CHARS:
+        j += 1
+    if j < end and text[j] in "'\"":
+        j += 1
+    while j < end and text[j] in " \t":
+        j += 1
+    if j >= end or text[j] != ":" or (j + 1 < end and text[j + 1] not in " \t\r\n"):
+        return False
+    k = i - 1
+    while k >= 0 and text[k] in _KEY_CHARS:
+        k -= 1
+    if k >= 0 and text[k] in "'\"":
+        k -= 1
+    while k >= 0 and text[k] in " \t":
+        k -= 1
+    return k < 0 or text[k] in "\n{,-?"
 
 
 # --- node helpers ---------------------------------------------------------------------------
