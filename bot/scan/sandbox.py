@@ -44,8 +44,10 @@ from bot.model import ScanError
 
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
-POOL_MIN_FILES = 400  # below this (and POOL_MIN_BYTES) a CLI scan stays in one process
-POOL_MIN_BYTES = 8 << 20
+# Below both (claimed files, their bytes) a CLI scan stays in one process: the pool's start-up
+# (a forkserver with the finders imported, ~0.3-1 s) costs more than a second core saves there.
+POOL_MIN_FILES = 2_000
+POOL_MIN_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,9 @@ class Sandbox:
                 if dead:
                     yield from self._bury(w, lookup, retry, ScanResult)
 
-    def _drain(self, w: _Worker, repo: object, lookup: dict[int, Job], results: list[tuple[int, Any]]) -> bool:
+    def _drain(
+        self, w: _Worker, repo: object, lookup: dict[int, Job], results: list[tuple[int, Any]]
+    ) -> bool:
         """Handle every message ``w`` has sent; True when it is dead (its pipe closed)."""
         try:
             while w.conn.poll():

@@ -11,6 +11,7 @@ from itertools import accumulate
 
 from bot.model import Span
 
+
 class Locator:
     """Maps character offsets in ``text`` to :class:`Span`. ``base`` bytes are added to every
     byte offset (a UTF-8 BOM the caller stripped before handing the text over)."""
