@@ -342,7 +342,7 @@ class _Remote:
         return list(value) if isinstance(value, list) else []
 
 
-def _child(
+def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
     conn: Connection,
     cur: Any,
     names: Sequence[str],
@@ -369,15 +369,14 @@ def _child(
         if batch is None:
             return
         done = []
-        for i, path, data, name in batch:
+        for i, path, sent, name in batch:
             cur.value = i
             if cpu:
                 used = resource.getrusage(resource.RUSAGE_SELF)
                 soft = int(used.ru_utime + used.ru_stime) + 1 + cpu
                 hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-            if data is None:
-                data = repo.read_bytes(path)
+            data = sent if sent is not None else repo.read_bytes(path)
             res = scan_file(path, data, repo, mods[name], max_bytes) if data is not None else ScanResult()
             done.append((i, res))
         cur.value = -1
