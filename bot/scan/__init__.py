@@ -17,10 +17,12 @@ and one line there.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import fnmatch
 import importlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +316,16 @@ def scan_tree(
     results: list[ScanResult | None] = [None] * len(jobs)
     done = 0
     if contain:  # the workers read the files themselves, from the same checkout
-        with sandbox.Sandbox(workers, max_bytes=max_bytes, root=str(repo.root)) as box:
+        box = sandbox.Sandbox(
+            scan_file,
+            ScanResult,
+            LocalRepo,
+            finders=FINDERS,
+            workers=workers,
+            max_bytes=max_bytes,
+            root=str(repo.root),
+        )
+        with box:
             for i, one in box.run(((rel, None, name) for rel, _n, name in jobs), repo):
                 results[i] = one
                 done += 1
@@ -336,6 +347,32 @@ def scan_tree(
             out.bytes += one.bytes
     out.refs = local_builds(out.refs)
     return out
+
+
+_SHARED: list[object] = []  # this process's contained() sandbox, started on first use
+_SHARED_LOCK = threading.Lock()
+
+
+def contained(path: str, data: bytes, repo: Repo, max_bytes: int = MAX_FILE_BYTES) -> ScanResult:
+    """:func:`scan_file` in a worker process (:mod:`bot.scan.sandbox`), so a parser crash costs
+    this file, not the caller: how the App scans every file. The sandbox is shared by the process
+    and kept (a long-lived App worker pays its start-up once), one file at a time across threads."""
+    from bot.scan import sandbox
+
+    mod = claimant(path, data[:HEAD_BYTES])
+    if mod is None:
+        return ScanResult()
+    if len(data) > max_bytes:
+        return ScanResult(errors=[ScanError(path, too_large(max_bytes))], files=1, bytes=len(data))
+    with _SHARED_LOCK:
+        if not _SHARED:
+            started = sandbox.Sandbox(scan_file, ScanResult, LocalRepo, finders=FINDERS, workers=1)
+            atexit.register(started.close)
+            _SHARED.append(started)
+        box = _SHARED[0]
+        assert isinstance(box, sandbox.Sandbox)
+        result: ScanResult = box.one(path, data, mod.__name__, repo)
+        return result
 
 
 def local_builds(refs: list[ImageRef]) -> list[ImageRef]:

@@ -25,17 +25,15 @@ process.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import multiprocessing
 import os
 import resource
 import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -75,31 +73,39 @@ class _Worker:
     since: float = 0.0  # when the current file's clock started
 
 
-def _context() -> Any:
+def _context(preload: Sequence[str]) -> Any:
     ctx = multiprocessing.get_context("forkserver")
-    from bot.scan import FINDERS
-
-    ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *FINDERS])
+    ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *preload])
     return ctx
 
 
 class Sandbox:
-    """A pool of contained scan workers; use as a context manager (workers start lazily)."""
+    """A pool of contained scan workers; use as a context manager (workers start lazily).
+
+    What the workers run is handed in, never imported here (this module sits under
+    :mod:`bot.scan`, which uses it): ``scan`` is :func:`bot.scan.scan_file`, ``result`` its
+    result type (for the error of a file a worker died on), ``local`` the checkout reader
+    (:class:`bot.scan.LocalRepo`) for workers given a ``root``; functions and classes cross
+    to the workers by name, as pickle sends them.
+    """
 
     def __init__(
         self,
+        scan: Callable[..., Any],
+        result: Callable[..., Any],
+        local: Callable[..., Any],
+        *,
+        finders: Sequence[str],
         workers: int | None = None,
         limits: Limits | None = None,
-        finders: Sequence[str] | None = None,
-        max_bytes: int | None = None,
+        max_bytes: int = 1 << 40,
         root: str | None = None,
     ) -> None:
-        from bot.scan import FINDERS, MAX_FILE_BYTES
-
+        self.scan, self.result, self.local = scan, result, local
         self.size = max(1, workers if workers is not None else min(2, os.cpu_count() or 1))
         self.limits = limits or Limits()
-        self.finders = tuple(finders) if finders is not None else FINDERS
-        self.max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
+        self.finders = tuple(finders)
+        self.max_bytes = max_bytes
         self.root = root  # a checkout the workers read themselves (jobs without bytes)
         self._workers: list[_Worker] = []
         self.crashes = 0  # workers lost (and replaced) so far
@@ -125,13 +131,23 @@ class Sandbox:
         self._workers = []
 
     def _start(self) -> _Worker:
-        ctx = _context()
+        ctx = _context(self.finders)
         parent, child = ctx.Pipe()
         cur = ctx.RawValue("q", -1)
         lim = self.limits
+        tools = (self.scan, self.result, self.local)
         proc = ctx.Process(
             target=_child,
-            args=(child, cur, self.finders, lim.memory_bytes, lim.cpu_seconds, self.max_bytes, self.root),
+            args=(
+                child,
+                cur,
+                tools,
+                self.finders,
+                lim.memory_bytes,
+                lim.cpu_seconds,
+                self.max_bytes,
+                self.root,
+            ),
             daemon=True,
             name="pullable-scan",
         )
@@ -139,34 +155,16 @@ class Sandbox:
         child.close()
         return _Worker(proc, parent, cur)
 
-    def modules(self) -> list[Any]:
-        """The finder modules this sandbox's workers use, imported here for ``claims``."""
-        return [importlib.import_module(n) for n in self.finders]
-
-    def scan_file(
-        self, path: str, data: bytes, repo: object, finder: str | None = None, max_bytes: int | None = None
-    ) -> Any:
-        """:func:`bot.scan.scan_file` for one file, contained (one worker, synchronously)."""
-        from bot.scan import HEAD_BYTES, ScanResult, claimant, too_large
-
-        if finder is None:
-            mod = claimant(path, data[:HEAD_BYTES], self.modules())
-            if mod is None:
-                return ScanResult()
-            finder = mod.__name__
-        cap = self.max_bytes if max_bytes is None else min(max_bytes, self.max_bytes)
-        if len(data) > cap:
-            return ScanResult(errors=[ScanError(path, too_large(cap))], files=1, bytes=len(data))
+    def one(self, path: str, data: bytes, finder: str, repo: object) -> Any:
+        """The result for one file, contained (one worker, synchronously)."""
         for _i, res in self.run([(path, data, finder)], repo):
             return res
-        return ScanResult()  # pragma: no cover - run yields once per job
+        return self.result()  # pragma: no cover - run yields once per job
 
     def run(self, jobs: Iterable[Job], repo: object) -> Iterator[tuple[int, Any]]:
         """``(index, ScanResult)`` for every job, in completion order; jobs are pulled lazily
         (the caller may read files as workers free up). A job without bytes (``None``) is read
         by the worker itself from the sandbox's ``root``."""
-        from bot.scan import ScanResult
-
         source = enumerate(jobs)
         retry: deque[tuple[int, Job]] = deque()
         exhausted = False
@@ -234,7 +232,7 @@ class Sandbox:
                         w.proc.join()
                         dead = True
                 if dead:
-                    yield from self._bury(w, lookup, retry, ScanResult)
+                    yield from self._bury(w, lookup, retry, self.result)
 
     def _drain(
         self, w: _Worker, repo: object, lookup: dict[int, Job], results: list[tuple[int, Any]]
@@ -301,21 +299,6 @@ def _death(code: int | None, limits: Limits) -> str:
     return f"skipped: the parser process exited ({code}); the file was not read"
 
 
-_SHARED: Sandbox | None = None
-_SHARED_LOCK = threading.Lock()
-
-
-def contained(path: str, data: bytes, repo: object, max_bytes: int | None = None) -> Any:
-    """:func:`bot.scan.scan_file` in this process's shared sandbox: started on first use and
-    kept (a long-lived App worker pays the start-up once), one file at a time across threads."""
-    global _SHARED  # noqa: PLW0603 - one pool per process, like the forkserver behind it
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            _SHARED = Sandbox(workers=1, max_bytes=1 << 40)  # the cap is checked per call
-            atexit.register(_SHARED.close)
-        return _SHARED.scan_file(path, data, repo, max_bytes=max_bytes)
-
-
 # --- the worker side ------------------------------------------------------------------------
 
 
@@ -345,6 +328,7 @@ class _Remote:
 def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
     conn: Connection,
     cur: Any,
+    tools: tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]],
     names: Sequence[str],
     memory: int,
     cpu: int,
@@ -357,10 +341,9 @@ def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if memory:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    from bot.scan import LocalRepo, ScanResult, scan_file
-
+    scan_file, empty, local = tools
     mods = {n: importlib.import_module(n) for n in names}
-    repo: Any = LocalRepo(root, max_bytes) if root is not None else _Remote(conn)
+    repo: Any = local(root, max_bytes) if root is not None else _Remote(conn)
     while True:
         try:
             batch = conn.recv()
@@ -377,7 +360,7 @@ def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
                 hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
                 resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
             data = sent if sent is not None else repo.read_bytes(path)
-            res = scan_file(path, data, repo, mods[name], max_bytes) if data is not None else ScanResult()
+            res = scan_file(path, data, repo, mods[name], max_bytes) if data is not None else empty()
             done.append((i, res))
         cur.value = -1
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.scan import FINDERS, LocalRepo, scan_tree
+from bot.scan import FINDERS, LocalRepo, ScanResult, contained, scan_file, scan_tree
 from bot.scan.sandbox import Limits, Sandbox
 
 POD = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: nginx:1.27\n"
 
 CRASH = ("tests.support.crashfinder", *FINDERS)
+
+
+def _box(**kw: object) -> Sandbox:
+    return Sandbox(scan_file, ScanResult, LocalRepo, **kw)  # type: ignore[arg-type]
 
 
 def _jobs(files: dict[str, str]) -> list[tuple[str, bytes, str]]:
@@ -28,7 +32,7 @@ def test_a_segfault_costs_one_file_and_the_pool_goes_on() -> None:
     files["bad.crash"] = "SEGV x:1"
     files["null.crash"] = "NULL y:1"
     files |= {f"b{i}.crash": f"ok b{i}:1.0" for i in range(10)}
-    with Sandbox(workers=2, finders=CRASH) as box:
+    with _box(workers=2, finders=CRASH) as box:
         got = _run(box, files)
         assert box.crashes == 2
     assert set(got) == set(files)
@@ -43,7 +47,7 @@ def test_a_segfault_costs_one_file_and_the_pool_goes_on() -> None:
 
 def test_a_runaway_parser_is_stopped_by_its_cpu_budget() -> None:
     files = {"spin.crash": "SPIN", "after.crash": "ok after:1"}
-    with Sandbox(workers=1, finders=CRASH, limits=Limits(cpu_seconds=1, wall_seconds=30)) as box:
+    with _box(workers=1, finders=CRASH, limits=Limits(cpu_seconds=1, wall_seconds=30)) as box:
         got = _run(box, files)
     assert "CPU" in got["spin.crash"].errors[0].message  # type: ignore[attr-defined]
     assert [r.text for r in got["after.crash"].refs] == ["after:1"]  # type: ignore[attr-defined]
@@ -51,7 +55,7 @@ def test_a_runaway_parser_is_stopped_by_its_cpu_budget() -> None:
 
 def test_memory_is_bounded_per_worker() -> None:
     files = {"hog.crash": "HOG", "after.crash": "ok after:1"}
-    with Sandbox(workers=1, finders=CRASH, limits=Limits(memory_bytes=512 << 20)) as box:
+    with _box(workers=1, finders=CRASH, limits=Limits(memory_bytes=512 << 20)) as box:
         got = _run(box, files)
     (err,) = got["hog.crash"].errors  # type: ignore[attr-defined]
     assert "MemoryError" in err.message
@@ -60,7 +64,7 @@ def test_memory_is_bounded_per_worker() -> None:
 
 def test_sibling_reads_are_served_by_the_parent(tmp_path: Path) -> None:
     (tmp_path / "sibling.txt").write_text("from-sibling:2.0\n")
-    with Sandbox(workers=1, finders=CRASH) as box:
+    with _box(workers=1, finders=CRASH) as box:
         got = _run(box, {"s.crash": "SIBLING"}, LocalRepo(tmp_path))
     assert [r.text for r in got["s.crash"].refs] == ["from-sibling:2.0"]  # type: ignore[attr-defined]
 
@@ -80,3 +84,19 @@ def test_a_hostile_yaml_file_costs_only_itself(tmp_path: Path) -> None:
     res = scan_tree(tmp_path, contain=True)
     assert [r.text for r in res.refs] == ["nginx:1.27"]
     assert [e.path for e in res.errors] == ["evil.yaml"]
+
+
+def test_the_apps_scans_are_contained(tmp_path: Path) -> None:
+    """``contained`` (what bot.jobs.reader calls for every file) runs in the shared worker: the
+    result is the in-process one, and the worker is not this process."""
+    import os
+
+    from bot.scan import _SHARED
+
+    data = POD.encode()
+    res = contained("pod.yaml", data, LocalRepo(tmp_path))
+    assert [r.text for r in res.refs] == ["nginx:1.27"]
+    (box,) = _SHARED
+    assert [w.proc.pid for w in box._workers] != [os.getpid()]  # type: ignore[attr-defined]
+    too_big = contained("pod.yaml", data, LocalRepo(tmp_path), max_bytes=10)
+    assert "larger than 10 bytes" in too_big.errors[0].message
