@@ -197,12 +197,15 @@ def has_key_with(chunk: str, word: str = "mage") -> bool:
     looks only around each occurrence of the word (``str.find``), so the prose of a 2-MB CRD
     that says "image" in every description costs a few checks, not a parse. A word that only
     looks like a key inside a block scalar is a false positive: the document is parsed anyway."""
-    pattern = _KEY_AFTER.get(word)
-    if pattern is None:
-        w = re.escape(word)
-        pattern = re.compile(rf"(?:{w}|{w.upper()})[\w.-]*['\"]?[ \t]*:(?=[ \t\r\n]|$)")
-        _KEY_AFTER[word] = pattern
-    return any(_is_key_at(chunk, m.start(), len(word)) for m in pattern.finditer(chunk))
+    for w in (word, word.upper()):
+        if w not in chunk:
+            continue
+        pattern = _KEY_AFTER.get(w)
+        if pattern is None:  # a literal prefix: the regex engine skips ahead to it at C speed
+            pattern = _KEY_AFTER[w] = re.compile(re.escape(w) + r"[\w.-]*['\"]?[ \t]*:(?=[ \t\r\n]|$)")
+        if any(_is_key_at(chunk, m.start(), len(w)) for m in pattern.finditer(chunk)):
+            return True
+    return False
 
 
 _KEY_AFTER: dict[str, re.Pattern[str]] = {}
