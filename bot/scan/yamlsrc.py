@@ -126,8 +126,12 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     Raises :class:`YamlRejected` for anything unsafe or malformed; never lets a parser error,
     ``RecursionError`` or a segfault-sized input through.
     """
-    check_text(text)
-    loc = Locator(text)
+    memo = _last.__dict__
+    if memo.get("text") is not text:  # a new file: forget the last one's nodes
+        check_text(text)
+        memo.update(text=text, loc=Locator(text), roots={})
+    loc: Locator = memo["loc"]
+    roots: dict[int, list[Node]] = memo["roots"]
     starts = _doc_starts(text)
     if len(starts) > MAX_DOCS:
         raise YamlRejected(f"more than {MAX_DOCS} YAML documents")
@@ -137,7 +141,9 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
         chunk = text[s:e]
         if want is not None and not want(chunk):
             continue
-        out.extend(Doc(root, s, loc) for root in _compose(chunk, loc.line_col(s)[0]))
+        if s not in roots:
+            roots[s] = _compose(chunk, loc.line_col(s)[0])
+        out.extend(Doc(root, s, loc) for root in roots[s])
     return out
 
 
@@ -153,6 +159,12 @@ def _doc_starts(text: str) -> list[int]:
             starts.append(at)
         i = text.find("\n---", at + 3)
     return starts
+
+
+# The last file's composed documents, per thread: a file read by a finder and then for its
+# pull-secret facts (bot.scan.pullsecrets) is composed once. Readers never change nodes,
+# except dedupe (a duplicate key's earlier values dropped), which every reader wants.
+_last = threading.local()
 
 
 def _compose(chunk: str, first_line: int) -> list[Node]:
