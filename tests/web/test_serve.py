@@ -17,14 +17,15 @@ import pytest
 from bot.web import MAX_BODY
 from tests.support.artifacts import ROOT
 from tests.support.fakegithub_webhooks import deliver, example, sign_bytes
-from tests.support.webhooks import SECRET, free_port, stop, wait_for
+from tests.support.webhooks import SECRET, app_key, free_port, stop, wait_for
 
 SERVE = "import sys; from bot.web import serve; sys.exit(serve())"
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("WEBHOOK_SECRET", "REDIS_URL", "APP_ID")}
-    return {**env, "PULLABLE_DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "warning", **extra}
+    app = {"APP_ID": "1", "PRIVATE_KEY": app_key()}
+    return {**env, "PULLABLE_DATA_DIR": str(tmp / "data"), "LOG_LEVEL": "warning", **app, **extra}
 
 
 @pytest.fixture

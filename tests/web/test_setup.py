@@ -60,7 +60,7 @@ def github(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 
 def _settings(tmp_path: Path, api: str, **kw: str) -> Settings:
-    return replace(settings_for(tmp_path / "data"), github_api_url=api, **kw)
+    return replace(settings_for(tmp_path / "data", app_id=""), github_api_url=api, **kw)
 
 
 def _form(text: str) -> tuple[str, dict]:
