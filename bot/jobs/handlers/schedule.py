@@ -84,20 +84,21 @@ def plan(repos: list[tuple[int, str]], span: float) -> list[tuple[int, str, floa
     return out
 
 
+def _now() -> dt.datetime:
+    """Naive UTC, as huey's crontab reads it."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def run_schedule(job: Job, ctx: Context) -> None:
     """The ``schedule`` job (:func:`bot.jobs.requests.schedule`)."""
     settings = ctx.queue.settings
     inst = job.payload.get("installation_id")
-    span = (
-        float(job.payload["spread"])
-        if "spread" in job.payload
-        else window(ctx.queue.cron, dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    )
+    now = _now()
+    span = float(job.payload["spread"]) if "spread" in job.payload else window(ctx.queue.cron, now)
     if inst is None:  # one job per installation: one that fails does not stop the others
         for inst_id in github.installation_ids(settings):
             requests.schedule(ctx, inst_id, spread=span)
         return
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     horizon = span / SPREAD
     repos = [
         (i, name)
