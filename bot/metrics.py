@@ -119,6 +119,17 @@ def process_exited(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
+def serve_http(host: str, port: int) -> None:
+    """A worker's own ``/metrics`` (every process of this machine), for a worker on a machine
+    whose data directory the web process does not share."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry()
+    root = os.environ.get("PULLABLE_METRICS_ROOT") or os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    registry.register(_Shared(Path(root)))
+    start_http_server(port, addr=host, registry=registry)
+
+
 def _host() -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
 

@@ -59,6 +59,7 @@ class Settings:
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
     stall_after: float = 300.0  # jobs due this long with no worker heartbeat: /healthz says 503
     report_only: bool = False  # scan and keep the dashboard, open no pull requests
+    metrics_port: int = 0  # a worker's own /metrics port (workers on other machines than the web)
     schedule: str = DEFAULT_SCHEDULE
     config: str = ""
     job_lease: float = 120.0  # seconds a worker holds a job without renewing its lease
@@ -103,6 +104,7 @@ class Settings:
             trusted_proxies=number("PULLABLE_TRUSTED_PROXIES", "0"),
             stall_after=number("PULLABLE_STALL_AFTER", "300", float),
             report_only=_flag(get("PULLABLE_REPORT_ONLY"), "PULLABLE_REPORT_ONLY"),
+            metrics_port=number("PULLABLE_METRICS_PORT", "0"),
             schedule=get("PULLABLE_SCHEDULE", DEFAULT_SCHEDULE),
             config=get("PULLABLE_CONFIG"),
             job_lease=number("PULLABLE_JOB_LEASE", "120", float),

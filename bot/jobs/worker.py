@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_operator_config(settings)
     logs.setup(settings.python_log_level, settings.log_format, settings.secrets())
     metrics.share_across_processes(settings.data_dir)
+    if settings.metrics_port:
+        metrics.serve_http(settings.host, settings.metrics_port)
+        log.info("worker metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
     app.start()
     queue = Queue(settings)
     stop = threading.Event()

@@ -110,6 +110,11 @@ def create_app(
         body = health(q, settings)
         return jsonify(body), 200 if body["ok"] else 503
 
+    @app.get("/livez")
+    def livez() -> tuple[Response, int]:
+        """The process answers (a liveness probe: restarting the web would not fix a queue)."""
+        return jsonify(ok=True), 200
+
     @app.get("/metrics")
     def metrics_view() -> Response:
         return Response(
@@ -129,7 +134,7 @@ def _behind_proxies(app: Flask, settings: Settings) -> None:
     if n > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=n)  # type: ignore[method-assign]
 
 
 def _queue_figures(q: Queue, now: float | None = None) -> dict[str, float | None]:

@@ -100,7 +100,7 @@ def test_serve_and_worker_started_anywhere_share_one_queue_and_one_metrics_view(
     worker's JSON log lines name their job and repository."""
     (tmp_path / "web").mkdir()
     (tmp_path / "worker").mkdir()
-    port = free_port()
+    port, worker_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     web_err = tmp_path / "web.err"
     worker_err = tmp_path / "worker.err"
@@ -108,9 +108,10 @@ def test_serve_and_worker_started_anywhere_share_one_queue_and_one_metrics_view(
         [sys.executable, "-m", "bot", "serve"], cwd=tmp_path / "web", stdout=subprocess.DEVNULL,
         stderr=web_err.open("wb"), env=_app_env(tmp_path, PORT=str(port), LOG_LEVEL="warn"),
     )  # fmt: skip
+    worker_env = _app_env(tmp_path, LOG_FORMAT="json", PULLABLE_METRICS_PORT=str(worker_port))
     worker = subprocess.Popen(
         [sys.executable, "-m", "bot", "worker"], cwd=tmp_path / "worker", stdout=subprocess.DEVNULL,
-        stderr=worker_err.open("wb"), env=_app_env(tmp_path, LOG_FORMAT="json", LOG_LEVEL="info"),
+        stderr=worker_err.open("wb"), env=worker_env,
     )  # fmt: skip
     try:
 
@@ -132,10 +133,13 @@ def test_serve_and_worker_started_anywhere_share_one_queue_and_one_metrics_view(
         for _ in range(6):  # two gunicorn workers answer in turn: every scrape is the same
             text = httpx.get(base + "/metrics").text
             assert accepted in text and done in text, text
+        # a worker on another machine is scraped on its own port
+        assert done in httpx.get(f"http://127.0.0.1:{worker_port}/metrics").text
         shared = tmp_path / "home" / ".local" / "share" / "pullable"
         assert (shared / "pullable.db").is_file()
         assert not (tmp_path / "web" / "data").exists() and not (tmp_path / "worker" / "data").exists()
         assert httpx.get(base + "/healthz").json()["worker_heartbeat_age_seconds"] is not None
+        assert httpx.get(base + "/livez").status_code == 200
         repo = push["repository"]["full_name"].lower()
 
         def retried() -> list[dict]:
