@@ -79,7 +79,7 @@ def _page(title: str, body: str, status: int = 200) -> Response:
 def public_url(settings: Settings) -> str:
     """Where GitHub reaches this App: ``PULLABLE_PUBLIC_URL``, else the URL this page was asked
     on (forwarded headers count only from trusted proxies: see ``bot.web._behind_proxies``)."""
-    return settings.public_url or request.host_url.rstrip("/")
+    return settings.public_url or request.url_root.rstrip("/")
 
 
 def new_app_url(settings: Settings, org: str, state: str) -> str:

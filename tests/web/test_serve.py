@@ -166,3 +166,17 @@ def test_worker_without_the_app_credentials_stops_at_start_with_one_line(
     done = subprocess.run([sys.executable, "-m", "bot", "worker"], env=env, capture_output=True, timeout=120)
     err = done.stderr.decode()
     assert done.returncode == 2 and word in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("extra", "word"),
+    [({"PRIVATE_KEY": "junk"}, "PRIVATE_KEY"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+     ({"APP_ID": "x"}, "APP_ID")],
+)
+def test_serve_with_a_bad_setting_stops_at_start_with_one_line(
+    tmp_path: Path, extra: dict, word: str
+) -> None:
+    env = _app_env(tmp_path, PORT=str(free_port()), **extra)
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, capture_output=True, timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 2 and word in err and len(err.strip().splitlines()) == 1, err
