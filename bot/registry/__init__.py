@@ -34,12 +34,18 @@ __all__ = [
     "RegistryConfig",
     "SQLiteStore",
     "Store",
+    "TagsUnavailable",
 ]
 
 log = logging.getLogger(__name__)
 DEFAULT_WORKERS = 16
 DEFAULT_PER_HOST = 8
 DEADLINE_FACTOR = 3  # a reference may take this many per-operation timeouts in total
+
+
+class TagsUnavailable(Exception):
+    """A repository's tags could not be listed (unreachable, refused, rate limited, failing):
+    no answer, which callers must never take for "it has no tags" (issue 11 §5)."""
 
 
 class Registry:
@@ -126,7 +132,9 @@ class Registry:
 
     def tags(self, name: str) -> list[str]:
         """Every valid tag of a repository (``docker.io/alpine/kubectl``), de-duplicated, in the
-        registry's order; [] when unknown or on any trouble."""
+        registry's order; [] for a name that is not one or a repository the registry says does
+        not exist (404). Raises :class:`TagsUnavailable` when the registry could not be asked
+        or did not answer with the whole list (any other status, on any page)."""
         try:
             ref = parse(name)
         except ReferenceError:
@@ -134,10 +142,12 @@ class Registry:
         if ref.tag or ref.digest:
             return []
         try:
-            tags, _ = self.client.tags(self.client.endpoint(ref.domain), ref.path, Deadline(self.total_s))
+            tags, reply = self.client.tags(self.client.endpoint(ref.domain), ref.path, Deadline(self.total_s))
         except (Blocked, Unreachable) as exc:
             log.info("no tags for %s: %s", name, exc)
-            return []
+            raise TagsUnavailable(f"could not list the tags of {name}: {exc}") from None
+        if reply is not None and reply.status != 200 and not (reply.status == 404 and not tags):
+            raise TagsUnavailable(f"could not list the tags of {name}: HTTP {reply.status}")
         return tags
 
     def pinned_digest(self, reference: str) -> str | None:

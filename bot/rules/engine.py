@@ -63,6 +63,7 @@ class Decision:
     digest: str | None = None  # the target's verified digest, written or not
     checked_at: str | None = None
     advice: str | None = None
+    unsure: bool = False  # no target because a registry could not be asked: an outage, no answer
 
 
 # How to name the credentials a private image needs, per file kind.
@@ -201,7 +202,8 @@ class _Attempt:
                 self.listed = [t for t in self.lookup.tags(self.base.name) if is_tag(t)]
             except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
                 raise _Unverified(
-                    f"could not list the tags of {self.base.name}: {type(exc).__name__}"
+                    str(exc) or f"could not list the tags of {self.base.name}: {type(exc).__name__}",
+                    outage=True,
                 ) from None
         return self.listed
 
@@ -210,7 +212,9 @@ class _Attempt:
         try:
             return self.lookup.check(reference)
         except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
-            raise _Unverified(f"{reference} could not be checked: {type(exc).__name__}") from None
+            raise _Unverified(
+                f"{reference} could not be checked: {type(exc).__name__}", outage=True
+            ) from None
 
     def digest_of(self, reference: str) -> str | None:
         assert self.lookup is not None
@@ -225,7 +229,18 @@ class _Unsatisfied(Exception):
 
 
 class _Unverified(Exception):
-    """A target was chosen but its registry did not confirm it: advice, with the reason."""
+    """A target was chosen but its registry did not confirm it: advice, with the reason.
+    ``outage``: the registry gave no answer (unreachable, refused, rate limited), which must not
+    read as a "no": no other rule is tried and the decision says it is :attr:`Decision.unsure`."""
+
+    def __init__(self, message: str, *, outage: bool = False) -> None:
+        super().__init__(message)
+        self.outage = outage
+
+
+# What a target's check may say that is an answer about the target itself; any other status
+# (auth, forbidden, rate limited, unreachable, blocked) means the registry could not be asked.
+_ANSWERS = frozenset({Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.INVALID})
 
 
 def _fill(template: str, groups: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -257,6 +272,8 @@ def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
             return None  # cannot be satisfied: the next rule may be
         return Decision(rule, advice=a.advise(str(exc)))
     except _Unverified as exc:
+        if exc.outage:
+            return Decision(rule, advice=a.advise(str(exc)), unsure=True)
         if rule.replace.if_unverified == "next":
             return None
         return Decision(rule, advice=a.advise(str(exc)))
@@ -307,7 +324,10 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
     digest = res.evidence.digest
     if res.status is not Status.OK:
         why = res.evidence.detail or res.evidence.error_code or ""
-        raise _Unverified(f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""))
+        raise _Unverified(
+            f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""),
+            outage=res.status not in _ANSWERS,
+        )
     if not digest or not is_digest(digest):
         raise _Unverified(f"{target} resolved but its registry gave no usable digest")
     if write_digest:
