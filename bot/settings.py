@@ -134,11 +134,11 @@ class Settings:
             raise SettingsError(f"PRIVATE_KEY_PATH={where}: cannot read it: {exc.strerror}") from None
         if not pem.strip():
             raise SettingsError("PRIVATE_KEY (or PRIVATE_KEY_PATH) is not set: the App's key is needed")
-        from cryptography.hazmat.primitives import serialization
+        import jwt
 
-        try:
-            serialization.load_pem_private_key(pem.encode(), password=None)
-        except (ValueError, TypeError):
+        try:  # what the App does with it: sign its JWT (PyJWT, with cryptography underneath)
+            jwt.encode({"iss": self.app_id}, pem, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError):
             raise SettingsError(
                 "PRIVATE_KEY is not the App's PEM private key (-----BEGIN ... PRIVATE KEY-----)"
             ) from None

@@ -44,9 +44,9 @@ def scan_job(job: Job, ctx: Context) -> None:
     if not inv.archived:
         if ctx.queue.settings.report_only:
             log.info("%s: report-only mode: no pull request is written", inv.repo)
-            skipped: tuple[str, ...] = ()
+            skipped: list[str] = []
         else:
-            skipped = tuple(publish.write(inv, ctx).skipped)
+            skipped = publish.write(inv, ctx).skipped
         dashboard.write(inv, skipped, ctx)
     else:
         log.info("%s: archived, read-only: no pull request or dashboard is written", inv.repo)
