@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.require_app()
     check_operator_config(settings)
     logs.setup(settings.python_log_level, settings.log_format, settings.secrets())
+    os.environ["PULLABLE_DATA_DIR"] = str(settings.data_dir)  # the registry cache: the same, absolute
     metrics.share_across_processes(settings.data_dir)
     if settings.metrics_port:
         metrics.serve_http(settings.host, settings.metrics_port)

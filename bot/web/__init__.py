@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -186,6 +187,7 @@ def serve(argv: Sequence[str] | None = None) -> int:
         log.warning("APP_ID is not set: serving /setup only; webhook deliveries are refused (503)")
     else:
         settings.require_app()
+    os.environ["PULLABLE_DATA_DIR"] = str(settings.data_dir)  # the registry cache: the same, absolute
     metrics.share_across_processes(settings.data_dir)
 
     def child_exit(server: object, worker: Any) -> None:
