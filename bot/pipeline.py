@@ -494,6 +494,8 @@ class ChartRun:
     planned: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = field(
         default_factory=dict
     )
+    # (values file, image key) of a chart in this repository -> why its default is not deployed
+    shadowed: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _chart_key(ref: ImageRef) -> tuple[object, ...]:
@@ -518,14 +520,21 @@ def expand_charts(
     failed: dict[tuple[str, int, int], Evidence] = {}
     if not uses:
         return out, failed
+    from bot.registry.charts import local_chart
+
     fetcher = _chart_fetcher(lookup)
-    if fetcher is None:
-        return out, failed
     for r in uses:
         use = r.chart
         assert use is not None
+        local = use.repository.startswith("file://")
+        if fetcher is None and not local:
+            continue  # offline: a remote chart cannot be read
         try:
-            chart = fetcher.fetch(use.repository, use.name, use.version)
+            if local:
+                chart = local_chart(use.files, use.repository, use.name)
+            else:
+                assert fetcher is not None
+                chart = fetcher.fetch(use.repository, use.name, use.version)
         except _chart_error() as exc:
             failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
@@ -536,7 +545,23 @@ def expand_charts(
             detail = f"the chart's values cannot be read: {type(exc).__name__}"
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
-    return out, failed
+    return _mark_shadowed(out, run), failed
+
+
+def _mark_shadowed(refs: list[ImageRef], run: ChartRun) -> list[ImageRef]:
+    """A default of a chart kept in this repository that the parent overrides stays a finding
+    of the chart's own values file (a rotten default there is fixed in place), marked as not
+    what the parent deploys: the deployed image is the one reported at the dependency."""
+    if not run.shadowed:
+        return refs
+    out: list[ImageRef] = []
+    for r in refs:
+        note = run.shadowed.get((r.path, r.context.field or "")) if r.chart is None else None
+        if note is not None:
+            ctx = dataclasses.replace(r.context, notes=(*r.context.notes, note))
+            r = dataclasses.replace(r, context=ctx)
+        out.append(r)
+    return out
 
 
 # Why a chart could not be read (bot.registry.charts.ChartError codes) -> the finding's status.
@@ -631,6 +656,15 @@ def _chart_images(
             continue  # the consumer writes this image in full: reported where it is written
         default = base.get(keys)
         where = "`" + ".".join(keys) + "`"
+        if use.files and default is not None:
+            # A chart in this repository: a default deployed as written is reported (and fixed)
+            # in the chart's own values file; one the parent overrides is reported here.
+            if default.reference == ref.reference:
+                continue
+            run.shadowed[(_local_values(use), ".".join(keys))] = (
+                f"not deployed as written by {use_ref.path}: it deploys {ref.reference} "
+                f"(its values at `{'.'.join(str(k) for k in (*use.site_keys, *keys))}` in {use.site})"
+            )
         came = f"default of `{use.name}` {chart.version}, values.yaml key {where}"
         if default is not None and default.reference != ref.reference:
             came = (
@@ -678,6 +712,12 @@ def _chart_images(
             )
             out.extend(_chart_images(use_ref, sub_use, sub, run, depth=depth + 1, offset=offset + 100 * n))
     return out
+
+
+def _local_values(use: ChartUse) -> str:
+    """The values file of a chart kept in this repository (``file://charts/common``)."""
+    top = use.repository.removeprefix("file://")
+    return f"{top}/values.yaml" if top else "values.yaml"
 
 
 @dataclass

@@ -526,3 +526,63 @@ def test_a_rotten_image_of_a_bundled_subchart_is_overridden_under_both_names(
         f"repository: bitnamilegacy/{ns}-exporter, tag: 0.1.0" + "}}}\n"
         "global:\n  security:\n    allowInsecureImages: true\n"
     )
+
+
+# --- file:// sub-charts: the parent's overrides applied to a chart read from the repository --------
+
+
+def test_a_local_file_dependency_gets_the_parents_overrides_and_each_image_is_reported_once(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "2.0")  # what the parent deploys (its override of the tag)
+    registry_open.push(f"acme/{ns}-sidecar", "3.0")
+    common_values = (
+        f"image:\n  registry: docker.io\n  repository: acme/{ns}\n  tag: '1.0'\n"
+        f"sidecar:\n  image:\n    repository: acme/{ns}-sidecar\n    tag: '3.0'\n"
+    )
+    root = _repo(tmp_path / "repo", {
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                                 "  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        "charts/app/values.yaml": "common:\n  image:\n    tag: '2.0'\n",
+        "charts/common/Chart.yaml": "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        "charts/common/values.yaml": common_values,
+    })  # fmt: skip
+    operator = _operator(tmp_path, registry_open, None)
+    report = _scan(root, operator, capsys)
+    found = _chart_findings(report)
+    # What the parent deploys: the sub-chart's image with the parent's tag, at the dependency.
+    assert [(f["path"], f["reference"], f["status"]) for f in found] == [
+        ("charts/app/Chart.yaml", f"docker.io/acme/{ns}:2.0", "ok")
+    ], found
+    assert any("at `common.image`" in n for n in found[0]["context"]["notes"])
+    # Each image once: the sidecar the parent does not override is reported where it is written
+    # (its own values.yaml, fixed in place), never again at the dependency.
+    refs = [f["reference"] for f in report["findings"] if f["reference"]]
+    assert refs.count(f"docker.io/acme/{ns}-sidecar:3.0") == 1
+    # The overridden default stays a finding of the repository's own file (a rotten default there
+    # can be fixed in place), marked as not what the parent deploys.
+    (own,) = [f for f in report["findings"] if f["reference"] == f"docker.io/acme/{ns}:1.0"]
+    assert own["path"] == "charts/common/values.yaml" and own["status"] in ("tag-missing", "repo-missing")
+    assert any("not deployed as written" in n and "charts/app" in n for n in own["context"]["notes"])
+
+
+def test_a_local_file_dependency_with_global_image_registry_and_an_escaping_path(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "1.0")
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                      "  - name: lib\n    alias: db\n    version: '*'\n    repository: file://./sub/lib\n"
+                      "  - name: evil\n    version: '*'\n    repository: file://../../etc\n",
+        "values.yaml": f"global:\n  imageRegistry: {registry_open.host}\n",
+        "sub/lib/Chart.yaml": "apiVersion: v2\nname: lib\nversion: 0.2.0\n",
+        "sub/lib/values.yaml": f"image:\n  repository: acme/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, None), capsys))
+    by_ref = {f["reference"]: f for f in found}
+    f = by_ref[f"{registry_open.host}/acme/{ns}:1.0"]
+    assert f["status"] == "ok" and f["context"]["name"] == "db"
+    (evil,) = [f for f in found if f["reference"] is None]
+    assert "outside the repository" in evil["detail"]

@@ -29,7 +29,7 @@ import logging
 import posixpath
 import re
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -639,6 +639,15 @@ def _chart_at(
         subs,
         chart_yaml,
     )
+
+
+def local_chart(files: Iterable[tuple[str, str]], repository: str, name: str) -> Chart:
+    """A chart kept in the scanned repository (``file://`` dependency), from the files the
+    finder read there (path inside the chart -> text): no network, no archive."""
+    data = {f"{name}/{path}": text.encode("utf-8") for path, text in files}
+    if f"{name}/Chart.yaml" not in data:
+        raise ChartError("not-found", f"{repository}: no Chart.yaml there in the repository")
+    return _chart_at(data, name, repository, name, version="", digest="", budget=[UNPACKED_CAP], depth=0)
 
 
 def chart_name(path: str) -> str:

@@ -8,7 +8,14 @@ its default images with the repository's overrides applied:
 - ``Chart.yaml`` ``dependencies`` (``name``, ``version`` or range, ``repository`` ``https://`` or
   ``oci://``, ``alias``, ``condition``), pinned by ``Chart.lock`` when present; the consumer's
   values are the parent's ``values.yaml``, under the dependency's alias or name, ``global:``
-  shared. ``file://`` charts are files of the repository, scanned as such.
+  shared. A ``file://`` chart is read from the repository (its ``Chart.yaml``, ``values.yaml``
+  and the templates that build a tag; no network; a path leaving the repository is reported and
+  never read) and gets the parent's values like a remote one. Its ``values.yaml`` is still a file
+  of the repository, scanned as such: a default the parent leaves alone is reported there once
+  (and fixed in place, the smallest change); a default the parent overrides is reported at the
+  dependency with the override applied (that is what is deployed), while the finding in the
+  chart's own file stays, marked "not deployed as written" (the default can still be fixed in
+  place, and bites whoever deploys the chart without the override).
 - Argo CD ``Application``/``ApplicationSet`` sources with ``chart`` + ``repoURL`` +
   ``targetRevision`` (``sources`` too): ``helm.valueFiles`` from ``$ref/`` sources of the same
   repository, ``values``, ``valuesObject``, ``parameters``, in Argo CD's order.
@@ -41,6 +48,7 @@ from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, get, get_path, 
 
 SOURCE = Source.HELM_CHART
 _MAX_VALUES_NODES = 100_000
+_LOCAL_TEMPLATES = 200  # template files read at most from a chart in the repository
 _SEARCH_FILES = 300  # files read at most when looking for a Flux source or ConfigMap
 _HELMFILE = re.compile(r"(?:^|/)helmfile(?:\.d/[^/]+)?\.ya?ml$|(?:^|/)helmfile\.ya?ml$")
 
@@ -204,14 +212,21 @@ def _chart_yaml(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         name = text_of(get(dep, "name"))
         repository = text_of(get(dep, "repository")) or ""
         version = text_of(get(dep, "version"), numeric=True) or "*"
-        if not name or not repository.startswith(("https://", "http://", "oci://")):
-            continue  # file:// charts are scanned as files; @alias repositories need `helm repo add`
+        if not name or not repository.startswith(("https://", "http://", "oci://", "file://")):
+            continue  # @alias repositories need `helm repo add`
         alias = text_of(get(dep, "alias"))
         condition = text_of(get(dep, "condition"))
         if condition and _disabled(values, condition):
             continue
         key = alias or name
         version = lock.get((name, repository), version)
+        files: tuple[tuple[str, str], ...] = ()
+        if repository.startswith("file://"):
+            local = local_path(here, repository.removeprefix("file://"))
+            if local is None:
+                yield _outside(docs[0], get(dep, "repository"), path, name, repository)
+                continue
+            repository, files = "file://" + local, local_chart_files(repo, local)
         own = values.get(key)
         scoped: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
         if isinstance(values.get("global"), dict):
@@ -228,8 +243,65 @@ def _chart_yaml(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
             site_document=0,
             site_text=vtext if vtext is not None else "",
             site_problem=problem,
+            files=files,
         )
         yield _use(docs[0], get(dep, "name"), path, use, kind="Chart.yaml", name=key)
+
+
+def local_path(here: str, rel: str) -> str | None:
+    """A chart path relative to folder ``here``, as a path in the repository; None when it is
+    absolute or leaves the repository."""
+    if not rel or rel.startswith("/") or "\\" in rel:
+        return None
+    joined = posixpath.normpath(posixpath.join(here, rel) if here else rel)
+    if joined == ".." or joined.startswith("../") or joined.startswith("/"):
+        return None
+    return "" if joined == "." else joined
+
+
+def local_chart_files(repo: Repo, top: str) -> tuple[tuple[str, str], ...]:
+    """A chart of this repository as the pipeline reads a fetched one: ``Chart.yaml``,
+    ``values.yaml`` and its templates (bounded), keyed by path inside the chart."""
+    out: list[tuple[str, str]] = []
+    join = (lambda p: posixpath.join(top, p)) if top else (lambda p: p)  # noqa: E731
+    for name in ("Chart.yaml", "values.yaml"):
+        text = repo.read_text(join(name))
+        if text is not None:
+            out.append((name, text))
+    budget = [_LOCAL_TEMPLATES]
+    stack = ["templates"]
+    while stack and budget[0] > 0:
+        folder = stack.pop()
+        for entry in sorted(repo.listdir(join(folder))):
+            rel = f"{folder}/{entry}"
+            if entry.endswith((".yaml", ".yml", ".tpl")):
+                text = repo.read_text(join(rel))
+                budget[0] -= 1
+                if text is not None and (".Chart.AppVersion" in text or ".Capabilities.KubeVersion" in text):
+                    out.append((rel, text))
+            elif "." not in entry and rel.count("/") < 4:
+                stack.append(rel)
+            if budget[0] <= 0:
+                break
+    return tuple(out)
+
+
+def _outside(doc: Doc, node: Node | None, path: str, name: str, repository: str) -> ImageRef:
+    """A ``file://`` chart that is not a path inside this repository: reported, never read."""
+    line, column = doc.position(node) if node is not None else (1, 1)
+    return ImageRef(
+        path=path,
+        line=line,
+        column=column,
+        source=SOURCE,
+        text=f"{name} {repository}",
+        parts=(),
+        reference=None,
+        skip=Skip.CHART_DEFAULT,
+        detail=f"chart {name} from {repository}: the path is outside the repository, not read",
+        context=Context(kind="Chart.yaml", name=name),
+        artifact="helm-chart",
+    )
 
 
 def _disabled(values: Mapping[str, Any], condition: str) -> bool:
