@@ -545,7 +545,50 @@ def expand_charts(
             detail = f"the chart's values cannot be read: {type(exc).__name__}"
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
-    return _mark_shadowed(out, run), failed
+    return _mark_shadowed(_one_finding_per_image(out, uses, failed), run), failed
+
+
+def _one_finding_per_image(
+    refs: list[ImageRef], uses: Sequence[ImageRef], failed: Mapping[tuple[str, int, int], Evidence]
+) -> list[ImageRef]:
+    """Consumer values that write part of an image (``image.repository``, no tag) were reported
+    as ``tag-from-chart-default``: once the chart is read, the effective image replaces that
+    finding (a note says where the written part is); when it could not be read, the skip stays
+    and says why."""
+    from bot.scan.yamlsrc import dotted
+
+    covered: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(refs):
+        use = r.chart
+        if use is None or r.reference is None or use.site_in_string or not r.context.field:
+            continue
+        covered[(use.site, dotted((*use.site_keys, *r.context.field.split("."))))] = i
+    unread = {
+        (u.chart.site, dotted(u.chart.site_keys)): failed[u.key].detail
+        for u in uses
+        if u.chart is not None and u.key in failed and u.chart.site_keys
+    }
+    out = list(refs)
+    drop: set[int] = set()
+    for i, r in enumerate(refs):
+        if r.chart is not None or r.skip is not Skip.CHART_DEFAULT:
+            continue
+        at = covered.get((r.path, r.context.field or ""))
+        if at is not None:
+            syn = out[at]
+            note = (
+                f"the repository writes part of it at {r.path}:{r.line} ({r.text}); the rest is the chart's"
+            )
+            out[at] = dataclasses.replace(
+                syn, context=dataclasses.replace(syn.context, notes=(*syn.context.notes, note))
+            )
+            drop.add(i)
+            continue
+        for (site, prefix), why in unread.items():
+            if r.path == site and (r.context.field or "").startswith(prefix + "."):
+                out[i] = dataclasses.replace(r, detail=f"{r.detail}; the chart could not be read: {why}")
+                break
+    return [r for i, r in enumerate(out) if i not in drop]
 
 
 def _mark_shadowed(refs: list[ImageRef], run: ChartRun) -> list[ImageRef]:
@@ -557,10 +600,11 @@ def _mark_shadowed(refs: list[ImageRef], run: ChartRun) -> list[ImageRef]:
     out: list[ImageRef] = []
     for r in refs:
         note = run.shadowed.get((r.path, r.context.field or "")) if r.chart is None else None
-        if note is not None:
+        if note is None:
+            out.append(r)
+        else:
             ctx = dataclasses.replace(r.context, notes=(*r.context.notes, note))
-            r = dataclasses.replace(r, context=ctx)
-        out.append(r)
+            out.append(dataclasses.replace(r, context=ctx))
     return out
 
 

@@ -586,3 +586,63 @@ def test_a_local_file_dependency_with_global_image_registry_and_an_escaping_path
     assert f["status"] == "ok" and f["context"]["name"] == "db"
     (evil,) = [f for f in found if f["reference"] is None]
     assert "outside the repository" in evil["detail"]
+
+
+def _release_writing_only_the_repository(ns: str, url: str) -> str:
+    return f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: example
+spec:
+  url: {url}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: db
+spec:
+  chart:
+    spec:
+      chart: {ns}
+      version: 1.2.3
+      sourceRef:
+        kind: HelmRepository
+        name: example
+  values:
+    image:
+      repository: acme/{ns}
+"""
+
+
+def test_a_release_writing_only_the_repository_is_reported_once_with_the_charts_tag(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "15.5.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    root = _repo(
+        tmp_path / "repo",
+        {"db.yaml": _release_writing_only_the_repository(ns, f"https://{CHART_HOST}/stable")},
+    )
+    report = _scan(root, _operator(tmp_path, registry_open, helm_repo), capsys)
+    mine = [f for f in report["findings"] if f"acme/{ns}" in f["text"]]
+    assert [(f["source"], f["reference"], f["status"], f["skip"]) for f in mine] == [
+        ("helm-chart", f"docker.io/acme/{ns}:15.5.0", "ok", None)
+    ], mine
+
+
+def test_the_chart_default_skip_stays_when_the_chart_cannot_be_read(registry_open, tmp_path, capsys):
+    ns = _ns()
+    root = _repo(
+        tmp_path / "repo",
+        {"db.yaml": _release_writing_only_the_repository(ns, "https://down.example.test/c")},
+    )
+    mapping = registry_open.config_mapping(host="docker.io")
+    mapping["registries"]["down.example.test"] = {"endpoint": "http://127.0.0.1:9"}
+    operator = tmp_path / "operator.yml"
+    operator.write_text(json.dumps(mapping))
+    report = _scan(root, operator, capsys)
+    (skipped,) = [f for f in report["findings"] if f["skip"] == "tag-from-chart-default"]
+    assert f"acme/{ns}" in skipped["text"]
+    assert "the chart could not be read" in skipped["detail"] and "down.example.test" in skipped["detail"]

@@ -263,7 +263,7 @@ def local_chart_files(repo: Repo, top: str) -> tuple[tuple[str, str], ...]:
     """A chart of this repository as the pipeline reads a fetched one: ``Chart.yaml``,
     ``values.yaml`` and its templates (bounded), keyed by path inside the chart."""
     out: list[tuple[str, str]] = []
-    join = (lambda p: posixpath.join(top, p)) if top else (lambda p: p)  # noqa: E731
+    join = (lambda p: posixpath.join(top, p)) if top else (lambda p: p)
     for name in ("Chart.yaml", "values.yaml"):
         text = repo.read_text(join(name))
         if text is not None:
