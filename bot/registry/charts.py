@@ -23,7 +23,6 @@ import dataclasses
 import gzip
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import posixpath
@@ -38,7 +37,6 @@ import yaml
 
 from bot.registry.cache import Store
 from bot.registry.client import Blocked, Client, Deadline, Endpoint, Unreachable, sha256_digest
-from bot.registry.guard import Network
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +191,16 @@ class Charts:
             raise ChartError("invalid", f"{url!r} is not a URL") from None
         host = u.host + (f":{u.port}" if u.port else "")
         ep = self.client.endpoint(host)
-        if not ep.configured and _in_allowed(u.host, self.client.config.allow):
-            # An address in an operator-trusted range: any port, plain http included.
-            port = u.port or (443 if u.scheme == "https" else 80)
-            self.client.backend.trust(u.scheme, u.host, port)
+        port = u.port or (443 if u.scheme == "https" else 80)
+        if not ep.configured and self.client.config.allow and (u.scheme != "https" or port != 443):
+            # The operator trusts the network.allow ranges: any port, plain http included, for a
+            # host (address or name) that resolves only inside them, checked by the guard when it
+            # connects (as image lookups are); anything else is refused there.
+            self.client.backend.trust_in_range(u.scheme, u.host, port)
             ep = Endpoint(
-                host, httpx.URL(f"{u.scheme}://{u.netloc.decode('ascii')}"), ep.credentials, True, False
+                host, httpx.URL(f"{u.scheme}://{u.netloc.decode('ascii')}"), ep.credentials, False, False
             )
-        if not ep.configured and u.scheme != "https":
+        elif not ep.configured and u.scheme != "https":
             raise ChartError("unreachable", f"{host}: plain http is only allowed to configured endpoints")
         target = ep.url(u.raw_path.decode("ascii"))
         reply = self.client.request(ep, "GET", target, "", deadline, accept=accept, cap=cap)
@@ -328,16 +328,6 @@ def _join(base: str, url: str) -> str:
     if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", url):
         return url
     return str(httpx.URL(base + "/").join(url))
-
-
-def _in_allowed(host: str, allow: tuple[Network, ...]) -> bool:
-    """Whether ``host`` is an IP address inside a ``network.allow`` range (names are not
-    resolved here: the guard checks them at connect time, with the default port and https)."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in allow)
 
 
 def _host(repository: str) -> str:
