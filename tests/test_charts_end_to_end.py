@@ -646,3 +646,91 @@ def test_the_chart_default_skip_stays_when_the_chart_cannot_be_read(registry_ope
     (skipped,) = [f for f in report["findings"] if f["skip"] == "tag-from-chart-default"]
     assert f"acme/{ns}" in skipped["text"]
     assert "the chart could not be read" in skipped["detail"] and "down.example.test" in skipped["detail"]
+
+
+def test_flux_charts_from_a_git_source_and_values_from_secrets(registry_open, tmp_path, capsys):
+    ns = _ns()
+    for tag in ("2.0", "3.0"):
+        registry_open.push(f"acme/{ns}", tag)
+    flux = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  url: ssh://git@github.com/acme/fleet
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: app
+  namespace: flux-system
+spec:
+  chart:
+    spec:
+      chart: ./charts/app
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+  valuesFrom:
+    - kind: Secret
+      name: app-secret-values
+  values:
+    image:
+      tag: "2.0"
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata:
+  name: app-chart
+  namespace: flux-system
+spec:
+  chart: charts/app
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: app-by-ref
+  namespace: flux-system
+spec:
+  chartRef:
+    kind: HelmChart
+    name: app-chart
+  values:
+    image:
+      tag: "3.0"
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: elsewhere
+  namespace: flux-system
+spec:
+  chart:
+    spec:
+      chart: ./charts/not-here
+      sourceRef:
+        kind: GitRepository
+        name: other-repo
+"""
+    root = _repo(tmp_path / "repo", {
+        "clusters/prod/apps.yaml": flux,
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "charts/app/values.yaml": f"image:\n  repository: acme/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    report = _scan(root, _operator(tmp_path, registry_open, None), capsys)
+    found = _chart_findings(report)
+    got = sorted((f["line"], f["reference"], f["status"]) for f in found if f["reference"])
+    assert got == [
+        (17, f"docker.io/acme/{ns}:2.0", "ok"),  # chart.spec.chart of the release `app`
+        (47, f"docker.io/acme/{ns}:3.0", "ok"),  # chartRef.name of `app-by-ref`
+    ], found
+    skipped = {f["context"]["name"]: f for f in found if f["skip"]}
+    assert "chart from a git source outside this repository" in skipped["elsewhere"]["detail"]
+    secret = skipped["app-secret-values"]
+    assert secret["path"] == "clusters/prod/apps.yaml" and "Secret" in secret["detail"]
+    assert "never read" in secret["detail"]

@@ -349,9 +349,7 @@ def uses(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         if api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
             yield from _argocd(doc, index, path, repo, kind)
         elif api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
-            found = _flux(doc, index, docs, path, repo)
-            if found is not None:
-                yield found
+            yield from _flux(doc, index, docs, path, repo)
 
 
 def _argocd(doc: Doc, index: int, path: str, repo: Repo, kind: str) -> Iterator[ImageRef]:
@@ -420,69 +418,151 @@ def _seq(node: Node | None) -> list[Node]:
     return list(node.value) if isinstance(node, SequenceNode) else []
 
 
-def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> ImageRef | None:
+def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> Iterator[ImageRef]:
     root = doc.root
     name = text_of(get_path(root, "metadata", "name"))
     namespace = text_of(get_path(root, "metadata", "namespace"))
     spec = get(root, "spec")
     chart_spec = get_path(spec, "chart", "spec")
     anchor: Node | None = None
+    source: tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None
     if isinstance(chart_spec, MappingNode):
-        chart = text_of(get(chart_spec, "chart"))
-        version = text_of(get(chart_spec, "version"), numeric=True) or "*"
-        src = get(chart_spec, "sourceRef")
-        skind, sname = text_of(get(src, "kind")), text_of(get(src, "name"))
-        sns = text_of(get(src, "namespace")) or namespace
-        if not chart or skind != "HelmRepository" or not sname:
-            return None
-        found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
-        if found is None:
-            return None
-        url = text_of(get_path(found, "spec", "url")) or ""
-        if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
-            url = "oci://" + url.split("://", 1)[-1]
-        repository = url
         anchor = get(chart_spec, "chart")
+        source = _flux_source(docs, path, repo, chart_spec, namespace)
     else:
         cref = get(spec, "chartRef")
-        if text_of(get(cref, "kind")) != "OCIRepository" or not text_of(get(cref, "name")):
-            return None
-        oname, ons = text_of(get(cref, "name")) or "", text_of(get(cref, "namespace")) or namespace
-        found = _find_object(docs, path, repo, kind="OCIRepository", name=oname, namespace=ons)
-        if found is None:
-            return None
-        url = (text_of(get_path(found, "spec", "url")) or "").rstrip("/")
-        tag = text_of(get_path(found, "spec", "ref", "tag"), numeric=True)
-        if not url.startswith("oci://") or "/" not in url[6:] or not tag:
-            return None
-        repository, _, chart = url.rpartition("/")
-        version = tag
+        ckind, cname = text_of(get(cref, "kind")), text_of(get(cref, "name")) or ""
+        cns = text_of(get(cref, "namespace")) or namespace
         anchor = get(cref, "name")
+        if ckind == "HelmChart" and cname:
+            found = _find_object(docs, path, repo, kind="HelmChart", name=cname, namespace=cns)
+            hns = text_of(get_path(found, "metadata", "namespace")) or cns
+            source = _flux_source(docs, path, repo, get(found, "spec"), hns) if found is not None else None
+        elif ckind == "OCIRepository" and cname:
+            source = _flux_oci(docs, path, repo, cname, cns)
+        else:
+            source = None
+    if isinstance(source, str):
+        yield _skipped(doc, anchor, path, source, kind="HelmRelease", name=name)
     values: Any = {}
+    secrets: list[str] = []
     for vf in _seq(get(spec, "valuesFrom")):
-        if text_of(get(vf, "kind")) != "ConfigMap" or get(vf, "targetPath") is not None:
+        vkind, vname = text_of(get(vf, "kind")), text_of(get(vf, "name")) or ""
+        if vkind == "Secret":
+            # Never read: a secret's contents are not Pullable's to look at, even in the repository.
+            secrets.append(vname)
+            yield _skipped(
+                doc,
+                get(vf, "name"),
+                path,
+                f"values from Secret {vname} (valuesFrom) are never read: images they set are unknown",
+                kind="HelmRelease",
+                name=vname,
+                skip=Skip.VARIABLE,
+                text=f"Secret/{vname}",
+            )
             continue
-        cname = text_of(get(vf, "name")) or ""
-        cm = _find_object(docs, path, repo, kind="ConfigMap", name=cname, namespace=namespace)
+        if vkind != "ConfigMap" or get(vf, "targetPath") is not None:
+            continue
+        cm = _find_object(docs, path, repo, kind="ConfigMap", name=vname, namespace=namespace)
         key = text_of(get(vf, "valuesKey")) or "values.yaml"
         data = get_path(cm, "data", key) if cm is not None else None
         if isinstance(data, ScalarNode):
             values = merge(values, _yaml_values(data.value) or {})
+    if source is None or isinstance(source, str):
+        return
+    repository, chart, version, files = source
     spec_values = get(spec, "values")
     if isinstance(spec_values, MappingNode):
         values = merge(values, plain(spec_values))
+    via = "Flux HelmRelease" + (f" (values from Secret {', '.join(secrets)} not read)" if secrets else "")
     use = ChartUse(
         repository=repository,
         name=chart,
         version=version,
-        via="Flux HelmRelease",
+        via=via,
         values=_json(values),
         site=path,
         site_keys=("spec", "values"),
         site_document=index,
         site_text=doc.loc.text,
+        files=files,
     )
-    return _use(doc, anchor, path, use, kind="HelmRelease", name=name)
+    yield _use(doc, anchor, path, use, kind="HelmRelease", name=name)
+
+
+def _flux_source(
+    docs: list[Doc], path: str, repo: Repo, chart_spec: Node | None, namespace: str | None
+) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None:
+    """(repository, chart, version, files) of a ``chart.spec`` or ``HelmChart`` spec; a reason
+    when the chart cannot be read from here; None when it names nothing usable."""
+    chart = text_of(get(chart_spec, "chart"))
+    version = text_of(get(chart_spec, "version"), numeric=True) or "*"
+    src = get(chart_spec, "sourceRef")
+    skind, sname = text_of(get(src, "kind")), text_of(get(src, "name"))
+    sns = text_of(get(src, "namespace")) or namespace
+    if not chart or not sname:
+        return None
+    if skind in ("GitRepository", "Bucket"):
+        # The chart is a path in the source. When that path holds a chart in this repository,
+        # the source is taken to be this repository (a fleet repository deploying its own charts).
+        local = local_path("", chart)
+        files = local_chart_files(repo, local) if local is not None else ()
+        if local is None or not any(p == "Chart.yaml" for p, _ in files):
+            where = "a git source" if skind == "GitRepository" else "a Bucket"
+            return f"chart from {where} outside this repository ({skind} {sname}, path {chart}): not read"
+        return "file://" + local, posixpath.basename(local) or chart, version, files
+    if skind != "HelmRepository":
+        return None
+    found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
+    if found is None:
+        return None
+    url = text_of(get_path(found, "spec", "url")) or ""
+    if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
+        url = "oci://" + url.split("://", 1)[-1]
+    return url, chart, version, ()
+
+
+def _flux_oci(
+    docs: list[Doc], path: str, repo: Repo, name: str, namespace: str | None
+) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | None:
+    found = _find_object(docs, path, repo, kind="OCIRepository", name=name, namespace=namespace)
+    if found is None:
+        return None
+    url = (text_of(get_path(found, "spec", "url")) or "").rstrip("/")
+    tag = text_of(get_path(found, "spec", "ref", "tag"), numeric=True)
+    if not url.startswith("oci://") or "/" not in url[6:] or not tag:
+        return None
+    repository, _, chart = url.rpartition("/")
+    return repository, chart, tag, ()
+
+
+def _skipped(
+    doc: Doc,
+    node: Node | None,
+    path: str,
+    why: str,
+    *,
+    kind: str,
+    name: str | None,
+    skip: Skip = Skip.CHART_DEFAULT,
+    text: str | None = None,
+) -> ImageRef:
+    """A chart (or values) this repository deploys that cannot be read: reported, with why."""
+    line, column = doc.position(node) if node is not None else (1, 1)
+    return ImageRef(
+        path=path,
+        line=line,
+        column=column,
+        source=SOURCE,
+        text=text or (text_of(node) if isinstance(node, ScalarNode) else None) or kind,
+        parts=(),
+        reference=None,
+        skip=skip,
+        detail=why,
+        context=Context(kind=kind, name=name),
+        artifact="helm-chart",
+    )
 
 
 def _find_object(
