@@ -734,3 +734,33 @@ spec:
     secret = skipped["app-secret-values"]
     assert secret["path"] == "clusters/prod/apps.yaml" and "Secret" in secret["detail"]
     assert "never read" in secret["detail"]
+
+
+def test_fix_of_a_local_file_dependency_overrides_in_the_parent_and_fixes_the_default_in_place(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    for tag in ("1.0", "2.0"):
+        registry_open.push(f"bitnamilegacy/{ns}", tag)
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                      "  - name: common\n    version: 0.1.0\n    repository: file://charts/common\n",
+        "values.yaml": "common:\n  image:\n    tag: '2.0'  # ours\n",
+        "charts/common/Chart.yaml": "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        "charts/common/values.yaml": f"image:\n  registry: docker.io\n"
+                                     f"  repository: bitnami/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    operator = _operator(tmp_path, registry_open, None)
+    out = _fix(root, operator, capsys)
+    assert "2 reference(s) fixed" in out, out
+    # What the parent deploys: overridden in the parent's values, where its tag already is.
+    assert (root / "values.yaml").read_text() == (
+        "common:\n  image:\n    tag: '2.0'  # ours\n    registry: docker.io\n"
+        f"    repository: bitnamilegacy/{ns}\n"
+    )
+    # The chart's own rotten default: fixed in place, in the repository's own file.
+    assert (root / "charts/common/values.yaml").read_text() == (
+        f"image:\n  registry: docker.io\n  repository: bitnamilegacy/{ns}\n  tag: '1.0'\n"
+    )
+    again = _scan(root, operator, capsys)
+    assert all(f["status"] == "ok" for f in again["findings"] if f["reference"]), again["findings"]
