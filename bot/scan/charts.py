@@ -21,7 +21,11 @@ its default images with the repository's overrides applied:
   repository, ``values``, ``valuesObject``, ``parameters``, in Argo CD's order.
 - Flux ``HelmRelease``: ``spec.chart.spec`` with its ``sourceRef`` (a ``HelmRepository``, by name
   and namespace, looked up in the same file and the folders around it), or ``chartRef`` to an
-  ``OCIRepository``; ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``.
+  ``OCIRepository`` or a ``HelmChart``; a chart that is a path of a ``GitRepository``/``Bucket``
+  source is read from this repository when a chart is there (taken to be this repository: a
+  fleet repository deploying its own charts), else reported as skipped ("chart from a git source
+  outside this repository"). ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``;
+  ``valuesFrom`` Secrets are never read, each reported as skipped.
 - helmfile ``releases`` with their ``repositories`` (``oci: true`` included), ``values`` files
   and inline maps, and ``set``.
 
