@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import yaml
 
-from bot import edit, pullsecrets, rules
+from bot import edit, pullsecrets, rules, versions
 from bot.model import (
     ChartUse,
     Context,
@@ -40,6 +42,8 @@ from bot.scan import scan_file
 from bot.scan.pullsecrets import FileFacts
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from bot.registry.charts import Chart, ChartError, Charts
 
 __all__ = [
@@ -83,32 +87,52 @@ class Result:
     dropped: list[tuple[Finding, str]] = field(default_factory=list)
 
 
+T = TypeVar("T")
+DEFAULT_RULE_WORKERS = 8  # rule lookups in flight when the lookup does not say (Registry does)
+
+
 class _Memo:
-    """Asks the registry once per question within one run (many references share a name)."""
+    """Asks the registry once per question within one run (many references share a name), also
+    when the rules of several references ask at the same time (one asks, the others wait)."""
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._checks: dict[str, Resolution] = {}
-        self._tags: dict[str, list[str]] = {}
+        self._tags: dict[str, versions.TagList] = {}
         self._digests: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._asking: dict[tuple[int, str], threading.Lock] = {}
+
+    def _once(self, table: dict[str, T], key: str, ask: Callable[[], T]) -> T:
+        with self._lock:
+            if key in table:
+                return table[key]
+            gate = self._asking.setdefault((id(table), key), threading.Lock())
+        with gate:
+            with self._lock:
+                if key in table:
+                    return table[key]
+            value = ask()  # an exception is the rule's to handle; the next caller asks again
+            with self._lock:
+                table[key] = value
+            return value
 
     def seed(self, res: Resolution) -> None:
-        self._checks.setdefault(res.reference, res)
+        with self._lock:
+            self._checks.setdefault(res.reference, res)
 
     def check(self, reference: str) -> Resolution:
-        if reference not in self._checks:
-            self._checks[reference] = self.lookup.check(reference)
-        return self._checks[reference]
+        return self._once(self._checks, reference, lambda: self.lookup.check(reference))
 
-    def tags(self, name: str) -> list[str]:
-        if name not in self._tags:
-            self._tags[name] = self.lookup.tags(name)
-        return self._tags[name]
+    def tags(self, name: str) -> versions.TagList:
+        def ask() -> versions.TagList:
+            got = self.lookup.tags(name)
+            return got if isinstance(got, versions.TagList) else versions.TagList(got)
+
+        return self._once(self._tags, name, ask)
 
     def pinned_digest(self, reference: str) -> str | None:
-        if reference not in self._digests:
-            self._digests[reference] = self.lookup.pinned_digest(reference)
-        return self._digests[reference]
+        return self._once(self._digests, reference, lambda: self.lookup.pinned_digest(reference))
 
 
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
@@ -183,13 +207,19 @@ def decide(
     if lookup is not None:
         resolve([f for f in findings if f.status is Status.UNCHECKED and f.evidence is None], lookup)
     opts = config.options()
-    for f in findings:
-        res = None
-        if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
-            res = Resolution(f.ref.reference, f.status, f.evidence or Evidence())
-            if memo is not None:
+    if memo is not None:
+        for f in findings:
+            if (res := _known(f)) is not None:
                 memo.seed(res)
-        d = rules.evaluate(f.ref, res, memo, table, opts)
+
+    def one(i: int) -> rules.Decision | None:
+        return rules.evaluate(findings[i].ref, _known(findings[i]), memo, table, opts)
+
+    # The rules' lookups (tag lists, target checks, digests) wait on the network: run them side
+    # by side, as classification does; the registry client enforces the per-host limit and each
+    # lookup's deadline. Offline there is nothing to wait for.
+    workers = getattr(lookup, "workers", DEFAULT_RULE_WORKERS) if memo is not None else 1
+    for f, d in zip(findings, _in_order(one, len(findings), workers), strict=True):
         if d is None:
             continue
         f.rule = d.rule.id
@@ -223,6 +253,32 @@ def decide(
     if charts is not None:
         _combine_chart_overrides(findings, charts)
     return findings
+
+
+def _known(f: Finding) -> Resolution | None:
+    """What the registry said about ``f`` (None when it was not asked)."""
+    if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
+        return Resolution(f.ref.reference, f.status, f.evidence or Evidence())
+    return None
+
+
+def _in_order(work: Callable[[int], T], n: int, workers: int) -> Iterator[T]:
+    """``work(0) .. work(n - 1)`` on ``workers`` threads, yielded in order, with at most a few
+    per worker in flight (memory stays flat however many references a repository holds)."""
+    if workers <= 1 or n <= 1:
+        yield from (work(i) for i in range(n))
+        return
+    from concurrent.futures import ThreadPoolExecutor  # not needed offline (start-up)
+
+    window = 4 * workers
+    with ThreadPoolExecutor(max_workers=min(workers, n)) as pool:
+        pending: deque[Future[T]] = deque()
+        for i in range(n):
+            pending.append(pool.submit(work, i))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _written(ref: ImageRef, edits: Sequence[Edit], fallback: str) -> str:

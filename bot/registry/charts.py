@@ -221,7 +221,7 @@ class Charts:
         ep: Endpoint = self.client.endpoint(domain)
         if _is_range(version) or not _SEMVER.fullmatch(version):
             # A range: Helm lists the repository's tags and takes the highest match.
-            tags, _ = self.client.tags(ep, path, deadline)
+            tags, _, _ = self.client.tags(ep, path, deadline)
             entries = [{"version": t.replace("_", "+")} for t in tags if semver(t.replace("_", "+"))]
             best = _pick(entries, version)
             if best is None:

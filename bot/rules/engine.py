@@ -12,13 +12,13 @@ from __future__ import annotations
 import fnmatch
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot import versions
 from bot.model import ImageRef, Resolution, Source, Status
-from bot.reference import Reference, ReferenceError, is_digest, is_tag, parse
+from bot.reference import Reference, ReferenceError, is_digest, parse
 from bot.rules.table import Rule, RuleTable
 
 __all__ = ["Decision", "Lookup", "Options", "evaluate"]
@@ -31,7 +31,10 @@ class Lookup(Protocol):
 
     def check(self, reference: str) -> Resolution: ...
 
-    def tags(self, name: str) -> list[str]: ...
+    def tags(self, name: str) -> Sequence[str]:
+        """Best a :class:`~bot.versions.TagList`, the same one for every reference of the
+        repository: it is read as versions once."""
+        ...
 
     def pinned_digest(self, reference: str) -> str | None: ...
 
@@ -158,7 +161,7 @@ class _Attempt:
     base: Reference | None = None  # the target's name, once the template is filled
     like: str | None = None
     reasons: list[str] = field(default_factory=list)
-    listed: list[str] | None = None
+    listed: versions.TagList | None = None
 
     @property
     def status(self) -> Status:
@@ -194,12 +197,13 @@ class _Attempt:
             out = f"{out} ({reason})" if out else reason
         return out or None
 
-    def tags(self) -> list[str]:
-        """The target repository's own tags, validated; listed once."""
+    def tags(self) -> versions.TagList:
+        """The target repository's own tags, validated; listed once (no copy of a TagList)."""
         assert self.lookup is not None and self.base is not None
         if self.listed is None:
             try:
-                self.listed = [t for t in self.lookup.tags(self.base.name) if is_tag(t)]
+                got = self.lookup.tags(self.base.name)
+                self.listed = got if isinstance(got, versions.TagList) else versions.TagList(got)
             except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
                 raise _Unverified(
                     str(exc) or f"could not list the tags of {self.base.name}: {type(exc).__name__}",
@@ -215,6 +219,17 @@ class _Attempt:
             raise _Unverified(
                 f"{reference} could not be checked: {type(exc).__name__}", outage=True
             ) from None
+
+    def reported_digest(self, reference: str) -> str | None:
+        """The digest the registry reports for ``reference`` (its check: a HEAD, usually already
+        made by classification, and free of Docker Hub's pull count), None when not ok. For
+        comparing with ``latest``'s, which is the same kind of answer; a digest that gets written
+        comes from :meth:`digest_of`."""
+        try:
+            res = self.check(reference)
+        except _Unverified:
+            return None
+        return res.evidence.digest if res.status is Status.OK else None
 
     def digest_of(self, reference: str) -> str | None:
         assert self.lookup is not None
@@ -423,7 +438,7 @@ def _latest_equivalent(a: _Attempt) -> str | None:
     if latest is None:
         a.reasons.append(f"{name}:latest has no known digest")
         return None
-    tag = versions.latest_equivalent(a.tags(), lambda t: a.digest_of(f"{name}:{t}"), latest)
+    tag = versions.latest_equivalent(a.tags(), lambda t: a.reported_digest(f"{name}:{t}"), latest)
     if tag is None:
         a.reasons.append(f"no versioned tag of {name} has latest's digest")
     return tag

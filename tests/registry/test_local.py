@@ -197,9 +197,11 @@ def test_tags_that_could_not_be_listed_are_no_empty_list(registry_open, images, 
         with Registry(config, store=MemoryStore()) as reg:
             assert "1.1" in reg.tags(r.ref("local/app"))
             assert reg.tags(r.ref("local/nope")) == []  # the registry's answer: no such repository
-            proxy.failing["local/app"] = status
-            with pytest.raises(TagsUnavailable, match=f"HTTP {status}"):
-                reg.tags(r.ref("local/app"))
+        proxy.failing["local/app"] = status
+        # a new run with nothing stored (a run keeps its first answer, the store keeps it fresh)
+        failing = pytest.raises(TagsUnavailable, match=f"HTTP {status}")
+        with Registry(config, store=MemoryStore()) as reg, failing:
+            reg.tags(r.ref("local/app"))
     dead = RegistryConfig.from_mapping({"registries": {r.host: {"endpoint": "http://127.0.0.1:9"}}})
     with Registry(dead, store=MemoryStore()) as reg, pytest.raises(TagsUnavailable):  # nobody listening
         reg.tags(r.ref("local/app"))
