@@ -278,6 +278,38 @@ class Journal:
                 out[job.state] += 1
         return out
 
+    def waiting(self, now: float | None = None) -> tuple[int, float]:
+        """Queued jobs that are due (not delayed), and how long the oldest has been due, in
+        seconds: what a stalled worker shows first."""
+        now = time.time() if now is None else now
+        ages = [
+            now - max(j.created_at, j.not_before)
+            for j in self._open()
+            if j.state == "queued" and j.not_before <= now
+        ]
+        return len(ages), max(ages, default=0.0)
+
+    def _open(self) -> list[Job]:
+        with self.store.transaction() as t:
+            return t.open_jobs()
+
+    # -- notes: small durable documents beside the jobs ------------------------------------------
+    WORKER_BEAT = "worker-heartbeat"
+
+    def worker_beat(self, who: str, now: float | None = None) -> None:
+        """A worker says it is alive and consuming (any worker's beat counts)."""
+        self.store.put_doc(self.WORKER_BEAT, {"at": time.time() if now is None else now, "worker": who})
+
+    def last_worker_beat(self) -> float | None:
+        doc = self.store.get_doc(self.WORKER_BEAT)
+        return float(doc["at"]) if doc and "at" in doc else None
+
+    def note(self, key: str, doc: Mapping[str, Any]) -> None:
+        self.store.put_doc(key, doc)
+
+    def noted(self, key: str) -> dict[str, Any] | None:
+        return self.store.get_doc(key)
+
     def ping(self) -> None:
         self.store.ping()
 
@@ -295,13 +327,13 @@ class Journal:
             t.put_limit(key, {"times": times}, now + window)
             return len(times)
 
-    def note(self, key: str, doc: Mapping[str, Any], ttl: float) -> None:
-        """Remember ``doc`` under ``key`` for ``ttl`` seconds."""
+    def remember(self, key: str, doc: Mapping[str, Any], ttl: float) -> None:
+        """Remember ``doc`` under ``key`` for ``ttl`` seconds (unlike :meth:`note`, it expires)."""
         with self.store.transaction() as t:
             t.put_limit(key, dict(doc), time.time() + ttl)
 
     def recall(self, key: str) -> dict[str, Any] | None:
-        """What :meth:`note` remembered under ``key``, unless it expired."""
+        """What :meth:`remember` remembered under ``key``, unless it expired."""
         with self.store.transaction() as t:
             return t.limit(key)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
-from bot import metrics
+from bot import logs, metrics
 from bot.github import job_tokens
 from bot.jobs import Context, Kind, is_transient
 from bot.jobs.app import KINDS
@@ -148,6 +148,11 @@ def execute(queue: Queue, job_id: str) -> None:
         log.debug("job %s not run: %s", job_id, claimed.value)
         return
     job: Job = claimed
+    with logs.context(delivery=job.deliveries[0] if job.deliveries else None, repo=job.repo, job=job.id):
+        _run_claimed(queue, job, lease)
+
+
+def _run_claimed(queue: Queue, job: Job, lease: float) -> None:
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(queue, job, lease, stop), daemon=True)
     beat.start()

@@ -261,8 +261,8 @@ def test_an_outsider_is_answered_once_even_when_the_comments_race(h) -> None:
 def test_a_refused_author_is_asked_again_after_the_quiet_period(h, monkeypatch) -> None:
     outsider_flood(h, 3)
     monkeypatch.setattr(comments, "REFUSED_QUIET", 0.0)
-    h.queue.journal.note("refused:octo-org/demo:passer-by", {"comment_id": 0}, 0.0)  # expired
-    h.queue.journal.note("commands:octo-org/demo:passer-by", {"times": []}, 0.0)
+    h.queue.journal.remember("refused:octo-org/demo:passer-by", {"comment_id": 0}, 0.0)  # expired
+    h.queue.journal.remember("commands:octo-org/demo:passer-by", {"times": []}, 0.0)
     replies, _ = outsider_flood(h, 1)
     assert replies == 1
 

@@ -167,8 +167,8 @@ def test_counts_in_a_sliding_window_are_shared_and_capped(queue: Queue, settings
 
 
 def test_notes_expire(queue: Queue):
-    queue.journal.note("refused:a/b:x", {"comment_id": 7}, ttl=60)
-    queue.journal.note("gone", {"x": 1}, ttl=0.05)
+    queue.journal.remember("refused:a/b:x", {"comment_id": 7}, ttl=60)
+    queue.journal.remember("gone", {"x": 1}, ttl=0.05)
     assert queue.journal.recall("refused:a/b:x") == {"comment_id": 7}
     time.sleep(0.1)
     assert queue.journal.recall("gone") is None and queue.journal.recall("never") is None

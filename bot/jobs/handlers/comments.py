@@ -115,7 +115,7 @@ def command_job(job: Job, ctx: Context) -> None:
             if decision.role not in ("error", "error 429") and not decision.role.startswith("error 5"):
                 # GitHub's answer, not an outage of it: later commands need no question
                 key = f"refused:{p['repo'].lower()}:{p['login'].lower()}"
-                ctx.queue.journal.note(key, {"comment_id": p["comment_id"]}, REFUSED_QUIET)
+                ctx.queue.journal.remember(key, {"comment_id": p["comment_id"]}, REFUSED_QUIET)
             if earlier is None or not answered(session, p["number"], p["comment_id"], p["created_at"]):
                 reply(session, p, refusal())
             return
