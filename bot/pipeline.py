@@ -866,6 +866,8 @@ def _disabled(values: Mapping[str, Any], keys: Sequence[str]) -> bool:
 def _advise_newer_charts(findings: list[Finding], run: ChartRun) -> list[Finding]:
     """A chart default that does not pull and that no rule can replace: when the repository lists
     a newer chart version, the right fix is likely to upgrade the chart; say so."""
+    if not run.images:
+        return findings  # no chart read: nothing to advise, and no registry module to import
     from bot.registry.charts import semver
 
     for f in findings:

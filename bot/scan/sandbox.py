@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing
 import os
 import resource
 import signal
@@ -35,10 +34,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.model import ScanError
+
+if TYPE_CHECKING:  # multiprocessing itself is imported when a pool starts (start-up of small scans)
+    from multiprocessing.connection import Connection
 
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
@@ -74,6 +75,8 @@ class _Worker:
 
 
 def _context(preload: Sequence[str]) -> Any:
+    import multiprocessing
+
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *preload])
     return ctx
@@ -165,6 +168,8 @@ class Sandbox:
         """``(index, ScanResult)`` for every job, in completion order; jobs are pulled lazily
         (the caller may read files as workers free up). A job without bytes (``None``) is read
         by the worker itself from the sandbox's ``root``."""
+        from multiprocessing.connection import wait
+
         source = enumerate(jobs)
         retry: deque[tuple[int, Job]] = deque()
         exhausted = False
