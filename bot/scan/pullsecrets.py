@@ -45,7 +45,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.scan.common import TEMPLATE
 from bot.scan.yamlimages import embedded
-from bot.scan.yamlsrc import Doc, YamlRejected, documents, get, get_path, text_of, walk
+from bot.scan.yamlsrc import Doc, YamlRejected, doc_starts, documents, get, get_path, text_of, walk
 
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 DOCKERCFG = "kubernetes.io/dockercfg"
@@ -224,7 +224,6 @@ def read(text: str, path: str) -> FileFacts:
     return out
 
 
-_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
 _CONTENT = re.compile(r"^[ \t]*[^ \t\r\n#%]", re.M)
 
 
@@ -232,13 +231,10 @@ def _document_index(text: str) -> Callable[[int], int]:
     """Maps the offset where one of :func:`documents`' chunks starts to the index PyYAML gives
     that document in the file (what the edit engine's ``document=`` counts): a leading chunk
     that holds only comments or directives is no document of its own."""
-    starts = [m.start() for m in _DOC_START.finditer(text)]
-    if not starts or starts[0] != 0:
-        first_is_doc = _CONTENT.search(text, 0, starts[0] if starts else len(text)) is not None
-        starts.insert(0, 0)
-        skip = 0 if first_is_doc else 1
-    else:
-        skip = 0
+    starts = doc_starts(text)  # the same chunks as documents(), always from 0
+    opens = text.startswith("---") and text[3:4] in ("", " ", "\t", "\r", "\n")
+    first_is_doc = opens or _CONTENT.search(text, 0, starts[1] if len(starts) > 1 else len(text)) is not None
+    skip = 0 if first_is_doc else 1
     return lambda base: bisect.bisect_right(starts, base) - 1 - skip
 
 

@@ -132,7 +132,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
         memo.update(text=text, loc=Locator(text), roots={})
     loc: Locator = memo["loc"]
     roots: dict[int, list[Node]] = memo["roots"]
-    starts = _doc_starts(text)
+    starts = doc_starts(text)
     if len(starts) > MAX_DOCS:
         raise YamlRejected(f"more than {MAX_DOCS} YAML documents")
     bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
@@ -147,7 +147,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     return out
 
 
-def _doc_starts(text: str) -> list[int]:
+def doc_starts(text: str) -> list[int]:
     """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
     ``---`` and a space (what ``_DOC_START`` matches), found with ``str.find``."""
     starts = [0]
