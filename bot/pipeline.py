@@ -733,9 +733,9 @@ def _chart_images(
     from bot.scan import charts as chart_scan
 
     consumer = json.loads(use.values or "{}")
-    try:
-        docs = yaml.load(chart.values or "{}", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
-    except yaml.YAMLError:
+    try:  # a remote chart's values: untrusted, so the pure-Python loader (no libyaml recursion)
+        docs = yaml.safe_load(chart.values or "{}")
+    except (yaml.YAMLError, RecursionError):
         docs = {}
     defaults = docs if isinstance(docs, dict) else {}
     effective = chart_scan.merge(defaults, consumer)

@@ -319,8 +319,15 @@ def _index_entries(data: bytes, name: str) -> list[dict[str, Any]]:
 
 
 def _load(text: str) -> Any:
-    """A safe load (libyaml's when available): plain data, no Python objects."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
+    """A safe load: plain data, no Python objects. A chart repository's bytes are untrusted and
+    this layer has no nesting pre-check of its own (that lives in ``bot.scan.yamlsrc``), so the
+    pure-Python loader reads them: deep nesting is a RecursionError there, never libyaml's
+    recursive composer taking the worker down. The texts read here are small (one chart's
+    section of an index, ``Chart.yaml``)."""
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise yaml.YAMLError("nesting too deep") from None
 
 
 def _join(base: str, url: str) -> str:

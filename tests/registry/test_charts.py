@@ -325,3 +325,18 @@ def test_a_repository_host_name_that_resolves_into_an_allowed_range_is_trusted_l
             f"http://charts.internal.test:{port}/stable", "pg", "1.0.0"
         )
     assert err.value.code == "unreachable"
+
+
+_DEEP_BLOCK = "a:\n" + "".join(f"{' ' * i}b:\n" for i in range(1, 3000))
+
+
+@pytest.mark.parametrize("text", ["[" * 200_000, "- " * 100_000 + "x", _DEEP_BLOCK])
+def test_a_hostile_nesting_in_chart_yaml_is_refused_not_a_crash(text: str) -> None:
+    """Chart bytes are untrusted and this layer has no nesting pre-check: they are read with the
+    pure-Python loader, where deep nesting is an error, never libyaml's recursive composer."""
+    import yaml
+
+    from bot.registry import charts
+
+    with pytest.raises(yaml.YAMLError):
+        charts._load(text)
