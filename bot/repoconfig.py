@@ -210,10 +210,11 @@ def load(text: str, *, table: RuleTable | None = None, origin: str = CONFIG_PATH
 
 
 def _parse_yaml(text: str, origin: str) -> Any:
-    from bot.scan.yamlsrc import YamlRejected, check_text
+    from bot.scan.yamlsrc import YamlRejected, check_depth, check_text
 
     try:
         check_text(text)
+        check_depth(text)  # libyaml's composer recurses per level: bound it before it runs
         nodes = [n for n in yaml.compose_all(text, Loader=yaml.CSafeLoader) if n is not None]
     except YamlRejected as exc:
         raise ConfigError(f"{origin}: {exc}") from None
