@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -60,6 +61,8 @@ class Registry:
         self.cache = ResultCache(store if store is not None else default_store())
         self.workers = workers
         self.total_s = self.config.timeout_s * DEADLINE_FACTOR
+        self._asked = 0  # distinct references asked about (network.max_references)
+        self._asked_lock = threading.Lock()
 
     @classmethod
     def from_file(cls, path: str | None) -> Registry:
@@ -106,6 +109,7 @@ class Registry:
         cached = self.cache.get_many(keys.values())
         results = {norm: cached[k] for norm, k in keys.items() if k in cached}
         todo = [by_ref[n] for n in by_ref if n not in results]
+        todo, capped = self._within_cap(todo)
         if len(todo) == 1:
             fresh = [resolve(self.client, todo[0], self.total_s)]
         elif todo:
@@ -116,9 +120,23 @@ class Registry:
         for res in fresh:
             results[res.reference] = res
         self.cache.put_many({keys[res.reference]: res for res in fresh})
+        results.update(capped)  # never cached: the next scan may have room for them
         for text, ref in parsed.items():
             out[text] = results[str(ref)]
         return out
+
+    def _within_cap(self, todo: list[Reference]) -> tuple[list[Reference], dict[str, Resolution]]:
+        """The references this scan may still ask about, and an ``unchecked`` answer saying so
+        for the rest (one repository must not be able to make thousands of requests)."""
+        cap = self.config.max_references
+        with self._asked_lock:
+            room = max(0, cap - self._asked)
+            self._asked += min(room, len(todo))
+        if len(todo) <= room:
+            return todo, {}
+        detail = f"not checked: this scan reached its cap of {cap} references (network.max_references)"
+        ev = Evidence(error_code="SCAN_CAP", checked_at=now_iso(), detail=detail)
+        return todo[:room], {str(r): Resolution(str(r), Status.UNCHECKED, ev) for r in todo[room:]}
 
     # -- what the rules need --------------------------------------------------------------------
 

@@ -13,13 +13,20 @@ docker_config: /etc/pullable/docker-config.json  # optional Docker `auths` file
 network:
   allow: ["10.20.0.0/16"]                        # private ranges repository-named hosts may reach
   timeout_s: 10                                  # per operation; a reference gets 3x in total
+  job_timeout_s: 900                             # every registry request of one scan, in total
+  max_references: 5000                           # distinct references checked per scan
+  max_requests_per_host: 10000                   # requests to one registry host per scan
 ```
 
 ``endpoint`` serves the same repository paths as the host it stands for: ``/v2/<name>/...`` is
 appended to it. Endpoints are trusted (any port, plain http allowed, no address check), which is
 how tests point Pullable at ``http://127.0.0.1:PORT``. Credentials are matched to the exact
 normalised host only (``docker.io``, ``index.docker.io`` and ``registry-1.docker.io`` are one
-host). Every mistake raises :class:`ConfigError` naming the key, so the CLI can exit 2 with it.
+host). The caps bound what one repository can make Pullable do (a 700 KB compose file can name
+20,000 images): references past ``max_references`` are reported ``unchecked``, requests past
+``max_requests_per_host`` fail as ``unreachable`` (code ``HOST_CAP``), and past ``job_timeout_s``
+as ``unreachable`` (code ``JOB_DEADLINE``); the findings say which cap was hit. Every mistake
+raises :class:`ConfigError` naming the key, so the CLI can exit 2 with it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ from bot.registry.guard import Network
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_JOB_TIMEOUT_S = 900.0
+DEFAULT_MAX_REFERENCES = 5_000
+DEFAULT_MAX_REQUESTS_PER_HOST = 10_000
 
 
 class ConfigError(ValueError):
@@ -72,6 +82,9 @@ class RegistryConfig:
     docker_config: str | None = None
     allow: tuple[Network, ...] = ()
     timeout_s: float = DEFAULT_TIMEOUT_S
+    job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
+    max_references: int = DEFAULT_MAX_REFERENCES
+    max_requests_per_host: int = DEFAULT_MAX_REQUESTS_PER_HOST
 
     @classmethod
     def load(cls, path: str) -> RegistryConfig:
@@ -115,7 +128,11 @@ class RegistryConfig:
         for host, creds in auths.items():
             hosts.setdefault(host, HostConfig(host, None, creds))
         network = _mapping(top.get("network") or {}, "network")
-        _known(network, "network.", {"allow", "timeout_s"})
+        _known(
+            network,
+            "network.",
+            {"allow", "timeout_s", "job_timeout_s", "max_references", "max_requests_per_host"},
+        )
         allow_raw = network.get("allow") or []
         if not isinstance(allow_raw, list):
             raise ConfigError("network.allow: must be a list of networks")
@@ -128,7 +145,18 @@ class RegistryConfig:
         timeout = network.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
             raise ConfigError("network.timeout_s: must be a number of seconds between 0 and 300")
-        return cls(hosts, docker_config, tuple(allow), float(timeout))
+        job = network.get("job_timeout_s", DEFAULT_JOB_TIMEOUT_S)
+        if isinstance(job, bool) or not isinstance(job, int | float) or not 0 < job <= 86_400:
+            raise ConfigError("network.job_timeout_s: must be a number of seconds between 0 and 86400")
+        return cls(
+            hosts,
+            docker_config,
+            tuple(allow),
+            float(timeout),
+            float(job),
+            _count(network, "max_references", DEFAULT_MAX_REFERENCES),
+            _count(network, "max_requests_per_host", DEFAULT_MAX_REQUESTS_PER_HOST),
+        )
 
     def host(self, domain: str) -> HostConfig | None:
         """The entry for a reference's domain, matched exactly (docker.io aliases folded)."""
@@ -219,6 +247,13 @@ def _endpoint(value: object, where: str) -> str:
     if url.userinfo or url.query or url.fragment:
         raise ConfigError(f"{where}: no credentials, query or fragment (use username/password_env)")
     return str(url).rstrip("/")
+
+
+def _count(network: Mapping[str, Any], key: str, default: int) -> int:
+    value = network.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"network.{key}: must be a whole number above 0")
+    return value
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:
