@@ -121,6 +121,8 @@ def serve(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pullable serve``: gunicorn on HOST:PORT (default 127.0.0.1:3000)."""
     from gunicorn.app.base import BaseApplication
 
+    from bot.web.worker import THREADS, WORKERS
+
     del argv
     settings = Settings.from_env()
     settings.require_webhook_secret()  # fail here, not in a forked gunicorn worker
@@ -128,9 +130,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
     class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", 2)
-            self.cfg.set("threads", 4)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("workers", WORKERS)
+            self.cfg.set("threads", THREADS)  # slow clients each hold one, for a bounded time
+            self.cfg.set("worker_class", "bot.web.worker.IntakeWorker")
             self.cfg.set("loglevel", settings.log_level if settings.log_level != "trace" else "debug")
 
         def load(self) -> Flask:
