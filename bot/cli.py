@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.report import printable
+
 if TYPE_CHECKING:
     from bot import pipeline
     from bot.model import Finding
@@ -203,7 +205,7 @@ def fix_command(args: argparse.Namespace) -> int:
         for path, new in sorted(result.files.items()):
             old = (repo.read_bytes(path) or b"").decode("utf-8", "replace").splitlines(keepends=True)
             diff = difflib.unified_diff(old, new.decode("utf-8", "replace").splitlines(keepends=True),
-                                        f"a/{path}", f"b/{path}")  # fmt: skip
+                                        f"a/{printable(path)}", f"b/{printable(path)}")  # fmt: skip
             sys.stdout.writelines(diff)
         out = sys.stderr  # the diff owns stdout, so `fix --dry-run > fix.patch` works
     else:
@@ -211,7 +213,7 @@ def fix_command(args: argparse.Namespace) -> int:
             (root / path).write_bytes(new)
     out.write(fix_table(result, dry_run=args.dry_run))
     for e in scanned.errors:
-        sys.stderr.write(f"pullable: {e.path}: {e.message}\n")
+        sys.stderr.write(f"pullable: {printable(e.path)}: {printable(e.message)}\n")
     return EXIT_OK
 
 
@@ -221,12 +223,14 @@ def fix_table(result: pipeline.Result, *, dry_run: bool = False) -> str:
     for f in sorted(result.applied, key=lambda f: f.ref.key):
         assert f.fix is not None
         why = f.fix.why.split(". ")[0].replace("\n", " ").rstrip(".")
-        lines.append(f"{f.ref.path}:{f.ref.line}  {f.fix.before} -> {f.fix.after}  [{f.fix.rule}]  {why}")
+        lines.append(
+            printable(f"{f.ref.path}:{f.ref.line}  {f.fix.before} -> {f.fix.after}  [{f.fix.rule}]  {why}")
+        )
         if f.fix.advice:
-            lines.append(f"    note: {f.fix.advice}")
+            lines.append(f"    note: {printable(f.fix.advice)}")
     advised = [f for f in result.findings if f.advice and f not in result.applied]
     for f in sorted(advised, key=lambda f: f.ref.key):
-        lines.append(f"{f.ref.path}:{f.ref.line}  {f.ref.text}  [{f.rule}]  advice: {f.advice}")
+        lines.append(printable(f"{f.ref.path}:{f.ref.line}  {f.ref.text}  [{f.rule}]  advice: {f.advice}"))
     files = len(result.files)
     verb = "would change" if dry_run else "changed"
     lines.append(
@@ -286,7 +290,7 @@ def check_command(args: argparse.Namespace) -> int:
         for r in results:
             shown = r["reference"] or r["error"]
             extra = f"  {r['digest']}" if r.get("digest") else ""
-            sys.stdout.write(f"{r['input']:<40} {r['status']:<14} {shown}{extra}\n")
+            sys.stdout.write(printable(f"{r['input']:<40} {r['status']:<14} {shown}{extra}") + "\n")
     return EXIT_OK if all(r["valid"] for r in results) else EXIT_FINDINGS
 
 

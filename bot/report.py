@@ -7,6 +7,8 @@ step parses and the code-scanning alert can never disagree.
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -37,6 +39,22 @@ _DESCRIPTIONS = {
     Status.INVALID: "The reference does not parse under Docker's reference grammar.",
     Status.UNCHECKED: "The reference was not checked (offline, or skipped).",
 }
+
+
+# C0 and C1 controls, DEL, and invisible format characters (bidi overrides, zero-width, line and
+# paragraph separators): none may reach a terminal as written.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal line: control characters, escape sequences, newlines and
+    invisible format characters (bidi overrides) shown as ``\\xNN`` / ``\\uNNNN`` escapes. File names
+    and everything else a repository provides go through here before we print them."""
+    out = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                           else f"\\u{ord(m.group()):04x}", text)  # fmt: skip
+    if out.isascii():
+        return out
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in out)
 
 
 def level(f: Finding) -> str:
@@ -72,21 +90,22 @@ def to_table(findings: Sequence[Finding], errors: Sequence[ScanError], files: in
     width = max((len(f.ref.text) for f in findings), default=10)
     width = min(max(width, 10), 60)
     for path in sorted(by_path):
-        lines.append(path)
+        lines.append(printable(path))
         for f in sorted(by_path[path], key=lambda f: (f.ref.line, f.ref.column)):
             status = str(f.status) if f.ref.skip in (None, Skip.INVALID) else f"skip:{f.ref.skip}"
-            text = f.ref.text if len(f.ref.text) <= width else f.ref.text[: width - 1] + "…"
-            row = f"  {f.ref.line:>5}:{f.ref.column:<4} {text:<{width}}  {status:<14} {_shown(f)}"
+            text = printable(f.ref.text)
+            text = text if len(text) <= width else text[: width - 1] + "…"
+            row = f"  {f.ref.line:>5}:{f.ref.column:<4} {text:<{width}}  {status:<14} {printable(_shown(f))}"
             lines.append(row.rstrip())
             if f.fix is not None and f.fix.edits:
-                lines.append(f"  {'':>10} -> {f.fix.after}  [{f.fix.rule}]")
+                lines.append(f"  {'':>10} -> {printable(f.fix.after)}  [{printable(f.fix.rule)}]")
             advice = f.advice or (f.fix.advice if f.fix else None)
             if advice:
-                lines.append(f"  {'':>10} !  {advice}")
+                lines.append(f"  {'':>10} !  {printable(advice)}")
     if errors:
         lines.append("")
         lines.append("errors:")
-        lines.extend(f"  {e.path}: {e.message}" for e in errors)
+        lines.extend(f"  {printable(e.path)}: {printable(e.message)}" for e in errors)
     counts: dict[str, int] = defaultdict(int)
     for f in findings:
         counts[str(f.status)] += 1

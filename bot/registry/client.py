@@ -455,13 +455,16 @@ class Client:
                 raise Blocked(str(exc)) from None
             except httpx.TimeoutException:
                 self._failed(host, "timeout")
+                log.info("timeout talking to %s", host)
                 self._left(deadline)  # the deadline, when that is what ended it
-                raise Unreachable(f"timeout talking to {url.host}", "TIMEOUT") from None
+                raise Unreachable("timeout talking to the registry", "TIMEOUT") from None
             except httpx.InvalidURL:
                 raise Blocked("an invalid URL") from None
             except httpx.HTTPError as exc:
                 self._failed(host, type(exc).__name__)
-                raise Unreachable(f"cannot reach {url.host}: {type(exc).__name__}", "CONNECT") from None
+                log.info("cannot reach %s: %s", host, type(exc).__name__)
+                # the host may be the operator's own mirror: findings reach PR bodies, logs do not
+                raise Unreachable(f"cannot reach the registry ({type(exc).__name__})", "CONNECT") from None
         raise Blocked(f"more than {MAX_REDIRECTS} redirects")
 
     def _left(self, deadline: Deadline) -> float:
@@ -475,12 +478,13 @@ class Client:
             failure = self._failures.get(host)
             if failure is not None and failure[1] > time.monotonic():
                 raise Unreachable(
-                    f"not asked: {host} did not answer earlier in this scan ({failure[2]})", "HOST_DOWN"
+                    f"not asked: the registry did not answer earlier in this scan ({failure[2]})",
+                    "HOST_DOWN",
                 )
             if self.counts[name] >= self.config.max_requests_per_host:
                 raise Unreachable(
                     f"not asked: this scan reached its cap of {self.config.max_requests_per_host} "
-                    f"requests to {name}",
+                    "requests to this registry (network.max_requests_per_host)",
                     "HOST_CAP",
                 )
 
@@ -508,7 +512,7 @@ class Client:
         if host not in self._answered:
             if not probe.acquire(timeout=self._left(deadline)):
                 self._left(deadline)
-                raise Unreachable(f"timeout waiting to talk to {host}", "TIMEOUT")
+                raise Unreachable("timeout waiting to talk to the registry", "TIMEOUT")
             held = probe
             if host in self._answered:  # it answered someone while we waited: go in parallel
                 probe.release()
@@ -516,7 +520,7 @@ class Client:
         try:
             if not slot.acquire(timeout=self._left(deadline)):
                 self._left(deadline)
-                raise Unreachable(f"timeout waiting to talk to {host}", "TIMEOUT")
+                raise Unreachable("timeout waiting to talk to the registry", "TIMEOUT")
             try:
                 yield
             finally:
