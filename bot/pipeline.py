@@ -13,6 +13,7 @@ new contents go back to the caller as bytes, to write or to commit.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -69,6 +70,7 @@ class _Memo:
         self._checks: dict[str, Resolution] = {}
         self._tags: dict[str, list[str]] = {}
         self._digests: dict[str, str | None] = {}
+        self._created: dict[str, dt.datetime | None] = {}
 
     def seed(self, res: Resolution) -> None:
         self._checks.setdefault(res.reference, res)
@@ -87,6 +89,15 @@ class _Memo:
         if reference not in self._digests:
             self._digests[reference] = self.lookup.pinned_digest(reference)
         return self._digests[reference]
+
+    def created(self, reference: str) -> dt.datetime | None:
+        """When the image was built, if the lookup can say (``Registry.created``)."""
+        ask = getattr(self.lookup, "created", None)
+        if ask is None:
+            return None
+        if reference not in self._created:
+            self._created[reference] = ask(reference)
+        return self._created[reference]
 
 
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:

@@ -80,7 +80,8 @@ def is_head(request: bytes) -> bool:
 
 
 def configured(server: RawServer, **network: object) -> RegistryConfig:
-    return RegistryConfig.from_mapping({"registries": {"r.test": {"endpoint": server.url}}, "network": network})
+    regs = {"r.test": {"endpoint": server.url}}
+    return RegistryConfig.from_mapping({"registries": regs, "network": network})
 
 
 @pytest.fixture
