@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot import github  # noqa: E402
 from bot.github import WRITE_PERMISSIONS, GitHubApp  # noqa: E402
-from bot.jobs import _pr_inventory, scan_repo  # noqa: E402
+from bot.jobs import inventory  # noqa: E402
 from bot.jobs.publish import publish  # noqa: E402
 from tests.jobs.pr_world import CONFIG, CRON, DEPLOY, push_images  # noqa: E402
 from tests.support.fakegithub import FakeGitHub  # noqa: E402
@@ -72,10 +72,11 @@ def run(k: int, tmp: Path, reg: LocalRegistry) -> None:
 
         def step(paths: list[str] | None) -> Counter[str]:
             fake.reset_log()
-            outcome = scan_repo.run(settings, inst.id, repo.full_name, None, paths)
+            outcome = inventory.take(settings, inst.id, repo.full_name, None, paths)
+            assert outcome is not None
             scan = counted(fake)
             fake.reset_log()
-            s = _pr_inventory.session(settings, inst.id, repo.full_name, WRITE_PERMISSIONS)
+            s = inventory.session(settings, inst.id, repo.full_name, WRITE_PERMISSIONS)
             try:
                 publish(s, outcome)
             finally:

@@ -1,9 +1,10 @@
 """Pullable: keeps every container image reference in a repository pullable.
 
-The package reads top-down, and no module imports one above it:
-``web``/``cli`` (intake) -> ``jobs`` (orchestration) -> ``scan`` (one finder per file kind) ->
-``registry`` -> ``rules`` -> ``edit`` -> ``github``. ``model`` and ``reference`` sit under all
-of them.
+Bottom up, and no module imports one above it (``tests/test_layering.py``): the base (``model``,
+``reference``, ``versions``, ``settings``, ``metrics``, ``report``); five siblings that never
+import one another (``scan``, ``registry``, ``rules``, ``edit``, ``github``); ``repoconfig``;
+``pipeline``, which composes the siblings for the CLI and the App alike; ``jobs`` (the App's
+orchestration); ``web``; ``cli``. There are no import circles.
 """
 
 __version__ = "0.1.0"

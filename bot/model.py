@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +132,11 @@ class ImageRef:
     context: Context = field(default_factory=Context)
     artifact: str = "image"
 
+    def touches(self, paths: Collection[str]) -> bool:
+        """Whether the reference reads any of ``paths``: its own file, or a file one of its parts
+        lives in (an Ansible role's ``defaults/main.yml``, a Dockerfile ``ARG`` elsewhere)."""
+        return self.path in paths or any(p.path in paths for p in self.parts if p.path)
+
     @property
     def key(self) -> tuple[str, int, int]:
         """Stable identity within one scan."""
@@ -174,6 +179,8 @@ class Evidence:
     checked_at: str | None = None  # ISO 8601 UTC
     detail: str | None = None
     platforms: tuple[str, ...] = ()
+    # Set when the answer came from the cache: how old it is (not part of the answer's identity).
+    cached_age_s: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

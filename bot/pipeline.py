@@ -271,9 +271,7 @@ def _try(
         return {}, [str(exc)]
     touched = set(files)
     paths = dict.fromkeys(
-        [f.ref.path for f in candidates]
-        + [r.path for r in everyone if r.path in touched or any(p.path in touched for p in r.parts if p.path)]
-        + sorted(touched)
+        [f.ref.path for f in candidates] + [r.path for r in everyone if r.touches(touched)] + sorted(touched)
     )
     overlay = _Overlay(reader, files)
     before, after = [], []
@@ -332,14 +330,7 @@ def run(
             break
         overlay = _Overlay(reader, result.files)
         changed = set(result.files)
-        again = dict.fromkeys(
-            [
-                r.path
-                for r in current
-                if r.path in changed or any(p.path in changed for p in r.parts if p.path)
-            ]
-            + sorted(changed)
-        )
+        again = dict.fromkeys([r.path for r in current if r.touches(changed)] + sorted(changed))
         fresh = [r for path in again for r in scan_file(path, overlay.read_bytes(path) or b"", overlay).refs]
         current = [r for r in current if r.path not in again] + fresh
         # Only the references just fixed are asked again: the others were decided already.

@@ -19,6 +19,7 @@ __all__ = [
     "is_digest",
     "is_name",
     "is_tag",
+    "name_of",
     "parse",
     "qualified",
 ]
@@ -197,6 +198,17 @@ def is_tag(text: str) -> bool:
 def is_digest(text: str) -> bool:
     """A canonical sha256 digest: the only form we accept from registries or write into files."""
     return _SHA256_RE.fullmatch(text) is not None
+
+
+def name_of(text: str | None) -> str | None:
+    """The normalised repository name of a reference (``nginx:1.27`` -> ``docker.io/library/nginx``),
+    the name ignores and PR change sets are keyed on; None for text that is not a reference."""
+    if not text:
+        return None
+    try:
+        return parse(text).name
+    except ReferenceError:
+        return None
 
 
 def is_name(text: str) -> bool:

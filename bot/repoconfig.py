@@ -18,15 +18,21 @@ Keys (all optional; documented for users in ``rules/README.md``, "Repository con
     check: neutral | strict         # check-run conclusion for rotten references in PRs
     mirror: {docker.io: harbor.internal/dockerhub}
     kubectl: {distroless: false}    # exec-only containers may use registry.k8s.io/kubectl
+    _extends: .github               # organisation-wide base: another repository's pullable.yml
+
+``_extends`` works as in Probot: ``repo`` (same owner), ``owner/repo``, either with ``:path``
+(default ``.github/pullable.yml``). The base is validated on its own, then the repository's keys
+are merged over it: mappings key by key, lists and values replaced. One level only (a base may
+not extend another), so a chain of organisations cannot loop or grow without bound.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jsonschema
 import yaml
@@ -36,7 +42,17 @@ from bot.model import ImageRef
 from bot.reference import ReferenceError, parse
 from bot.rules import Options, RuleTable
 
-__all__ = ["CONFIG_PATHS", "SCHEMA", "ConfigError", "RepoConfig", "load", "read"]
+__all__ = [
+    "CONFIG_PATHS",
+    "SCHEMA",
+    "ConfigError",
+    "Extends",
+    "RepoConfig",
+    "extends_of",
+    "load",
+    "merge",
+    "read",
+]
 
 CONFIG_PATHS = (".github/pullable.yml", ".github/pullable.yaml")
 DEFAULT_LABELS = ("pullable",)
@@ -50,10 +66,13 @@ DEFAULT_MIN_RELEASE_AGE = "3 days"  # Renovate's minimumReleaseAge, as its secur
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 300}, "maxItems": 500}
 _IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 
+_EXTENDS = r"^([A-Za-z0-9-]{1,39}/)?[A-Za-z0-9._-]{1,100}(:[^\s:]{1,200})?$"
+
 SCHEMA: dict[str, Any] = {
     "type": ["object", "null"],
     "additionalProperties": False,
     "properties": {
+        "_extends": {"type": "string", "pattern": _EXTENDS},
         "cluster": {
             "type": "object",
             "additionalProperties": False,
@@ -133,6 +152,7 @@ class RepoConfig:
     distroless: bool = False
     min_release_age_s: float = 3 * 86400.0  # DEFAULT_MIN_RELEASE_AGE
     path: str | None = None  # where it was read from; None for defaults
+    extends: str | None = None  # the ``_extends`` value, when the file names a base
 
     def options(self) -> Options:
         """What the rule engine needs; `mirror` and `kubectl.distroless` switch their opt-in rules on."""
@@ -178,12 +198,36 @@ def release_age_s(text: str) -> float:
     return float(m.group(1)) * _AGE_UNITS[m.group(2)] if m.group(2) else 0.0
 
 
-def read(reader: TextReader, table: RuleTable | None = None) -> RepoConfig:
-    """The config of the repository ``reader`` reads (defaults when it has none)."""
+class Extends(NamedTuple):
+    """Where an ``_extends`` base lives: ``owner`` None means the repository's own owner."""
+
+    owner: str | None
+    repo: str
+    path: str
+
+
+Fetch = Callable[[Extends], "str | None"]
+
+
+def extends_of(value: str) -> Extends:
+    """``repo``, ``owner/repo``, either with ``:path``, as Probot reads ``_extends``."""
+    name, _, path = value.partition(":")
+    owner, _, repo = name.rpartition("/")
+    path = path or CONFIG_PATHS[0]
+    if path.startswith("/") or ".." in path.split("/") or repo in (".", ".."):
+        raise ConfigError(f"_extends: {value!r} is not repo, owner/repo or either with :path")
+    return Extends(owner or None, repo, path)
+
+
+def read(
+    reader: TextReader, table: RuleTable | None = None, fetch: Fetch | None = None, *, alone: bool = False
+) -> RepoConfig:
+    """The config of the repository ``reader`` reads (defaults when it has none). ``fetch``
+    reads an ``_extends`` base (the App, from GitHub); see :func:`load` for ``alone``."""
     for path in CONFIG_PATHS:
         text = reader.read_text(path)
         if text is not None:
-            return load(text, table=table, origin=path)
+            return load(text, table=table, origin=path, fetch=fetch, alone=alone)
         # read_text says None for a missing file and for one it cannot decode or that is too
         # big: the latter is a config the authors wrote, so it must not read as "no config".
         raw = getattr(reader, "read_bytes", None)
@@ -195,15 +239,58 @@ def read(reader: TextReader, table: RuleTable | None = None) -> RepoConfig:
     return RepoConfig()
 
 
-def load(text: str, *, table: RuleTable | None = None, origin: str = CONFIG_PATHS[0]) -> RepoConfig:
-    """Parse and validate config text; raises :class:`ConfigError`."""
+def merge(base: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """``own`` over ``base``: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in own.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validated(text: str, origin: str) -> dict[str, Any]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ConfigError(f"{origin}: larger than {MAX_BYTES // 1024} KiB")
     data = _parse_yaml(text, origin)
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         raise ConfigError(f"{origin}: {_describe(errors[0])}")
-    data = data or {}
+    return dict(data or {})
+
+
+def load(
+    text: str,
+    *,
+    table: RuleTable | None = None,
+    origin: str = CONFIG_PATHS[0],
+    fetch: Fetch | None = None,
+    alone: bool = False,
+) -> RepoConfig:
+    """Parse and validate config text and its ``_extends`` base, which ``fetch`` reads; raises
+    :class:`ConfigError` naming the file and the field. Without ``fetch`` a file that extends a
+    base is an error (organisation-wide settings silently dropped would be worse), unless
+    ``alone``: then it is used by itself and ``RepoConfig.extends`` says what was not merged
+    (the CLI on a checkout, which has no GitHub to read the base from, says so)."""
+    data = _validated(text, origin)
+    extends = data.pop("_extends", None)
+    if extends is not None and fetch is None and not alone:
+        raise ConfigError(f"{origin}: _extends: {extends}: the base configuration cannot be read here")
+    if extends is not None and fetch is not None:
+        try:
+            where = extends_of(extends)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+        base_origin = f"{where.owner + '/' if where.owner else ''}{where.repo}:{where.path}"
+        base_text = fetch(where)
+        if base_text is None:
+            raise ConfigError(f"{origin}: _extends: {extends}: {base_origin} was not found or cannot be read")
+        base = _validated(base_text, base_origin)
+        if "_extends" in base:
+            raise ConfigError(f"{base_origin}: _extends: a base configuration may not extend another")
+        _check_semantics(base, table, base_origin)
+        data = merge(base, data)
     _check_semantics(data, table, origin)
     rules = data.get("rules", {})
     ignore = data.get("ignore", {})
@@ -223,6 +310,7 @@ def load(text: str, *, table: RuleTable | None = None, origin: str = CONFIG_PATH
         distroless=bool(data.get("kubectl", {}).get("distroless", False)),
         min_release_age_s=release_age_s(data.get("minimum_release_age", DEFAULT_MIN_RELEASE_AGE)),
         path=origin,
+        extends=extends if fetch is None else None,
     )
 
 

@@ -6,11 +6,13 @@ step parses and the code-scanning alert can never disagree.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bot import __version__
 from bot.model import Finding, ScanError, Skip, Status
@@ -81,52 +83,185 @@ def _shown(f: Finding) -> str:
     return f"({r.skip}: {r.detail})" if r.detail else f"({r.skip})"
 
 
-def to_table(findings: Sequence[Finding], errors: Sequence[ScanError], files: int | None = None) -> str:
-    """Grouped by file, one line per reference: position, as written, status, normalised form."""
+def is_problem(f: Finding) -> bool:
+    """Worth a reader's attention: will not or may not pull, or a rule fires (not "note")."""
+    return level(f) != "note"
+
+
+def select(
+    findings: Sequence[Finding], only: str | None = None, severity: str | None = None
+) -> list[Finding]:
+    """The findings a reader asked to see: ``only="problems"`` drops the ones that are fine (level
+    note); ``severity`` keeps those at or above error, warning or note. Display only: exit codes
+    always judge every finding."""
+    order = ("error", "warning", "note")
+    out = list(findings)
+    if only == "problems":
+        out = [f for f in out if is_problem(f)]
+    if severity is not None:
+        out = [f for f in out if order.index(level(f)) <= order.index(severity)]
+    return out
+
+
+def cached_note(f: Finding) -> str | None:
+    """The note "cached, N s old" when the registry's answer came from the cache, else None."""
+    age = f.evidence.cached_age_s if f.evidence is not None else None
+    return None if age is None else f"cached, {age} s old"
+
+
+def _cell(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters (an ellipsis marks the cut). Every string the table
+    shows passes here, so escaping what a terminal must not interpret belongs here too."""
+    if width <= 0:
+        return ""
+    text = printable(text)
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _status(f: Finding) -> str:
+    return str(f.status) if f.ref.skip in (None, Skip.INVALID) else f"skip:{f.ref.skip}"
+
+
+def _detail(f: Finding) -> str:
+    """What the reader does next with this reference: the proposed fix, else what it resolves
+    to (when that says more than the text as written), with the cache's age for bad answers."""
+    if f.fix is not None and f.fix.edits:
+        out = f"-> {f.fix.after} [{f.fix.rule}]"
+    elif f.rule is not None:
+        out = f"[{f.rule}]"
+    else:
+        out = _shown(f) if _shown(f) != f.ref.text else ""
+    cached = cached_note(f)
+    if cached and f.status is not Status.OK:
+        out = f"{out} ({cached})".strip()
+    return out
+
+
+TABLE_HEADER = ("LINE:COL", "IMAGE", "STATUS", "RESOLVED / PROPOSED")
+
+
+def to_table(
+    findings: Sequence[Finding],
+    errors: Sequence[ScanError],
+    files: int | None = None,
+    *,
+    width: int = 100,
+    total: int | None = None,
+) -> str:
+    """Grouped by file under a header row, one line per reference (position, as written,
+    status, the fix or the normalised form), each line cut to ``width``; advice is printed once
+    per distinct text at the end, with how many references it concerns, and referred to by
+    number. ``total`` is how many findings there were before a filter (for the summary)."""
     by_path: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         by_path[f.ref.path].append(f)
+    notes: dict[str, list[Finding]] = {}
+    for f in findings:
+        for text in (f.advice, f.fix.advice if f.fix else None):
+            if text and f not in notes.setdefault(text, []):
+                notes[text].append(f)
+    number = {text: i for i, text in enumerate(notes, 1)}
+    pos_w = max([len(TABLE_HEADER[0])] + [len(f"{f.ref.line}:{f.ref.column}") for f in findings])
+    status_w = max([len(TABLE_HEADER[2])] + [len(_status(f)) for f in findings])
+    text_w = max([len(TABLE_HEADER[1])] + [len(f.ref.text) for f in findings])
+    # The image and the last column share what is left (the image gets up to 45%, at least 20).
+    fixed = 2 + pos_w + 2 + 2 + status_w + 2
+    text_w = min(text_w, max(20, (width - fixed) * 45 // 100))
+
+    def row(pos: str, text: str, status: str, detail: str) -> str:
+        line = f"  {pos:<{pos_w}}  {_cell(text, text_w):<{text_w}}  {status:<{status_w}}  "
+        return (line + _cell(detail, width - len(line))).rstrip()
+
     lines: list[str] = []
-    width = max((len(f.ref.text) for f in findings), default=10)
-    width = min(max(width, 10), 60)
+    if findings:
+        lines.append(row(*TABLE_HEADER))
     for path in sorted(by_path):
-        lines.append(printable(path))
+        lines.append(_cell(path, max(width, 20)))
         for f in sorted(by_path[path], key=lambda f: (f.ref.line, f.ref.column)):
-            status = str(f.status) if f.ref.skip in (None, Skip.INVALID) else f"skip:{f.ref.skip}"
-            text = printable(f.ref.text)
-            text = text if len(text) <= width else text[: width - 1] + "…"
-            row = f"  {f.ref.line:>5}:{f.ref.column:<4} {text:<{width}}  {status:<14} {printable(_shown(f))}"
-            lines.append(row.rstrip())
-            if f.fix is not None and f.fix.edits:
-                lines.append(f"  {'':>10} -> {printable(f.fix.after)}  [{printable(f.fix.rule)}]")
-            advice = f.advice or (f.fix.advice if f.fix else None)
-            if advice:
-                lines.append(f"  {'':>10} !  {printable(advice)}")
+            marks = "".join(
+                f" [{number[t]}]" for t in dict.fromkeys((f.advice, f.fix.advice if f.fix else None)) if t
+            )
+            detail = _detail(f)
+            if marks:  # the note numbers must stay visible when the detail is cut
+                room = max(width - (2 + pos_w + 2 + text_w + 2 + status_w + 2) - len(marks), 0)
+                detail = _cell(detail, room) + marks
+            lines.append(row(f"{f.ref.line}:{f.ref.column}", f.ref.text, _status(f), detail.strip()))
+    if notes:
+        lines.append("")
+        lines.append("advice:")
+        for text, fs in notes.items():
+            head = f"  [{number[text]}] " + (f"({len(fs)} references) " if len(fs) > 1 else "")
+            lines.extend(_wrap(head, text, width))
     if errors:
         lines.append("")
         lines.append("errors:")
-        lines.extend(f"  {printable(e.path)}: {printable(e.message)}" for e in errors)
+        lines.extend(_cell(f"  {e.path}: {e.message}", width) for e in errors)
     counts: dict[str, int] = defaultdict(int)
     for f in findings:
         counts[str(f.status)] += 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     scanned = f" in {files} files" if files is not None else ""
+    shown = f" shown of {total}" if total is not None and total != len(findings) else ""
     lines.append("")
-    lines.append(f"{len(findings)} references{scanned}" + (f" ({summary})" if summary else "")
+    lines.append(f"{len(findings)} references{shown}{scanned}" + (f" ({summary})" if summary else "")
                  + (f", {len(errors)} errors" if errors else ""))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
+def _wrap(head: str, text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(
+        printable(" ".join(text.split())), width=max(width, 40), initial_indent=head,
+        subsequent_indent=" " * 6, break_on_hyphens=False,
+    )  # fmt: skip
+
+
+HELP_URI = INFO_URI + "#statuses"
+RULES_HELP_URI = INFO_URI + "/blob/main/rules/README.md#the-built-in-rules"
+
+
+def fingerprint(f: Finding) -> str:
+    """Stable per location: the same reference written on two lines gives two alerts."""
+    r = f.ref
+    key = f"{r.path}\0{r.line}\0{r.column}\0{r.reference or r.text}"
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def to_sarif(
+    findings: Sequence[Finding],
+    errors: Sequence[ScanError],
+    *,
+    rule_help: Mapping[str, str] | None = None,
+    unchecked: bool = False,
+) -> str:
     """SARIF 2.1.0 for GitHub code scanning: one result per reference that is not known good,
-    rule ids are the status (or the firing rule), locations are repository-relative."""
+    rule ids are the status (or the firing rule), locations are repository-relative.
+
+    References that were not checked (``--offline``, templated values) and that no rule speaks
+    about are left out unless ``unchecked``: hundreds of notes saying nothing bury the alerts.
+    ``rule_help`` gives each rule id's explanation (the rule table's ``why``) for ``help.text``.
+    """
+    rule_help = rule_help or {}
     results = []
-    rule_ids: dict[str, str] = {}
+    rules: dict[str, dict[str, Any]] = {}
     for f in findings:
         if f.status is Status.OK and f.rule is None:
             continue
+        if f.status is Status.UNCHECKED and f.rule is None and not unchecked:
+            continue
         rule_id = f.rule or str(f.status)
-        rule_ids.setdefault(rule_id, _DESCRIPTIONS.get(f.status, rule_id))
+        if rule_id not in rules:
+            short = _DESCRIPTIONS.get(f.status, rule_id)
+            why = rule_help.get(rule_id) or (f.fix.why if f.fix and f.fix.rule == rule_id else None)
+            text = " ".join((why or short).split())
+            rules[rule_id] = {
+                "id": rule_id,
+                "shortDescription": {"text": text.split(". ")[0].rstrip(".") + "." if why else short},
+                "fullDescription": {"text": text},
+                "help": {"text": text, "markdown": (why or short).strip()},
+                "helpUri": RULES_HELP_URI if f.rule else HELP_URI,
+            }
         r = f.ref
         message = f"{r.text}: {f.status}"
         if r.skip is not None:
@@ -136,6 +271,9 @@ def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
             message += f". Proposed: {f.fix.after} ({f.fix.rule})"
         elif advice:
             message += f". {advice}"
+        cached = cached_note(f)
+        if cached:
+            message += f" ({cached})"
         end_col = r.column + len(r.parts[0].text) if r.parts else r.column + 1
         results.append({
             "ruleId": rule_id,
@@ -147,7 +285,7 @@ def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
                     "region": {"startLine": r.line, "startColumn": r.column, "endColumn": end_col},
                 }
             }],
-            "partialFingerprints": {"pullableReference/v1": f"{r.path}:{r.text}"},
+            "partialFingerprints": {"pullableLocation/v2": fingerprint(f)},
             "properties": {"reference": r.reference, "source": str(r.source), "status": str(f.status)},
         })  # fmt: skip
     notifications = [
@@ -168,9 +306,7 @@ def to_sarif(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
                 "name": "Pullable",
                 "version": __version__,
                 "informationUri": INFO_URI,
-                "rules": [
-                    {"id": rid, "shortDescription": {"text": desc}} for rid, desc in sorted(rule_ids.items())
-                ],
+                "rules": [rules[rid] for rid in sorted(rules)],
             }},
             "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
             "results": results,

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 MIN_SECRET_CHARS = 20
@@ -54,6 +55,14 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return (e.get(name) or default).strip()
 
+        def number(name: str, default: str, kind: type[int] | type[float] = int) -> Any:
+            value = get(name, default)
+            try:
+                return kind(value)
+            except ValueError:
+                what = "a whole number" if kind is int else "a number"
+                raise SettingsError(f"{name}={value!r} is not {what}") from None
+
         return cls(
             webhook_secret=e.get("WEBHOOK_SECRET", ""),
             app_id=get("APP_ID"),
@@ -64,18 +73,18 @@ class Settings:
             webhook_path=get("WEBHOOK_PATH", "/api/github/webhooks"),
             webhook_proxy_url=get("WEBHOOK_PROXY_URL"),
             host=get("HOST", "127.0.0.1"),
-            port=int(get("PORT", "3000")),
+            port=number("PORT", "3000"),
             redis_url=get("REDIS_URL"),
             log_level=get("LOG_LEVEL", "info").lower(),
             data_dir=Path(get("PULLABLE_DATA_DIR", "data")),
             schedule=get("PULLABLE_SCHEDULE", DEFAULT_SCHEDULE),
             config=get("PULLABLE_CONFIG"),
-            job_lease=float(get("PULLABLE_JOB_LEASE", "120")),
-            reap_interval=float(get("PULLABLE_REAP_INTERVAL", "30")),
-            worker_threads=int(get("PULLABLE_WORKER_THREADS", "2")),
-            max_attempts=int(get("PULLABLE_MAX_ATTEMPTS", "5")),
-            retry_base=float(get("PULLABLE_RETRY_BASE", "10")),
-            requeue_after=float(get("PULLABLE_REQUEUE_AFTER", "900")),
+            job_lease=number("PULLABLE_JOB_LEASE", "120", float),
+            reap_interval=number("PULLABLE_REAP_INTERVAL", "30", float),
+            worker_threads=number("PULLABLE_WORKER_THREADS", "2"),
+            max_attempts=number("PULLABLE_MAX_ATTEMPTS", "5"),
+            retry_base=number("PULLABLE_RETRY_BASE", "10", float),
+            requeue_after=number("PULLABLE_REQUEUE_AFTER", "900", float),
         )
 
     def require_webhook_secret(self) -> str:

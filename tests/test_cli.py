@@ -57,8 +57,9 @@ def test_scan_offline_sarif_to_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_scan_table_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "scan", str(EXAMPLES / "k8s"), "--offline")
     assert code == 0
-    assert out.splitlines()[0] == "cleanup-cronjob.yaml"
-    assert "docker.io/bitnami/kubectl:1.31" in out
+    assert out.splitlines()[0].split() == ["LINE:COL", "IMAGE", "STATUS", "RESOLVED", "/", "PROPOSED"]
+    assert out.splitlines()[1] == "cleanup-cronjob.yaml"
+    assert "bitnami/kubectl:1.31" in out
 
 
 def test_scan_a_single_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,7 +91,7 @@ def test_check_offline_json(capsys: pytest.CaptureFixture[str]) -> None:
     first, second = json.loads(out)["results"]
     assert first == {"input": "nginx:1.27", "valid": True, "reference": "docker.io/library/nginx:1.27",
                      "error": None, "familiar": "nginx:1.27", "status": "unchecked", "digest": None,
-                     "detail": None}  # fmt: skip
+                     "detail": None, "level": "note", "rule": None, "fix": None, "advice": None}  # fmt: skip
     assert second["valid"] is False and second["reference"] is None and second["error"]
 
 

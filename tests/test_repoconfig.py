@@ -173,3 +173,37 @@ class _Reader:
 
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
+
+
+# --- issue 16: _extends ---------------------------------------------------------------------------
+
+
+def test_extends_merges_mappings_and_replaces_lists_and_values():
+    from bot.repoconfig import merge
+
+    base = {"pin": "digest", "labels": ["a"], "rules": {"disable": ["mirror"], "params": {"x": {"a": 1}}}}
+    own = {"labels": ["b"], "rules": {"params": {"x": {"b": 2}}}}
+    assert merge(base, own) == {
+        "pin": "digest", "labels": ["b"], "rules": {"disable": ["mirror"], "params": {"x": {"a": 1, "b": 2}}},
+    }  # fmt: skip
+
+
+def test_extends_forms_and_refusals():
+    from bot.repoconfig import Extends, extends_of
+
+    assert extends_of(".github") == Extends(None, ".github", ".github/pullable.yml")
+    assert extends_of("acme/config:teams/web.yml") == Extends("acme", "config", "teams/web.yml")
+    with pytest.raises(ConfigError, match="_extends"):
+        extends_of(".github:../../etc/passwd")
+    with pytest.raises(ConfigError, match="_extends"):
+        load("_extends: 'a b c'\n")
+    seen = []
+    base = "pin: digest\ngroup: all\n"
+    config = repoconfig.load("_extends: acme/config\npin: patch\n", fetch=lambda w: seen.append(w) or base)
+    assert seen == [Extends("acme", "config", ".github/pullable.yml")]
+    assert (config.pin, config.group) == ("patch", "all")
+    assert repoconfig.load("_extends: acme/config\n", alone=True).extends == "acme/config"  # said, not merged
+    with pytest.raises(
+        ConfigError, match="_extends: acme/config: the base configuration cannot be read here"
+    ):
+        repoconfig.load("_extends: acme/config\n")  # never dropped silently

@@ -64,7 +64,7 @@ _TEXT_SOURCES = frozenset(
 _TEMPLATE_MARKS = ("{{", "{%", "${", "$(", "<%")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _GLOBAL = "global.imageRegistry"  # the helm_values finder's note when that value is used
-_HEX = "sha is the digest's hex without sha256:"  # the finders' note (bot.scan._k8s.HEX_DIGEST)
+_HEX = "sha is the digest's hex without sha256:"  # the finders' note (bot.scan.yamlimages.HEX_DIGEST)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,27 @@
 """GitHub access for the App: authentication, a per-job session on one repository, trees and
-comparisons (:mod:`bot.github.tree`). Scanning through the API is orchestration and lives in
-:mod:`bot.jobs.reader` (this package sits at the bottom of the chain and never imports ``scan``).
+comparisons (:mod:`bot.github.tree`), and the REST calls the App makes (:mod:`~bot.github.git`,
+:mod:`~bot.github.pulls`, :mod:`~bot.github.issues`, :mod:`~bot.github.checks`). Scanning through
+the API is orchestration and lives in :mod:`bot.jobs.reader` (this package is one of the five
+siblings and never imports ``scan``).
 
 Typical job::
 
     session = github.session(settings, installation_id, "octo-org/demo")    # read-only token
     result = bot.jobs.reader.scan_repository(session, ref=None, paths=None)  # RepoScan
-    repo = session.gh.get_repo(session.full_name)                           # PyGithub, for writes
 
 Writers of pull requests ask for :data:`WRITE_PERMISSIONS` (the PR writer's token).
-``PULLABLE_GITHUB_PACING=0`` turns PyGithub's pauses between requests off (tests against the
-fake); keep them on against GitHub.
+``PULLABLE_GITHUB_PACING=0`` turns the pause between writes of an installation off (tests against
+the fake); keep it on against GitHub.
+
+**PyGithub.** The design names PyGithub; the App keeps only what it needs from it: the App JWT
+(``github.Auth.AppAuth``, :class:`bot.github.auth.TokenCache`). Every request goes through
+Pullable's own httpx client (:class:`bot.github.http.Http`) because the App depends on what
+PyGithub's client does not do: conditional GETs revalidated from a persistent ETag store (an
+unchanged repository costs free 304s), installation tokens scoped to one repository and a few
+permissions, one retry and pacing policy for reads and writes (``Retry-After``, secondary limits,
+no sleep past ``max_wait``), and one rate-limit figure. A PyGithub client beside it was only
+reached by tests and would have meant a second retry policy and a second rate-limit count, so
+it was removed.
 """
 
 from __future__ import annotations
@@ -22,16 +33,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from github import Consts, Github
-
 from bot.github.auth import CredentialsError, InstallationToken, TokenCache, load_private_key
 from bot.github.http import (
     RATE_LISTENERS,
     GitHubError,
     Http,
     RateLimited,
-    Retry,
-    TokenAuth,
     rate_limit_remaining,
     rate_limits,
     record_rate,
@@ -131,34 +138,14 @@ class GitHubApp:
             url = resp.links.get("next", {}).get("url")
             params = None
 
-    def github(self, auth: TokenAuth) -> Github:
-        """PyGithub on this App's API URL with Pullable's retry policy (lazy: no eager GETs)."""
-        per_request = Consts.DEFAULT_SECONDS_BETWEEN_REQUESTS if self.pacing else 0
-        per_write = Consts.DEFAULT_SECONDS_BETWEEN_WRITES if self.pacing else 0
-        return Github(
-            auth=auth,
-            base_url=self.api_url,
-            lazy=True,
-            retry=Retry(self.sleep),
-            seconds_between_requests=per_request,
-            seconds_between_writes=per_write,
-            user_agent=f"pullable/{_version()}",
-        )
-
-
-def _version() -> str:
-    from bot import __version__
-
-    return __version__
-
 
 _apps_lock = threading.Lock()
 _apps: dict[tuple[str, str, str], GitHubApp] = {}
 
 
 class Session:
-    """One job's access to one repository: a scoped token, PyGithub for writes, conditional GETs
-    for reads. Not shared between threads (each job makes its own)."""
+    """One job's access to one repository: a scoped token, conditional GETs for reads, writes
+    through :func:`bot.github.git.request`. Not shared between threads (each job makes its own)."""
 
     def __init__(
         self, app: GitHubApp, installation_id: int, full_name: str, permissions: dict[str, str]
@@ -168,7 +155,6 @@ class Session:
         self.full_name = full_name
         self.permissions = permissions
         self.store = app.store
-        self._gh: Github | None = None
 
     def __repr__(self) -> str:
         return f"Session({self.full_name!r}, installation={self.installation_id})"
@@ -179,13 +165,6 @@ class Session:
 
     def auth(self) -> str:
         return f"token {self.token.token}"
-
-    @property
-    def gh(self) -> Github:
-        """PyGithub for this job (its token is re-read from the cache on every request)."""
-        if self._gh is None:
-            self._gh = self.app.github(TokenAuth(lambda: self.token.token))
-        return self._gh
 
     def _path(self, sub: str) -> str:
         return f"/repos/{self.full_name}/{sub}" if sub else f"/repos/{self.full_name}"
@@ -235,24 +214,12 @@ class Session:
         return changed_files(self, base, head)
 
     def rate_limit_remaining(self) -> int | None:
-        """The lowest remaining figure seen by this session's two clients."""
-        figures = [rate_limit_remaining(self.installation_id)]
-        if self._gh is not None:
-            remaining, limit = self._gh.requester.rate_limiting
-            if limit >= 0:
-                figures.append(remaining)
-        known = [f for f in figures if f is not None]
-        return min(known) if known else None
+        """The remaining figure GitHub last reported for this session's installation."""
+        return rate_limit_remaining(self.installation_id)
 
     def close(self, revoke: bool = False) -> None:
-        """Record PyGithub's last rate-limit figure; ``revoke`` also revokes the token at GitHub
-        (only when no other job may share it: tokens are cached per repository)."""
-        if self._gh is not None:
-            remaining, limit = self._gh.requester.rate_limiting
-            if limit >= 0:
-                record_rate(self.installation_id, {"X-RateLimit-Remaining": str(remaining)})
-            self._gh.close()
-            self._gh = None
+        """End the job's use of the session; ``revoke`` also revokes the token at GitHub (only
+        when no other job may share it: tokens are cached per repository)."""
         if revoke:
             self.app.tokens.revoke(self.token)
 
@@ -298,5 +265,6 @@ __all__ = [
     "load_private_key",
     "rate_limit_remaining",
     "rate_limits",
+    "record_rate",
     "session",
 ]

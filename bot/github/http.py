@@ -1,7 +1,7 @@
-"""HTTP to GitHub: one small httpx client for what PyGithub lacks (token minting, conditional
-requests), PyGithub's retry policy tuned the same way, and the last rate-limit figures seen.
+"""HTTP to GitHub: the App's one client (token minting, conditional requests, every read and
+write), its retry policy, and the last rate-limit figures seen.
 
-Both honour ``Retry-After`` and secondary rate limits, retry 502/503/504 with backoff, and give up
+It honours ``Retry-After`` and secondary rate limits, retries 502/503/504 with backoff, and gives up
 (raise) rather than sleep past ``max_wait``: a job is retried later by the queue, which is cheaper
 than a worker thread asleep for an hour. This client is GitHub's alone; registry calls have
 their own (``bot.registry``), so neither can leak credentials to the other.
@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from github import Auth, GithubRetry
 
 from bot import __version__
 
@@ -233,47 +232,3 @@ class EtagStore:
             self._items[key] = (etag, body)
             while len(self._items) > self.limit:
                 self._items.pop(next(iter(self._items)))
-
-
-class Retry(GithubRetry):
-    """PyGithub's retry (403 secondary limits, 5xx) plus 429, with backoff, a cap on waiting and a
-    sleep that tests can replace."""
-
-    def __init__(self, sleeper: Callable[[float], None] = time.sleep, **kw: Any) -> None:
-        kw.setdefault("total", MAX_ATTEMPTS - 1)
-        kw.setdefault("backoff_factor", 1.0)
-        kw.setdefault("backoff_max", 30.0)
-        kw.setdefault("secondary_rate_wait", SECONDARY_WAIT)
-        kw.setdefault("max_rate_limit_wait", MAX_WAIT)
-        kw.setdefault("status_forcelist", [*range(500, 600), 429])
-        kw.setdefault("raise_on_status", False)  # the last answer becomes a GithubException
-        super().__init__(**kw)
-        self.sleeper = sleeper
-
-    def new(self, **kw: Any) -> Retry:
-        out = super().new(**kw)
-        out.sleeper = self.sleeper
-        return out
-
-    def sleep(self, response: Any = None) -> None:
-        wait = self.get_retry_after(response) if response is not None else None
-        if wait is None:
-            wait = self.get_backoff_time()
-        if wait > 0:
-            self.sleeper(wait)
-
-
-class TokenAuth(Auth.Auth):
-    """PyGithub auth that asks the token cache on every request, so a long job never sends an
-    expired token and never holds one in a second place."""
-
-    def __init__(self, token: Callable[[], str]) -> None:
-        self._token = token
-
-    @property
-    def token_type(self) -> str:
-        return "token"
-
-    @property
-    def token(self) -> str:
-        return self._token()

@@ -8,11 +8,20 @@ is decided one layer up, in :mod:`bot.jobs.reader`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.github import Session
+
+class Session(Protocol):
+    """What these readers need of a :class:`bot.github.Session` (which imports this module, so
+    the type is named by its face here, not imported back)."""
+
+    def get_json(self, sub: str, params: Mapping[str, str] | None = None) -> Any: ...
+
+    def repository(self) -> dict[str, Any]: ...
+
+    def compare(self, base: str, head: str) -> list[dict[str, Any]] | None: ...
 
 SHA = re.compile(r"[0-9a-f]{40}")
 COMPARE_FILE_LIMIT = 300

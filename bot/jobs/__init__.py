@@ -1,34 +1,38 @@
-"""Orchestration: the queue, the job journal, the worker and the webhook router.
+"""Orchestration: jobs run by a worker from a queue; webhook deliveries become jobs.
 
-A job has a *kind* (a function registered with :func:`kind`) and a JSON payload. The web process
-only records and enqueues; everything that talks to GitHub or a registry runs in a kind, in the
-worker. Kinds shipped here:
+A job has a *kind* (a :class:`Kind`: a name, the function that runs it, and how two waiting jobs
+of one repository coalesce) and a JSON payload. The web process only records and enqueues;
+everything that talks to GitHub or a registry runs in a kind, in the worker.
 
-- ``webhook``: routes one verified delivery to its handlers (:mod:`bot.jobs.router`);
-- ``scan``: scans one repository through the API (:mod:`bot.jobs.scan_repo`);
-- ``schedule``: spreads full rescans of every installed repository over the schedule window.
+Reading order, bottom up (no module imports one above it, and there are no import circles):
 
-Handlers and kinds for pull requests and comments (issue 6) register the same way.
+- this module (:class:`Context`, :class:`Kind`, :class:`Transient`), :mod:`~bot.jobs.journal`
+  (the jobs' record), :mod:`~bot.jobs.writelock`, :mod:`~bot.jobs.commands` (comment grammar),
+  :mod:`~bot.jobs.requests` (the one request function per named job);
+- what the writers share: :mod:`~bot.jobs.reader` (scanning through the API),
+  :mod:`~bot.jobs.inventory` (a repository, scanned and evaluated), :mod:`~bot.jobs.pr_state`
+  (what the PR markers remember), :mod:`~bot.jobs.ignores` (the ignore list and its matcher);
+- the writers: :mod:`~bot.jobs.pr_body` and :mod:`~bot.jobs.publish` (pull requests),
+  :mod:`~bot.jobs.dashboard` (the issue), :mod:`~bot.jobs.checks` (check runs);
+- the jobs: :mod:`~bot.jobs.scan_repo` (inventory -> PR writer -> dashboard), and the webhook
+  handlers, one module per behaviour (:mod:`~bot.jobs.handlers`, routed by
+  :mod:`~bot.jobs.router`);
+- :mod:`~bot.jobs.app`: the kinds and the router, composed in one visible place;
+- :mod:`~bot.jobs.queue` (submits, claims and executes jobs) and :mod:`~bot.jobs.worker` (the
+  ``pullable worker`` process).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.jobs.journal import Job, Merge
-    from bot.jobs.queue import Queue
+import httpx
 
-# Modules whose import registers kinds and webhook handlers; the worker and the web load them.
-MODULES: list[str] = [
-    "bot.jobs.router",
-    "bot.jobs.scan_repo",
-    "bot.jobs.handlers",
-]
+from bot.github import GitHubError, RateLimited
+from bot.jobs.journal import Job, Journal, Merge
+from bot.settings import Settings
 
 
 class Transient(Exception):
@@ -41,42 +45,39 @@ class Transient(Exception):
 
 @dataclass(frozen=True)
 class Kind:
+    """A job kind: ``run(job, ctx)`` does the work; ``merge(old, new)`` lets a waiting job of the
+    same repository absorb a new one (coalescing) instead of queueing a second."""
+
     name: str
     run: Callable[[Job, Context], None]
     merge: Merge | None = None
 
 
-KINDS: dict[str, Kind] = {}
+class JobQueue(Protocol):
+    """What a running job may use of the queue (:class:`bot.jobs.queue.Queue`, which runs the
+    jobs and so sits above them): its settings, journal and schedule, and submitting."""
 
+    settings: Settings
+    journal: Journal
+    cron: Any  # a huey crontab: called with a datetime, says whether it is a tick
 
-def kind(name: str, merge: Merge | None = None) -> Callable[[Callable[[Job, Context], None]], Any]:
-    """Register a job kind; ``merge(old, new)`` lets a waiting job of the same repository absorb
-    a new one (coalescing) instead of queueing a second."""
-
-    def register(fn: Callable[[Job, Context], None]) -> Callable[[Job, Context], None]:
-        KINDS[name] = Kind(name, fn, merge)
-        return fn
-
-    return register
-
-
-def load() -> None:
-    """Import every module that registers kinds and handlers, and feed GitHub's rate-limit
-    figures to the metrics gauge."""
-    for name in MODULES:
-        importlib.import_module(name)
-    from bot import metrics
-    from bot.github import RATE_LISTENERS
-
-    if metrics.set_github_rate_limit not in RATE_LISTENERS:
-        RATE_LISTENERS.append(metrics.set_github_rate_limit)
+    def submit(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        repo: str | None = None,
+        delay: float = 0.0,
+        deliveries: Sequence[str] = (),
+        job_id: str | None = None,
+    ) -> Job: ...
 
 
 @dataclass
 class Context:
     """What a running job may use: the queue (to submit follow-up jobs) and its own record."""
 
-    queue: Queue
+    queue: JobQueue
     job: Job
 
     def submit(
@@ -90,30 +91,15 @@ def is_transient(exc: BaseException) -> tuple[bool, float | None]:
     """Whether a failure is worth retrying, and after how long if the other side said so."""
     if isinstance(exc, Transient):
         return True, exc.retry_after
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if isinstance(exc, (ConnectionError, TimeoutError, httpx.TransportError)):
         return True, None
-    with contextlib.suppress(ImportError):
-        from bot.github import GitHubError, RateLimited
-
-        if isinstance(exc, RateLimited):
-            return True, exc.wait
-        if isinstance(exc, GitHubError):
-            return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
-    with contextlib.suppress(ImportError):
-        import httpx
-
-        if isinstance(exc, httpx.TransportError):
-            return True, None
-        if isinstance(exc, httpx.HTTPStatusError):
-            code = exc.response.status_code
-            return code >= 500 or code == 429, _retry_after(exc.response.headers)
-    with contextlib.suppress(ImportError):
-        from github import GithubException, RateLimitExceededException
-
-        if isinstance(exc, RateLimitExceededException):
-            return True, _retry_after(exc.headers or {})
-        if isinstance(exc, GithubException):
-            return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
+    if isinstance(exc, RateLimited):
+        return True, exc.wait
+    if isinstance(exc, GitHubError):
+        return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
+    if isinstance(exc, httpx.HTTPStatusError):
+        code = exc.response.status_code
+        return code >= 500 or code == 429, _retry_after(exc.response.headers)
     return False, None
 
 

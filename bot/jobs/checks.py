@@ -24,28 +24,29 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot import github, repoconfig
 from bot.github import GitHubError, Session
 from bot.github import checks as gh_checks
 from bot.github.markdown import strip
-from bot.jobs import Context, kind
-from bot.jobs.journal import Job
+from bot.jobs import inventory
+from bot.jobs.ignores import read_state
+from bot.jobs.reader import scan_repository
 from bot.model import Finding, Status
 from bot.report import ERROR
 
 if TYPE_CHECKING:
-    from bot.repoconfig import RepoConfig
+    from bot.jobs import Context
+    from bot.jobs.journal import Job
     from bot.settings import Settings
 
-__all__ = ["KIND", "NAME", "PERMISSIONS", "Result", "check_pull", "evaluate_pull", "merge_check", "rotten"]
+__all__ = ["NAME", "PERMISSIONS", "Result", "check_job", "check_pull", "evaluate_pull", "rotten"]
 
 log = logging.getLogger(__name__)
 
 NAME = "Pullable"
-KIND = "check"
 PERMISSIONS = {
     "checks": "write",
     "contents": "read",
@@ -82,38 +83,51 @@ class Result:
         return "failure" if self.strict else "neutral"
 
 
-def _config(session: Session, ref: str) -> tuple[RepoConfig, str | None]:
-    """``.github/pullable.yml`` at ``ref`` (defaults when absent; defaults and the error when broken)."""
-    from bot import repoconfig
-    from bot.jobs import _pr_inventory
+class ContentsReader:
+    """Files of one branch read through the contents API, one call each: enough for
+    :func:`bot.repoconfig.read`, without listing the branch's tree."""
 
-    for path in repoconfig.CONFIG_PATHS:
+    def __init__(self, session: Session, ref: str) -> None:
+        self.session, self.ref = session, ref
+        self._read: dict[str, bytes | None] = {}
+
+    def read_bytes(self, path: str) -> bytes | None:
+        if path not in self._read:
+            self._read[path] = self._fetch(path)
+        return self._read[path]
+
+    def _fetch(self, path: str) -> bytes | None:
         try:
-            data = session.get_json(f"contents/{path}", {"ref": ref})
+            data = self.session.get_json(f"contents/{path}", {"ref": self.ref})
         except GitHubError as exc:
             if exc.status == 404:
-                continue
+                return None
             raise
         if not isinstance(data, dict) or data.get("type") != "file":
-            continue
+            return None
         try:
-            text = base64.b64decode(data.get("content") or "").decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return repoconfig.RepoConfig(), f"{path}: not UTF-8 text"
+            return base64.b64decode(data.get("content") or "")
+        except binascii.Error:
+            return None
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_bytes(path)
         try:
-            return repoconfig.load(text, table=_pr_inventory.rule_table(), origin=path), None
-        except repoconfig.ConfigError as exc:
-            return repoconfig.RepoConfig(), str(exc)
-    return repoconfig.RepoConfig(), None
+            return None if data is None else data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+def _config(session: Session, ref: str) -> tuple[repoconfig.RepoConfig, str | None]:
+    """``.github/pullable.yml`` at ``ref`` (defaults when absent; defaults and the error when broken)."""
+    try:
+        return repoconfig.read(ContentsReader(session, ref), inventory.rule_table()), None
+    except repoconfig.ConfigError as exc:
+        return repoconfig.RepoConfig(), str(exc)
 
 
 def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: str, base: str) -> Result:
     """Findings in the files pull request ``number`` changes, read at ``head_sha``."""
-    from bot import pipeline
-    from bot.jobs import _pr_inventory, dashboard
-    from bot.jobs.reader import scan_repository
-    from bot.registry import Registry
-
     files = sorted(
         {f["filename"] for f in gh_checks.pull_files(session, number) if f.get("status") != "removed"}
     )
@@ -121,13 +135,9 @@ def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: s
     if not files:
         return Result([], [], problem, config.check == "strict")
     scanned = scan_repository(session, ref=head_sha, paths=files)
-    registry = Registry.from_file(settings.config or None)
-    try:
-        found = pipeline.evaluate(scanned.refs, registry, config, _pr_inventory.rule_table())
-    finally:
-        registry.close()
-    ignored = dashboard.read_state(session)
-    kept = [f for f in found if f.ref.path in files and not ignored.ignores(f.ref.reference)]
+    found = inventory.evaluate(settings, scanned.refs, config)
+    ignores = read_state(session)
+    kept = [f for f in found if f.ref.path in files and not ignores.ignores(f.ref.reference)]
     return Result(kept, files, problem, config.check == "strict")
 
 
@@ -190,15 +200,8 @@ def check_pull(settings: Settings, session: Session, number: int, head_sha: str,
     return result
 
 
-def merge_check(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """Waiting checks of one repository become one job: the latest head of each pull request."""
-    return {**new, "pulls": {**old.get("pulls", {}), **new.get("pulls", {})}}
-
-
-@kind(KIND, merge=merge_check)
 def check_job(job: Job, ctx: Context) -> None:
-    from bot import github
-
+    """The ``check`` job (:func:`bot.jobs.requests.check`): each pull request's latest head."""
     p = job.payload
     session = github.session(ctx.queue.settings, int(p["installation_id"]), p["repo"], PERMISSIONS)
     try:

@@ -3,27 +3,21 @@
 It lists everything a person should know that a pull request cannot say: references Pullable
 cannot fix (auth-required, repo-missing, advise-only rules), a broken ``.github/pullable.yml``,
 files that could not be scanned, ``pullable/<group>`` branches holding a person's commits (no PR
-opens from them: :attr:`bot.jobs.scan_repo.Outcome.skipped_branches`), the open Pullable PRs,
+opens from them: the PR writer's :attr:`bot.jobs.publish.Report.skipped`), the open Pullable PRs,
 and what users ignored.
 
-**State lives in the issue.** ``/pullable ignore <image>`` is kept as a hidden marker
-(``<!-- pullable:dashboard {"ignored": [...]} -->``) in the issue body, so the bot stays stateless
-and a person with write access can see (and edit) it. Ignores are keyed on the image's
-normalised *name* (``docker.io/bitnami/kubectl``): ignoring a name ignores every tag and digest
-of it, because a tag-level ignore would come back with the next tag bump.
-
-**Found again by author and marker, never by title alone.** The issue Pullable reads its state
-from must be written by the App itself *and* carry the marker: anybody can open an issue with the
-same title or paste the marker, and that must not ignore images.
+**State lives in the issue**: the ignore list is a hidden marker in its body
+(:mod:`bot.jobs.ignores` reads it, and holds the one matcher everybody uses).
 
 **Edited in place, only when something changed.** The body is rendered deterministically from the
 inventory, so an unchanged repository costs one ETag-revalidated listing (a free 304) and no
 write. The issue is created the first time there is something to show; a person may close it
 (Pullable keeps it current and never reopens it).
 
-The hook runs after the PR writer's (:func:`bot.jobs.publish.after_scan`), so the open PRs it lists
-are the ones that scan produced. The inventory of the last scan is kept in the journal's store
-(``dashboard:<repo>``) so that commands can re-render and explain without scanning again.
+The scan job calls :func:`write` after the PR writer (:func:`bot.jobs.scan_repo.scan_job`), so the
+open PRs it lists are the ones that scan produced. The inventory of the last scan is kept in the
+journal's store (``dashboard:<repo>``, :func:`recorded`) so that commands can re-render and
+explain without scanning again.
 """
 
 from __future__ import annotations
@@ -31,40 +25,42 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
+from bot import github
 from bot.github import Session, issues
-from bot.github.markdown import cell, code, line, marker, markers
-from bot.jobs import scan_repo
-from bot.jobs.publish import held_back
-from bot.reference import ReferenceError, is_name, parse
+from bot.github.markdown import cell, code, line, marker
+from bot.jobs.ignores import MARKER as MARKER_NAME
+from bot.jobs.ignores import State, parse_state, read_state
+from bot.jobs.pr_state import held_back, open_pulls
+from bot.reference import name_of, parse
 
 if TYPE_CHECKING:
     from bot.github.pulls import Pull
     from bot.jobs import Context
+    from bot.jobs.inventory import Inventory
     from bot.jobs.journal import Journal
-    from bot.jobs.scan_repo import Outcome
 
 __all__ = [
     "PERMISSIONS",
     "TITLE",
     "State",
-    "after_scan",
     "ignore",
-    "inventory",
-    "name_of",
+    "parse_state",
     "read_state",
+    "record",
+    "recorded",
     "render",
     "unignore",
     "update",
     "what",
+    "write",
 ]
 
 log = logging.getLogger(__name__)
 
 TITLE = "Pullable: image health"
-MARKER_NAME = "dashboard"
 PERMISSIONS = {"issues": "write", "pull_requests": "read", "metadata": "read"}
 ROWS_LIMIT = 200
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
@@ -85,84 +81,39 @@ _WHAT = {
 _PROBLEM = frozenset(_WHAT)
 
 
-@dataclass
-class State:
-    """What the dashboard issue holds: its number (None: not created yet), its body as it is now,
-    and the image names users ignored."""
-
-    issue_number: int | None = None
-    ignored: set[str] = field(default_factory=set)
-    body: str | None = None
-    open: bool = True
-
-    def ignores(self, reference: str | None) -> bool:
-        """Whether a normalised reference's image is ignored (every tag of an ignored name)."""
-        name = name_of(reference)
-        return name is not None and name in self.ignored
-
-
-def name_of(reference: str | None) -> str | None:
-    """The repository name ignores are keyed on, or None for text that is not a reference."""
-    if not reference:
-        return None
-    try:
-        return parse(reference).name
-    except ReferenceError:
-        return None
-
-
-def parse_state(body: str | None) -> set[str]:
-    """Ignored names from the body's last dashboard marker (entries that are not normalised
-    names are dropped: people can edit the body)."""
-    found = markers(body, MARKER_NAME)
-    if not found:
-        return set()
-    names = found[-1].get("ignored")
-    if not isinstance(names, list):
-        return set()
-    return {n for n in names if isinstance(n, str) and is_name(n)}
-
-
-def read_state(session: Session) -> State:
-    """The dashboard's state, from the issue the App wrote that carries the marker (newest first)."""
-    me = issues.bot_login(session)
-    for issue in issues.issues_by(session, me):
-        body = issue.get("body") or ""
-        if markers(body, MARKER_NAME):
-            return State(int(issue["number"]), parse_state(body), body, issue.get("state") == "open")
-    return State()
-
-
 # ------------------------------------------------------------------------------------ inventory
 def _key(repo: str) -> str:
     return f"dashboard:{repo.lower()}"
 
 
-def inventory(journal: Journal, repo: str) -> dict[str, Any] | None:
-    """The last inventory the dashboard was rendered from: ``{"sha", "ref", "findings":
-    [Finding.to_json()...], "errors": [{"path", "message"}], "config_error", "scanned_at"}``."""
+def recorded(journal: Journal, repo: str) -> dict[str, Any] | None:
+    """The last inventory the dashboard was rendered from: ``{"sha", "ref", "full", "paths",
+    "findings": [Finding.to_json()...], "errors": [{"path", "message"}], "config_error",
+    "skipped_branches", "scanned_at"}``."""
     return journal.store.get_doc(_key(repo))
 
 
-def record(journal: Journal, outcome: Outcome) -> dict[str, Any]:
-    """Store the inventory of ``outcome``. Scan errors of files a partial scan did not read are
-    kept from the previous inventory (the outcome only reports errors of the scanned paths)."""
-    errors = [{"path": e.path, "message": e.message} for e in outcome.errors]
-    old = inventory(journal, outcome.repo)
-    if not outcome.full and old is not None:
-        scanned = set(outcome.paths or ())
+def record(journal: Journal, inv: Inventory, skipped_branches: Sequence[str] = ()) -> dict[str, Any]:
+    """Store the inventory of ``inv``. A partial scan (a push) reports the errors of its own
+    paths; errors of files it did not read are kept from the previous inventory."""
+    scanned = None if inv.paths is None else set(inv.paths)
+    mine = [e for e in inv.errors if scanned is None or e.path in scanned]
+    errors = [{"path": e.path, "message": e.message} for e in mine]
+    old = recorded(journal, inv.repo)
+    if scanned is not None and old is not None:
         errors = [e for e in old.get("errors", []) if e["path"] not in scanned] + errors
-    findings = outcome.inventory if outcome.inventory else outcome.findings
     doc = {
-        "sha": outcome.sha,
-        "ref": outcome.ref,
-        "findings": [f.to_json() for f in findings],
+        "sha": inv.sha,
+        "ref": inv.ref,
+        "full": inv.full,
+        "paths": None if inv.paths is None else list(inv.paths),
+        "findings": [f.to_json() for f in inv.findings],
         "errors": sorted(errors, key=lambda e: (e["path"], e["message"])),
-        "config_error": getattr(outcome, "config_error", None),
-        "skipped_branches": sorted(outcome.skipped_branches),
+        "config_error": inv.config_error,
+        "skipped_branches": sorted(skipped_branches),
         "scanned_at": time.time(),
     }
-    journal.store.put_doc(_key(outcome.repo), doc)
+    journal.store.put_doc(_key(inv.repo), doc)
     return doc
 
 
@@ -190,7 +141,7 @@ def attention(findings: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 def render(
     doc: Mapping[str, Any] | None,
-    ignored: set[str],
+    ignored: AbstractSet[str],
     pulls: Sequence[Pull] = (),
 ) -> str:
     """The dashboard body: deterministic for the same inputs, so "nothing changed" is "same text"."""
@@ -208,8 +159,9 @@ def render(
         findings = list(doc.get("findings") or [])
         short = str(doc.get("sha") or "")[:12]
         out += [f"Last scan: {code(str(doc.get('ref') or 'default branch'))} at {code(short)}.", ""]
-    shown = [f for f in findings if name_of(f.get("reference")) not in ignored]
-    hidden = [f for f in findings if name_of(f.get("reference")) in ignored]
+    matcher = State(ignored=frozenset(ignored))
+    shown = [f for f in findings if not matcher.ignores(f.get("reference"))]
+    hidden = [f for f in findings if matcher.ignores(f.get("reference"))]
 
     if doc is not None and doc.get("config_error"):
         problem = cell(doc["config_error"], 500)
@@ -290,12 +242,10 @@ def render(
 
 
 # ------------------------------------------------------------------------------------ writing
-def update(session: Session, doc: Mapping[str, Any] | None, state: State, ignored: set[str]) -> State:
+def update(session: Session, doc: Mapping[str, Any] | None, state: State, ignored: AbstractSet[str]) -> State:
     """Write the dashboard for ``doc`` with ``ignored``: create it when there is something to say,
     edit it when its text changed, nothing otherwise. Returns the state now on GitHub."""
-    from bot.jobs import publish
-
-    pulls = publish.open_pulls(session)
+    pulls = open_pulls(session)
     body = render(doc, ignored, pulls)
     if state.issue_number is None:
         worth = ignored or pulls or (doc and (attention(doc.get("findings") or []) or doc.get("errors")
@@ -304,11 +254,11 @@ def update(session: Session, doc: Mapping[str, Any] | None, state: State, ignore
         if not worth:
             return state
         made = issues.create_issue(session, TITLE, body)
-        return State(int(made["number"]), set(ignored), body, True)
+        return State(int(made["number"]), frozenset(ignored), body, True)
     if body == state.body:
         return state
     issues.edit_issue(session, state.issue_number, body=body)
-    return State(state.issue_number, set(ignored), body, state.open)
+    return State(state.issue_number, frozenset(ignored), body, state.open)
 
 
 def ignore(session: Session, journal: Journal, name: str) -> bool:
@@ -316,7 +266,7 @@ def ignore(session: Session, journal: Journal, name: str) -> bool:
     state = read_state(session)
     if name in state.ignored:
         return False
-    update(session, inventory(journal, session.full_name), state, state.ignored | {name})
+    update(session, recorded(journal, session.full_name), state, state.ignored | {name})
     return True
 
 
@@ -325,33 +275,17 @@ def unignore(session: Session, journal: Journal, name: str) -> bool:
     state = read_state(session)
     if name not in state.ignored:
         return False
-    update(session, inventory(journal, session.full_name), state, state.ignored - {name})
+    update(session, recorded(journal, session.full_name), state, state.ignored - {name})
     return True
 
 
-def after_scan(outcome: Outcome, ctx: Context) -> None:
-    """The AFTER_SCAN hook: record the inventory, then bring the issue up to date."""
-    if outcome.sha is None:
-        return
-    doc = record(ctx.queue.journal, outcome)
-    session = scan_repo_session(ctx, outcome.installation_id, outcome.repo)
+def write(inv: Inventory, skipped_branches: Sequence[str], ctx: Context) -> None:
+    """The dashboard's step of the scan job: record the inventory (with the branches the PR
+    writer could not use), then bring the issue up to date."""
+    doc = record(ctx.queue.journal, inv, skipped_branches)
+    session = github.session(ctx.queue.settings, inv.installation_id, inv.repo, PERMISSIONS)
     try:
         state = read_state(session)
         update(session, doc, state, state.ignored)
     finally:
         session.close()
-
-
-def scan_repo_session(ctx: Context, installation_id: int, repo: str) -> Session:
-    from bot import github
-
-    return github.session(ctx.queue.settings, installation_id, repo, PERMISSIONS)
-
-
-def _register() -> None:
-    """Run after the PR writer (it is first in the list), so the open PRs listed are current."""
-    if after_scan not in scan_repo.AFTER_SCAN:
-        scan_repo.AFTER_SCAN.append(after_scan)
-
-
-_register()

@@ -1,13 +1,15 @@
 """Opening, keeping and retiring Pullable's pull requests (issue 6 §1, §2).
 
-Runs after every scan of a default branch (a hook in :data:`bot.jobs.scan_repo.AFTER_SCAN`), with
-the repository's whole inventory. One branch per change group, ``pullable/<rule>`` (or
-``pullable/all`` with ``group: all``), rebuilt from the current base on every change: a tree with
-the new file contents, one verified commit, the branch force-moved, the PR edited in place.
+The second step of every scan of a default branch: :func:`bot.jobs.scan_repo.scan_job` calls
+:func:`write` with the repository's whole :class:`~bot.jobs.inventory.Inventory`. One branch per
+change group, ``pullable/<rule>`` (or ``pullable/all`` with ``group: all``), rebuilt from the
+current base on every change: a tree with the new file contents, one verified commit, the branch
+force-moved, the PR edited in place.
 
 The bot is stateless; its memory is GitHub's: each PR body ends with a hidden marker
-(:func:`state_of`) holding the change set (one item per reference: path, old reference, target,
-image name), its fingerprint, the base and head commits it was built from, and flags.
+(:class:`bot.jobs.pr_state.PrState`) holding the change set (one item per reference: path, old
+reference, target, image name), its fingerprint, the base and head commits it was built from,
+and flags.
 
 - **Duplicates.** Branch names are deterministic, GitHub refuses a second open PR for a head,
   the journal runs one job per repository, a creation retried after a lost answer resolves to
@@ -45,123 +47,49 @@ image name), its fingerprint, the base and head commits it was built from, and f
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bot import pipeline
 from bot.github import WRITE_PERMISSIONS, GitHubError, Session, git, issues, pulls
-from bot.github.markdown import MARKER, code, marker, markers
-from bot.jobs import _pr_body
+from bot.github.markdown import code
+from bot.jobs import inventory, pr_body
+from bot.jobs.ignores import read_state
+from bot.jobs.pr_state import (
+    PREFIX,
+    PrState,
+    blocked,
+    branch_name,
+    fingerprint,
+    held_back,
+    item,
+    open_pulls,
+    state_of,
+    with_state,
+)
+from bot.jobs.writelock import installation_writes
 from bot.model import Finding, Status
-from bot.reference import ReferenceError, parse
+from bot.reference import name_of, parse
 
 if TYPE_CHECKING:
     from bot.jobs import Context
-    from bot.jobs.scan_repo import Outcome
+    from bot.jobs.inventory import Inventory
 
-__all__ = [
-    "PERMISSIONS",
-    "PREFIX",
-    "Item",
-    "Report",
-    "after_scan",
-    "branch_name",
-    "open_pulls",
-    "publish",
-    "unignore",
-]
+__all__ = ["PERMISSIONS", "Report", "publish", "unignore", "write"]
 
 log = logging.getLogger(__name__)
 
-PREFIX = "pullable/"
 LABEL_DESCRIPTION = "Pull requests opened by Pullable"
 UNCERTAIN = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.UNCHECKED})
 # What the writer's token may do, no more (:data:`bot.github.WRITE_PERMISSIONS`: commits and
 # branches, pull requests, their comments and labels). Check runs are another job's business.
 # ``workflows`` only for the writes of a change set that edits a workflow file (:func:`_writer`).
+# It is a second token beside the scan's read-only one on purpose: the scan never holds a token
+# that could write, and this one is minted only under the installation's write lock.
 PERMISSIONS = dict(WRITE_PERMISSIONS)
 WORKFLOWS = ".github/workflows/"
-
-
-# ------------------------------------------------------------------------------------ change sets
-@dataclass(frozen=True, order=True)
-class Item:
-    """One proposed change, independent of line numbers (a line added above must not make it a
-    new change): the file, the reference there, its target."""
-
-    path: str
-    reference: str
-    target: str
-    image: str  # the old reference's repository name, what `/pullable ignore` names
-
-    @property
-    def key(self) -> str:
-        raw = f"{self.path}\0{self.reference}\0{self.target}".encode()
-        return hashlib.sha256(raw).hexdigest()[:16]
-
-    def to_json(self) -> list[str]:
-        return [self.path, self.reference, self.target, self.image]
-
-    @classmethod
-    def from_json(cls, v: Any) -> Item | None:
-        if isinstance(v, list) and len(v) == 4 and all(isinstance(x, str) for x in v):
-            return cls(*v)
-        return None
-
-
-def item(f: Finding) -> Item:
-    assert f.fix is not None
-    reference = f.ref.reference or f.ref.text
-    return Item(f.ref.path, reference, f.fix.target or f.fix.after, _name(reference))
-
-
-def _name(reference: str) -> str:
-    try:
-        return parse(reference).name
-    except ReferenceError:
-        return reference
-
-
-def fingerprint(items: Iterable[Item]) -> str:
-    return hashlib.sha256("\n".join(sorted(i.key for i in items)).encode()).hexdigest()[:32]
-
-
-def branch_name(group: str) -> str:
-    slug = re.sub(r"[^a-z0-9._-]+", "-", group.lower()).strip("-.") or "changes"
-    return PREFIX + slug[:60]
-
-
-def state_of(pr: pulls.Pull) -> dict[str, Any] | None:
-    """The PR's hidden marker (the last one wins; None for a PR Pullable did not write)."""
-    found = markers(pr.body, _pr_body.MARKER)
-    return found[-1] if found else None
-
-
-def items_of(state: dict[str, Any] | None) -> list[Item]:
-    out = [Item.from_json(v) for v in (state or {}).get("items") or []]
-    return [i for i in out if i is not None]
-
-
-def _with_state(body: str, state: dict[str, Any]) -> str:
-    new = marker(_pr_body.MARKER, state)
-    kept = MARKER.sub(lambda m: "" if m.group("name") == _pr_body.MARKER else m.group(0), body).rstrip()
-    return f"{kept}\n\n{new}\n"
-
-
-def blocked(closed: Iterable[pulls.Pull]) -> set[str]:
-    """Keys of items a person said no to: in PRs closed without merging (not retired by
-    Pullable), minus the images released with ``/pullable unignore``."""
-    out: set[str] = set()
-    for pr in closed:
-        st = state_of(pr)
-        if pr.merged or st is None or st.get("retired"):
-            continue
-        released = set(st.get("released") or [])
-        out |= {i.key for i in items_of(st) if i.image not in released}
-    return out
 
 
 # ------------------------------------------------------------------------------------ the hook
@@ -180,37 +108,29 @@ class Report:
     blocked: dict[str, int] = field(default_factory=dict)  # branch -> items held back by a "no"
 
 
-def after_scan(outcome: Outcome, ctx: Context) -> None:
-    """The AFTER_SCAN hook: publish for scans of a default branch with a usable config."""
-    if outcome.reader is None or outcome.ref is None or outcome.sha is None:
-        return
-    if outcome.config is None:
-        log.info("%s: not publishing: %s", outcome.repo, outcome.config_error)
-        return
-    from bot.jobs import _pr_inventory
-    from bot.jobs._pr_lock import installation_writes
-
+def write(inv: Inventory, ctx: Context) -> Report:
+    """The PR writer's step of the scan job: publish for a repository with a usable config."""
+    if inv.config_error is not None:
+        log.info("%s: not publishing: %s", inv.repo, inv.config_error)
+        return Report()
     settings = ctx.queue.settings
-    with installation_writes(settings, outcome.installation_id):
-        session = _pr_inventory.session(settings, outcome.installation_id, outcome.repo, PERMISSIONS)
+    with installation_writes(settings, inv.installation_id):
+        session = inventory.session(settings, inv.installation_id, inv.repo, PERMISSIONS)
         try:
-            report = publish(session, outcome)
+            report = publish(session, inv)
         finally:
             session.close()
-    outcome.skipped_branches = list(report.skipped)  # the dashboard says why no PR opens
-    log.info("%s: pull requests %s", outcome.repo, report)
+    log.info("%s: pull requests %s", inv.repo, report)
+    return report
 
 
-def publish(session: Session, outcome: Outcome) -> Report:
-    """Bring the repository's Pullable PRs in line with ``outcome`` (see the module docstring)."""
-    assert outcome.config is not None and outcome.sha is not None and outcome.ref is not None
+def publish(session: Session, inv: Inventory) -> Report:
+    """Bring the repository's Pullable PRs in line with ``inv`` (see the module docstring)."""
     report = Report()
-    ignored = _ignored(session)
-    findings = [f for f in outcome.inventory if not _is_ignored(f, ignored)]
-    from bot import pipeline
-
-    grouped = pipeline.groups(findings, outcome.config.group)
-    open_prs = {p.head: p for p in open_pulls(session) if p.base == outcome.ref}
+    ignores = read_state(session)
+    findings = [f for f in inv.findings if not ignores.ignores(f.ref.reference)]
+    grouped = pipeline.groups(findings, inv.config.group)
+    open_prs = {p.head: p for p in open_pulls(session) if p.base == inv.ref}
     done: set[str] = set()
     for group, members in sorted(grouped.items()):
         name = branch_name(group)
@@ -222,11 +142,11 @@ def publish(session: Session, outcome: Outcome) -> Report:
         wanted = [f for f in members if item(f).key not in no]
         if len(wanted) < len(members):
             report.blocked[name] = len(members) - len(wanted)
-        _write_group(session, outcome, group, name, wanted, findings, open_prs.get(name), report)
+        _write_group(session, inv, group, name, wanted, findings, open_prs.get(name), report)
     for name, pr in sorted(open_prs.items()):
         if name not in done:
-            _retire(session, pr, outcome, report)
-    if outcome.full:
+            _retire(session, pr, inv, report)
+    if inv.full:
         _sweep(session, done | set(open_prs), report)
     return report
 
@@ -240,15 +160,15 @@ def _sweep(session: Session, busy: set[str], report: Report) -> None:
             continue
         closed = pulls.listing(session, "closed", head=b.name)
         st = state_of(closed[0]) if closed else None  # the newest
-        if st is None or not (closed[0].merged or st.get("noted") or st.get("retired")):
+        if st is None or not (closed[0].merged or st.noted or st.retired):
             continue  # made by hand, or a "no" not acknowledged yet
-        if b.sha == closed[0].head_sha == st.get("head") and git.delete_branch(session, b.name):
+        if b.sha == closed[0].head_sha == st.head and git.delete_branch(session, b.name):
             report.deleted.append(b.name)
 
 
 def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     session: Session,
-    outcome: Outcome,
+    inv: Inventory,
     group: str,
     name: str,
     wanted: list[Finding],
@@ -256,21 +176,16 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     pr: pulls.Pull | None,
     report: Report,
 ) -> None:
-    from bot import pipeline
-    from bot.jobs._pr_inventory import rule_table
-
-    assert outcome.reader is not None and outcome.sha is not None and outcome.ref is not None
-    assert outcome.config is not None
-    if pr is not None and not _ours(session, pr, outcome.sha):
+    if pr is not None and not _ours(session, pr, inv.sha):
         _leave(session, pr, report)
         return
-    if pr is not None and _hold(pr, outcome, report):
+    if pr is not None and _hold(pr, inv, report):
         return
-    result = pipeline.apply(wanted, outcome.reader, outcome.refs) if wanted else pipeline.Result([])
+    result = pipeline.apply(wanted, inv.reader, inv.refs) if wanted else pipeline.Result([])
     applied = [f for f in result.applied if f.fix is not None]
     if not applied or not result.files:
         if pr is not None:
-            _retire(session, pr, outcome, report)
+            _retire(session, pr, inv, report)
         return
     items = sorted({item(f) for f in applied})
     rules = {f.fix.rule for f in applied if f.fix is not None}
@@ -279,52 +194,49 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
         if f.advice and f not in applied and (group == "all" or f.rule in rules)
         and (f.fix is None or not f.fix.edits)
     ]  # fmt: skip
-    table = rule_table()
+    table = inventory.rule_table()
     origins = {r.id: r.origin for r in table.rules}
     whys = {f.fix.rule: f.fix.why for f in applied if f.fix is not None}
-    title = _pr_body.title(applied, origins)
-    state: dict[str, Any] = {
-        "v": 1, "group": group, "fingerprint": fingerprint(items), "base": outcome.sha,
-        "items": [i.to_json() for i in items],
-    }  # fmt: skip
+    title = pr_body.title(applied, origins)
+    state = PrState(group, fingerprint(items), inv.sha, tuple(items))
     old = state_of(pr) if pr is not None else None
     if (
-        pr is not None and old is not None and old.get("fingerprint") == state["fingerprint"]
-        and old.get("base") == outcome.sha and old.get("head") == pr.head_sha and pr.title == title
+        pr is not None and old is not None and old.fingerprint == state.fingerprint
+        and old.base == inv.sha and old.head == pr.head_sha and pr.title == title
     ):  # fmt: skip
-        _labels(session, pr, outcome.config.labels)
+        _labels(session, pr, inv.config.labels)
         report.unchanged.append(pr.number)
         return
-    entries = outcome.reader.entries
+    entries = inv.reader.entries
     modes = {p: entries[p].mode for p in result.files if p in entries}
     writer = _writer(session, result.files)
     try:
         commit = git.commit_files(
-            writer, outcome.sha, result.files, _pr_body.commit_message(title, applied),
-            base_tree=_base_tree(writer, outcome.sha), modes=modes,
+            writer, inv.sha, result.files, pr_body.commit_message(title, applied),
+            base_tree=_base_tree(writer, inv.sha), modes=modes,
         )  # fmt: skip
-        state["head"] = commit
+        state = state.but(head=commit)
         if pr is None:
-            made = git.create_branch(writer, name, commit) or _claim(writer, name, commit, outcome)
+            made = git.create_branch(writer, name, commit) or _claim(writer, name, commit, inv.sha)
         else:
             _move(writer, name, commit)
     finally:
         if writer is not session:
             writer.close()
-    body = _pr_body.body(applied, advice, whys, state)
+    body = pr_body.body(applied, advice, whys, state)
     if pr is None:
         if not made:
-            log.info("%s: branch %s holds someone else's commits: no pull request opened", outcome.repo, name)
+            log.info("%s: branch %s holds someone else's commits: no pull request opened", inv.repo, name)
             report.skipped.append(name)
             return
-        pr, created = pulls.create(session, name, outcome.ref, title, body)
+        pr, created = pulls.create(session, name, inv.ref, title, body)
         if not created and (pr.title != title or pr.body != body):
             pr = pulls.edit(session, pr.number, title=title, body=body)
-        _labels(session, pr, outcome.config.labels)
+        _labels(session, pr, inv.config.labels)
         (report.opened if created else report.updated).append(pr.number)
         return
     pr = pulls.edit(session, pr.number, title=title, body=body)
-    _labels(session, pr, outcome.config.labels)
+    _labels(session, pr, inv.config.labels)
     report.updated.append(pr.number)
 
 
@@ -378,7 +290,7 @@ def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
     st = state_of(pr)
     if st is None:
         return False
-    if st.get("head") == pr.head_sha:
+    if st.head == pr.head_sha:
         return True
     # Moved since Pullable last wrote it: by Pullable itself when a run stopped between moving
     # the branch and editing the body, or by a person.
@@ -392,15 +304,14 @@ def _ours(session: Session, pr: pulls.Pull, base_sha: str) -> bool:
     return all(((c.get("author") or {}).get("login") == me) for c in commits)
 
 
-def _claim(session: Session, name: str, commit: str, outcome: Outcome) -> bool:
+def _claim(session: Session, name: str, commit: str, base_sha: str) -> bool:
     """Move an existing branch ``name`` that no open PR uses to ``commit``, only when every
     commit it has beyond the base is Pullable's (a lost answer to our own create, or a closed
     PR's leftover); a branch a person made or committed to is theirs: False, left as it is."""
-    assert outcome.sha is not None
     found = git.branch(session, name)
     if found is not None:
         try:
-            commits = git.commits_between(session, outcome.sha, found.sha)
+            commits = git.commits_between(session, base_sha, found.sha)
         except GitHubError as exc:
             if exc.status in (404, 422):
                 return False
@@ -415,8 +326,8 @@ def _claim(session: Session, name: str, commit: str, outcome: Outcome) -> bool:
 def _leave(session: Session, pr: pulls.Pull, report: Report) -> None:
     """A person committed to the branch: say so once, then stay away."""
     report.left.append(pr.number)
-    st = state_of(pr) or {}
-    if st.get("human"):
+    st = state_of(pr) or PrState()
+    if st.human:
         return
     issues.notice(
         session,
@@ -426,52 +337,45 @@ def _leave(session: Session, pr: pulls.Pull, report: Report) -> None:
         "and delete the branch to get a fresh proposal.",
         "human",
     )
-    pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "human": True}))
+    pulls.edit(session, pr.number, body=with_state(pr.body, st.but(human=True)))
 
 
-def _retire(session: Session, pr: pulls.Pull, outcome: Outcome, report: Report) -> None:
+def _retire(session: Session, pr: pulls.Pull, inv: Inventory, report: Report) -> None:
     """Close an open PR whose change is no longer needed, and delete its branch."""
     st = state_of(pr)
     if st is None:
         return  # not ours to close
-    if not _ours(session, pr, outcome.sha or pr.base_sha):
+    if not _ours(session, pr, inv.sha):
         _leave(session, pr, report)
         return
-    if _hold(pr, outcome, report):
+    if _hold(pr, inv, report):
         return
     issues.notice(
         session,
         pr.number,
-        f"Pullable is closing this pull request: {code(outcome.ref or pr.base)} no longer needs "
+        f"Pullable is closing this pull request: {code(inv.ref or pr.base)} no longer needs "
         "these changes (the references were changed, removed or resolve again).",
         "retired",
     )
-    pulls.edit(session, pr.number, state="closed", body=_with_state(pr.body, {**st, "retired": True}))
+    pulls.edit(session, pr.number, state="closed", body=with_state(pr.body, st.but(retired=True)))
     git.delete_branch(session, pr.head)
     report.closed.append(pr.number)
 
 
-def held_back(pr: pulls.Pull, errors: Iterable[str]) -> list[str]:
-    """The files of ``pr``'s changes among ``errors`` (paths that could not be scanned or read):
-    while there are any, the PR is kept exactly as it is."""
-    broken = set(errors)
-    return sorted({i.path for i in items_of(state_of(pr)) if i.path in broken})
-
-
-def _hold(pr: pulls.Pull, outcome: Outcome, report: Report) -> bool:
+def _hold(pr: pulls.Pull, inv: Inventory, report: Report) -> bool:
     """Keep ``pr`` as it is when one of its files could not be scanned this time (its references
     vanished from the inventory, which is no sign they were fixed) or a registry could not be
     asked about one of its references (an outage is no sign either)."""
-    files = held_back(pr, (e.path for e in outcome.inventory_errors))
-    now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in outcome.inventory}
-    unsure = [
-        i for i in items_of(state_of(pr)) if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN
-    ]
+    files = held_back(pr, (e.path for e in inv.errors))
+    now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in inv.findings}
+    st = state_of(pr)
+    items = st.items if st is not None else ()
+    unsure = [i for i in items if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN]
     if not files and not unsure:
         return False
     why = [f"{', '.join(files)} could not be scanned"] if files else []
     why += [f"{len(unsure)} reference(s) not checked"] if unsure else []
-    log.info("%s#%d: kept as it is: %s", outcome.repo, pr.number, "; ".join(why))
+    log.info("%s#%d: kept as it is: %s", inv.repo, pr.number, "; ".join(why))
     report.held.append(pr.number)
     return True
 
@@ -480,9 +384,9 @@ def _acknowledge_no(session: Session, pr: pulls.Pull, branch_in_use: bool) -> No
     """Once per PR closed without merging: say the change will not come back and how to undo
     that, and delete its branch if it still holds only what Pullable put there."""
     st = state_of(pr)
-    if st is None or st.get("retired") or st.get("noted") or pr.merged:
+    if st is None or st.retired or st.noted or pr.merged:
         return
-    images = sorted({i.image for i in items_of(st)})
+    images = sorted({i.image for i in st.items})
     shown = ", ".join(code(i) for i in images[:5])
     example = code(f"/pullable unignore {_short(images[0]) if images else '<image>'}")
     issues.notice(
@@ -492,8 +396,8 @@ def _acknowledge_no(session: Session, pr: pulls.Pull, branch_in_use: bool) -> No
         f"proposed again, comment {example} on any issue or pull request of this repository.",
         "noted",
     )
-    pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "noted": True}))
-    if not branch_in_use and st.get("head") == pr.head_sha:
+    pulls.edit(session, pr.number, body=with_state(pr.body, st.but(noted=True)))
+    if not branch_in_use and st.head == pr.head_sha:
         branch = git.branch(session, pr.head)
         if branch is not None and branch.sha == pr.head_sha:
             git.delete_branch(session, pr.head)
@@ -506,42 +410,19 @@ def _short(name: str) -> str:
         return name
 
 
-# ------------------------------------------------------------------------------------ ignores
-def _ignored(session: Session) -> set[str]:
-    """Images the user ignored with ``/pullable ignore`` (kept in the dashboard issue)."""
-    try:
-        from bot.jobs import dashboard  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return set()
-    return set(dashboard.read_state(session).ignored)
-
-
-def _is_ignored(f: Finding, ignored: set[str]) -> bool:
-    if not ignored or not f.ref.reference:
-        return False
-    return f.ref.reference in ignored or _name(f.ref.reference) in ignored
-
-
-# ------------------------------------------------------------------------------------ for commands
-def open_pulls(session: Session) -> list[pulls.Pull]:
-    """Pullable's open pull requests in the session's repository (the dashboard lists them)."""
-    return [p for p in pulls.listing(session, "open") if p.head.startswith(PREFIX)]
-
-
 def unignore(session: Session, image: str) -> int:
     """Release ``image`` (any spelling: ``bitnami/kubectl``, ``docker.io/bitnami/kubectl:1.31``)
     from every PR closed without merging, so its changes are proposed again on the next scan.
     Returns how many closed PRs held it."""
-    name = _name(image.strip())
+    name = name_of(image.strip()) or image.strip()
     count = 0
     for pr in pulls.listing(session, "closed"):
         st = state_of(pr)
-        if not pr.head.startswith(PREFIX) or pr.merged or st is None or st.get("retired"):
+        if not pr.head.startswith(PREFIX) or pr.merged or st is None or st.retired:
             continue
-        released = set(st.get("released") or [])
-        hit = {i.image for i in items_of(st) if name in (i.image, i.reference)} - released
+        hit = {i.image for i in st.items if name in (i.image, i.reference)} - st.released
         if not hit:
             continue
-        pulls.edit(session, pr.number, body=_with_state(pr.body, {**st, "released": sorted(released | hit)}))
+        pulls.edit(session, pr.number, body=with_state(pr.body, st.but(released=st.released | hit)))
         count += 1
     return count

@@ -1,28 +1,38 @@
-"""The queue: huey carries job ids, the journal carries the jobs.
+"""The queue: huey carries job ids, the journal carries the jobs, and :func:`execute` runs them.
 
 huey messages hold nothing but a job id, so a lost or duplicated message is harmless: the journal
 decides whether a job runs (an atomic claim), and the reaper re-sends ids whose message was lost.
 SQLite under ``PULLABLE_DATA_DIR`` by default (one machine, nothing to install); Redis when
 ``REDIS_URL`` is set (workers on many machines).
+
+A job runs under a lease renewed by a heartbeat; if the process dies (kill -9, OOM), the lease
+runs out and the reaper of any live worker puts the job back in the queue. The kinds a queue runs
+are :data:`bot.jobs.app.KINDS` unless it is given others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
-from bot.jobs import KINDS
-from bot.jobs.journal import Job, Journal, RedisStore, SqliteStore, Wake
+from bot import metrics
+from bot.jobs import Context, Kind, is_transient
+from bot.jobs.app import KINDS
+from bot.jobs.journal import Claim, Job, Journal, RedisStore, SqliteStore, Wake
+from bot.jobs.requests import SCHEDULE as SCHEDULE_JOB
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 EXECUTE = "pullable.execute"
 SCHEDULE = "pullable.schedule"
+MAX_BACKOFF = 900.0
 
 
 def parse_cron(expr: str) -> crontab:
@@ -39,8 +49,9 @@ def parse_cron(expr: str) -> crontab:
 class Queue:
     """The one object web and worker share: submit jobs, accept deliveries, wake jobs up."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, kinds: Mapping[str, Kind] = KINDS) -> None:
         self.settings = settings
+        self.kinds = kinds
         self.cron = parse_cron(settings.schedule)
         self.huey: Huey
         if settings.redis_url:
@@ -60,14 +71,12 @@ class Queue:
         self.huey.periodic_task(self.cron, name=SCHEDULE)(self._tick)
 
     def _run(self, job_id: str) -> None:
-        from bot.jobs.worker import execute
-
         execute(self, job_id)
 
     def _tick(self) -> None:
         """One submit per schedule tick, however many consumers fire it (the id is the minute)."""
         minute = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M")
-        self.submit("schedule", {"tick": minute}, job_id=f"schedule-{minute}")
+        self.submit(SCHEDULE_JOB, {"tick": minute}, job_id=f"schedule-{minute}")
 
     # -- producing ------------------------------------------------------------------------------
     def accept(
@@ -100,7 +109,7 @@ class Queue:
         job = Job(kind, dict(payload), repo=repo.lower() if repo else None, deliveries=list(deliveries))
         if job_id is not None:
             job.id = job_id
-        spec = KINDS.get(kind)
+        spec = self.kinds.get(kind)
         out, wake = self.journal.submit(job, merge=spec.merge if spec else None, delay=delay)
         if wake is not None:
             self.wake([wake])
@@ -129,3 +138,56 @@ class Queue:
             log.warning("reaper re-sent %d job(s): %s", len(wakes), ", ".join(w.job_id for w in wakes))
         self.wake(wakes)
         return len(wakes)
+
+
+def backoff(settings: Settings, attempts: int) -> float:
+    """Exponential: retry_base, 2x, 4x ... capped, so a GitHub outage is not hammered."""
+    return min(settings.retry_base * 2 ** max(0, attempts - 1), MAX_BACKOFF)
+
+
+def execute(queue: Queue, job_id: str) -> None:
+    """Run one job if this worker can claim it; every outcome is written to the journal."""
+    lease = queue.settings.job_lease
+    claimed = queue.journal.claim(job_id, lease)
+    if isinstance(claimed, Claim):
+        log.debug("job %s not run: %s", job_id, claimed.value)
+        return
+    job: Job = claimed
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(queue, job, lease, stop), daemon=True)
+    beat.start()
+    started = time.monotonic()
+    error: str | None = None
+    retry_in: float | None = None
+    try:
+        spec = queue.kinds.get(job.kind)
+        if spec is None:
+            raise LookupError(f"no job kind {job.kind!r} is registered in this worker")
+        spec.run(job, Context(queue, job))
+        outcome = "done"
+    except Exception as exc:
+        transient, after = is_transient(exc)
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        if transient:
+            retry_in = after if after is not None else backoff(queue.settings, job.attempts)
+        outcome = "retry" if transient and job.attempts < job.max_attempts else "failed"
+        log.log(
+            logging.WARNING if transient else logging.ERROR,
+            "job %s (%s, attempt %d) %s: %s",
+            job.id, job.kind, job.attempts, outcome, error,
+            exc_info=not transient,
+        )  # fmt: skip
+    finally:
+        stop.set()
+    metrics.JOB_DURATION.labels(job.kind, outcome).observe(time.monotonic() - started)
+    queue.wake(queue.journal.finish(job, error, retry_in))
+
+
+def _heartbeat(queue: Queue, job: Job, lease: float, stop: threading.Event) -> None:
+    while not stop.wait(lease / 3):
+        try:
+            if not queue.journal.extend(job, lease):
+                log.warning("job %s: lease lost (reaped); the result of this attempt is dropped", job.id)
+                return
+        except Exception:
+            log.exception("job %s: could not renew the lease", job.id)

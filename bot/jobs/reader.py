@@ -16,6 +16,7 @@ and GETs are revalidated with ETags, so an unchanged repository costs no rate li
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import posixpath
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from bot import __version__
 from bot.github.tree import Entry, read_tree, resolve
 from bot.model import ScanError
-from bot.scan import FINDERS, MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, scan_file
+from bot.scan import MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, scan_file
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -49,17 +50,59 @@ class RepoScan(ScanResult):
     walked: bool = False  # the recursive tree was truncated and walked subtree by subtree
 
 
+SCANNER_PACKAGE = "bot.scan"
+
+
+def scanner_modules() -> list[Path]:
+    """The source files whose change can change a scan result: every module under ``bot/scan``
+    and every ``bot`` module they import (``model``, ``reference``...), found by following the
+    imports (function-level ones included), so a new module can never be left out by hand."""
+    root = Path(__file__).resolve().parents[2]
+    todo = sorted((root / "bot" / "scan").rglob("*.py"))
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in imported_modules(path):
+            found = _module_file(root, name)
+            if found is not None and found not in seen:
+                todo.append(found)
+    return sorted(seen)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """``bot.*`` modules ``path`` imports anywhere in its body (``from bot import x`` counts as
+    ``bot.x``); relative imports are not used in this package."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "bot" or node.module.startswith("bot."):
+                out.add(node.module)
+                out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name == "bot" or a.name.startswith("bot."))
+    return out
+
+
+def _module_file(root: Path, name: str) -> Path | None:
+    base = root.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None  # a name imported from a module (``from bot.scan import Repo``), not a module
+
+
 def scanner_key() -> str:
-    """Changes when the finders' code changes, so cached scan results of an older scanner are
-    not reused."""
+    """Changes when the scanner's code changes (or the version), so cached scan results of an
+    older scanner are not reused."""
     h = hashlib.sha256(__version__.encode())
-    for name in FINDERS:
-        path = Path(__file__).resolve().parents[1] / "scan" / (name.rsplit(".", 1)[-1] + ".py")
+    root = Path(__file__).resolve().parents[2]
+    for path in scanner_modules():
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
         with contextlib.suppress(OSError):
             h.update(path.read_bytes())
-    for extra in ("__init__.py", "common.py", "yamlsrc.py", "text.py", "interpolate.py"):
-        with contextlib.suppress(OSError):
-            h.update((Path(__file__).resolve().parents[1] / "scan" / extra).read_bytes())
     return h.hexdigest()[:16]
 
 

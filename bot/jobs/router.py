@@ -1,10 +1,11 @@
 """Webhook routing, bedevere-style: handlers register per event and action.
 
-``@router.register("push")`` runs for every ``push``; ``@router.register("installation",
-action="created")`` only for that action. The web process asks :meth:`Router.handles` to decide
-whether a delivery is worth a job at all (anything else gets a 2xx and is forgotten); the worker's
-``webhook`` job calls :meth:`Router.dispatch`. One module per behaviour under
-:mod:`bot.jobs.handlers`.
+Each module under :mod:`bot.jobs.handlers` (one per behaviour) has its own ``router``;
+``@router.register("push")`` runs for every ``push``, ``@router.register("installation",
+action="created")`` only for that action. :mod:`bot.jobs.app` composes them, in order, into the
+App's one router: ``Router(push.router, installation.router, ...)``. The web process asks
+:meth:`Router.handles` to decide whether a delivery is worth a job at all (anything else gets a
+2xx and is forgotten); the worker's ``webhook`` job calls :meth:`Router.dispatch`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.jobs import Context, kind
-from bot.jobs.journal import Job
+from bot.jobs import Context
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,12 @@ Handler = Callable[[Event, Context], None]
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, *others: Router) -> None:
+        """A router holding the routes of ``others``, in their order (bedevere's composition)."""
         self._routes: dict[tuple[str, str | None], list[Handler]] = defaultdict(list)
+        for other in others:
+            for key, handlers in other._routes.items():
+                self._routes[key].extend(h for h in handlers if h not in self._routes[key])
 
     def register(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
         """Decorator: ``action`` None means every action of ``event``."""
@@ -73,12 +77,3 @@ class Router:
         for fn in found:
             fn(event, ctx)
         return len(found)
-
-
-router = Router()
-
-
-@kind("webhook")
-def run_webhook(job: Job, ctx: Context) -> None:
-    p = job.payload
-    router.dispatch(Event(p["event"], p.get("action"), p["delivery"], p["payload"]), ctx)

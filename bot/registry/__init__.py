@@ -8,6 +8,7 @@ traffic goes through one guarded ``httpx.Client`` shared by worker threads (fast
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -118,7 +119,7 @@ class Registry:
         by_ref: dict[str, Reference] = {str(r): r for r in parsed.values()}
         keys = {norm: self._key(ref) for norm, ref in by_ref.items()}
         cached = self.cache.get_many(keys.values())
-        results = {norm: cached[k] for norm, k in keys.items() if k in cached}
+        results = {norm: _aged(cached[k]) for norm, k in keys.items() if k in cached}
         todo = [by_ref[n] for n in by_ref if n not in results]
         todo, capped = self._within_cap(todo)
         if len(todo) == 1:
@@ -243,6 +244,17 @@ class Registry:
         user = host.credentials.username if host and host.credentials else ""
         who = f"{host.endpoint if host else ''}\0{user}"
         return ResultCache.key(str(ref), who)
+
+
+def _aged(res: Resolution) -> Resolution:
+    """A cached answer, marked with its age (from when it was asked) so reports can say
+    "cached, N s old": a not-found answer may be minutes older than the push that fixed it."""
+    try:
+        asked = dt.datetime.fromisoformat((res.evidence.checked_at or "").replace("Z", "+00:00"))
+    except ValueError:
+        return res
+    age = max(0, int((dt.datetime.now(dt.UTC) - asked).total_seconds()))
+    return dataclasses.replace(res, evidence=dataclasses.replace(res.evidence, cached_age_s=age))
 
 
 def _platform_entry(index: dict[str, object]) -> str | None:

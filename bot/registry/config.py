@@ -9,7 +9,8 @@ registries:
   registry.gitlab.com:
     username: deploy-token
     password_env: GITLAB_REGISTRY_TOKEN
-docker_config: /etc/pullable/docker-config.json  # optional Docker `auths` file
+docker_config: /etc/pullable/docker-config.json  # optional Docker config: auths, credHelpers, credsStore
+rules: [/etc/pullable/rules]                     # more rule directories, merged with the built-ins
 network:
   allow: ["10.20.0.0/16"]                        # private ranges repository-named hosts may reach
   timeout_s: 10                                  # per operation; a reference gets 3x in total
@@ -31,38 +32,24 @@ raises :class:`ConfigError` naming the key, so the CLI can exit 2 with it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bot.registry import dockerconfig
 from bot.registry.auth import register_secret
 from bot.registry.guard import Network
+from bot.registry.hosts import DOCKER_HUB, HUB_ALIASES, ConfigError, Credentials, normalise_host
 
-DOCKER_HUB = "docker.io"
-_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_JOB_TIMEOUT_S = 900.0
 DEFAULT_MAX_REFERENCES = 5_000
 DEFAULT_MAX_REQUESTS_PER_HOST = 10_000
-
-
-class ConfigError(ValueError):
-    """Bad operator configuration; the message starts with the offending key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """A username and secret for exactly one registry host (never printed)."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +69,9 @@ class RegistryConfig:
     docker_config: str | None = None
     allow: tuple[Network, ...] = ()
     timeout_s: float = DEFAULT_TIMEOUT_S
+    rules: tuple[str, ...] = ()  # operator rule directories or files (the rule table reads them)
+    # Docker configs whose helpers are asked lazily, per host, for hosts without operator credentials.
+    logins: tuple[dockerconfig.Source, ...] = field(default=(), compare=False, repr=False)
     job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
     max_references: int = DEFAULT_MAX_REFERENCES
     max_requests_per_host: int = DEFAULT_MAX_REQUESTS_PER_HOST
@@ -98,20 +88,28 @@ class RegistryConfig:
             raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: {path} is not valid YAML: {exc}") from None
-        return cls.from_mapping(data if data is not None else {})
+        return cls.from_mapping(data if data is not None else {}, base=Path(path).parent)
 
     @classmethod
-    def from_mapping(cls, data: object, env: Mapping[str, str] | None = None) -> RegistryConfig:
-        """Validate a parsed config; ``env`` supplies ``password_env`` values (os.environ)."""
+    def from_mapping(
+        cls, data: object, env: Mapping[str, str] | None = None, base: Path | None = None
+    ) -> RegistryConfig:
+        """Validate a parsed config; ``env`` supplies ``password_env`` values (os.environ);
+        relative ``rules`` paths are taken from ``base`` (the config file's directory)."""
         env = os.environ if env is None else env
         top = _mapping(data, "config")
-        _known(top, "", {"registries", "docker_config", "network"})
+        _known(top, "", {"registries", "docker_config", "network", "rules"})
         auths: dict[str, Credentials] = {}
+        logins: tuple[dockerconfig.Source, ...] = ()
         docker_config = top.get("docker_config")
         if docker_config is not None:
             if not isinstance(docker_config, str) or not docker_config:
                 raise ConfigError("docker_config: must be a file path")
-            auths = load_docker_config(docker_config)
+            login = dockerconfig.read(docker_config)
+            auths = dict(login.auths)
+            if login.helpers or login.store:
+                logins = (dockerconfig.Source(login),)
+        rules = _rule_paths(top.get("rules"), base)
         hosts: dict[str, HostConfig] = {}
         for key, value in _mapping(top.get("registries") or {}, "registries").items():
             where = f"registries.{key}"
@@ -153,70 +151,57 @@ class RegistryConfig:
             docker_config,
             tuple(allow),
             float(timeout),
-            float(job),
-            _count(network, "max_references", DEFAULT_MAX_REFERENCES),
-            _count(network, "max_requests_per_host", DEFAULT_MAX_REQUESTS_PER_HOST),
+            rules,
+            logins,
+            job_timeout_s=float(job),
+            max_references=_count(network, "max_references", DEFAULT_MAX_REFERENCES),
+            max_requests_per_host=_count(network, "max_requests_per_host", DEFAULT_MAX_REQUESTS_PER_HOST),
         )
 
+    def with_docker_login(self, path: str | Path, warn: dockerconfig.Warn | None = None) -> RegistryConfig:
+        """This configuration plus a Docker login file (the CLI user's own): its ``auths`` and
+        helpers serve the hosts the operator configuration gives no credentials. A missing file
+        changes nothing; a broken one is a :class:`ConfigError`."""
+        if not Path(path).is_file():
+            return self
+        login = dockerconfig.read(path, where=str(path))
+        return replace(self, logins=(*self.logins, dockerconfig.Source(login, warn)))
+
     def host(self, domain: str) -> HostConfig | None:
-        """The entry for a reference's domain, matched exactly (docker.io aliases folded)."""
-        key = DOCKER_HUB if domain in _HUB_ALIASES else domain
-        return self.registries.get(key)
-
-
-def normalise_host(text: str, where: str) -> str:
-    """Lower-case, IDNA, no scheme/path, no default port; Docker Hub's aliases become docker.io."""
-    raw = text.strip()
-    if "://" in raw:
-        url = httpx.URL(raw)
-        raw = url.netloc.decode("ascii")
-    else:
-        raw = raw.split("/", 1)[0]
-    if not raw or any(c.isspace() or c in "@?#" for c in raw):
-        raise ConfigError(f"{where}: {text!r} is not a registry host")
-    host, _, port = raw.rpartition(":") if raw.count(":") == 1 else (raw, "", "")
-    if port and not port.isdigit():
-        raise ConfigError(f"{where}: {text!r} has a bad port")
-    try:
-        host = host.lower().encode("idna").decode("ascii") if not host.startswith("[") else host.lower()
-    except UnicodeError:
-        raise ConfigError(f"{where}: {text!r} is not a valid host name") from None
-    if host in _HUB_ALIASES:
-        return DOCKER_HUB
-    return host if not port or port == "443" else f"{host}:{port}"
+        """The entry for a reference's domain, matched exactly (docker.io aliases folded); a
+        host without configured credentials gets those of a Docker login, if one has them."""
+        key = DOCKER_HUB if domain in HUB_ALIASES else domain
+        entry = self.registries.get(key)
+        if entry is not None and entry.credentials is not None:
+            return entry
+        for source in self.logins:
+            creds = source.get(key)
+            if creds is not None:
+                return HostConfig(key, entry.endpoint if entry else None, creds)
+        return entry
 
 
 def load_docker_config(path: str) -> dict[str, Credentials]:
-    """Credentials from a Docker ``config.json`` ``auths`` map (``auth`` or username/password)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"docker_config: cannot read {path}: {exc.strerror}") from None
-    except ValueError:
-        raise ConfigError(f"docker_config: {path} is not JSON") from None
-    auths = _mapping(data, "docker_config").get("auths") or {}
-    out: dict[str, Credentials] = {}
-    for key, value in _mapping(auths, "docker_config.auths").items():
-        where = f"docker_config.auths.{key}"
-        entry = _mapping(value, where)
-        if entry.get("auth"):
-            try:
-                user, sep, password = (
-                    base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
-                )
-            except (binascii.Error, UnicodeDecodeError):
-                raise ConfigError(f"{where}.auth: not base64 of user:password") from None
-            if not sep:
-                raise ConfigError(f"{where}.auth: not base64 of user:password")
-        elif entry.get("username") and entry.get("password"):
-            user, password = str(entry["username"]), str(entry["password"])
-        else:
-            continue  # identity tokens and helpers are not supported; anonymous then
-        register_secret(password)
-        register_secret(user, password)
-        out[normalise_host(str(key), where)] = Credentials(user, password)
-    return out
+    """Credentials from a Docker ``config.json`` ``auths`` map (``auth`` or username/password);
+    its helpers are asked through :class:`~bot.registry.dockerconfig.Source`."""
+    return dict(dockerconfig.read(path).auths)
+
+
+def _rule_paths(value: object, base: Path | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError("rules: must be a directory path or a list of them")
+    out = []
+    for i, item in enumerate(items):
+        p = Path(item).expanduser()
+        if not p.is_absolute() and base is not None:
+            p = base / p
+        if not p.exists():
+            raise ConfigError(f"rules[{i}]: {item}: no such directory or file")
+        out.append(str(p))
+    return tuple(out)
 
 
 def _credentials(entry: Mapping[str, Any], where: str, env: Mapping[str, str]) -> Credentials | None:

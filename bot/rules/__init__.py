@@ -8,7 +8,17 @@ registry as the :class:`Lookup` protocol.
 from __future__ import annotations
 
 from bot.rules.engine import Decision, Lookup, Options, evaluate
-from bot.rules.table import Match, Replace, Rule, RuleError, RuleTable, default_dir, load, load_text
+from bot.rules.table import (
+    Match,
+    Replace,
+    Rule,
+    RuleError,
+    RuleTable,
+    default_dir,
+    load,
+    load_layered,
+    load_text,
+)
 
 __all__ = [
     "Decision",
@@ -22,5 +32,6 @@ __all__ = [
     "default_dir",
     "evaluate",
     "load",
+    "load_layered",
     "load_text",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "RuleTable",
     "default_dir",
     "load",
+    "load_layered",
     "load_text",
 ]
 
@@ -322,3 +323,19 @@ def _check_template(field_name: str, text: str, allowed: Iterable[str], groups: 
                 raise fail(field_name, f"placeholder {{{fname}}}: match.name_regex has {groups} group(s)")
         elif fname not in names:
             raise fail(field_name, f"unknown placeholder {{{fname}}} (known: {', '.join(sorted(names))})")
+
+
+def load_layered(extra: Iterable[str | Path]) -> RuleTable:
+    """The built-in table together with an operator's rule directories (or files), validated the
+    same way. Files are ordered by file name across all of them (ties: built-in first), so an
+    operator's ``05-ours.yaml`` is tried before every built-in rule and ``95-late.yaml`` after."""
+    files: list[tuple[str, int, Path]] = []
+    for order, given in enumerate([default_dir(), *extra]):
+        p = Path(given)
+        if p.is_dir():
+            files.extend((f.name, order, f) for f in p.glob("*.yaml"))
+        elif p.is_file():
+            files.append((p.name, order, p))
+        else:
+            raise RuleError(f"{given}: no such rules directory or file")
+    return load([f for _, _, f in sorted(files, key=lambda t: (t[0], t[1]))])

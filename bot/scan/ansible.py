@@ -17,7 +17,7 @@ Renovate reads only ``tasks/*.yml``, line by line; Ansible keeps images in handl
 
 Jinja variables (``"{{ app_image }}:{{ app_version }}"``) are resolved from the role's
 ``defaults``/``vars``, the play's ``vars``/``vars_files``, block and task ``vars`` and the
-inventory ``group_vars``/``host_vars`` (:mod:`bot.scan._ansible_vars`, which documents the
+inventory ``group_vars``/``host_vars`` (:mod:`bot.scan.ansible_vars`, which documents the
 precedence): the parts point at the definitions, so a fix edits ``defaults/main.yml``. Filters and
 expressions other than ``default('literal')`` stay skipped as templated. Variable files themselves
 (role ``defaults``/``vars``, ``group_vars``, ``host_vars``) are claimed and yield nothing: read as
@@ -36,8 +36,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import Context, ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._ansible_vars import Resolver, role_dir
-from bot.scan._k8s import (
+from bot.scan.ansible_vars import Resolver, role_dir
+from bot.scan.common import make_ref
+from bot.scan.interpolate import Unresolved, expand, joined, scalar_piece, traced_parts
+from bot.scan.manifests import objects
+from bot.scan.yamlimages import (
     Link,
     Path,
     Where,
@@ -46,13 +49,10 @@ from bot.scan._k8s import (
     images,
     mappings,
     needs_shell,
-    objects,
     string_ref,
     unlink,
     want,
 )
-from bot.scan.common import make_ref
-from bot.scan.interpolate import Unresolved, expand, joined, scalar_piece, traced_parts
 from bot.scan.yamlsrc import Doc, documents, dotted, get, text_of
 
 SOURCE = Source.ANSIBLE

@@ -24,9 +24,9 @@ from collections.abc import Iterator
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.model import ImageRef, Part, Role, Source
-from bot.scan import Repo
-from bot.scan._k8s import (
+from bot.model import ImageRef, Part, Role
+from bot.scan.common import make_ref
+from bot.scan.yamlimages import (
     Path,
     Where,
     any_image_key,
@@ -34,14 +34,9 @@ from bot.scan._k8s import (
     embedded,
     global_registry,
     images,
-    objects,
     want_values,
-    want_with_values,
 )
-from bot.scan.common import make_ref
-from bot.scan.yamlsrc import Doc, documents, dotted, get, get_path, text_of
-
-SOURCE = Source.ARGOCD
+from bot.scan.yamlsrc import Doc, dotted, get, get_path, text_of
 
 _LEAVES = {
     "registry": Role.REGISTRY,
@@ -51,18 +46,6 @@ _LEAVES = {
     "version": Role.TAG,
     "digest": Role.DIGEST,
 }
-
-
-def claims(path: str, head: bytes) -> bool:
-    return path.endswith((".yaml", ".yml")) and b"argoproj.io/" in head and b"Application" in head
-
-
-def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    """The whole file, as the Kubernetes finder reads it (Applications come back here)."""
-    if not want_with_values(text):
-        return
-    for doc in documents(text, want=want_with_values):
-        yield from objects(doc, doc.root, Where(path, Source.KUBERNETES))
 
 
 def application(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:

@@ -27,13 +27,11 @@ from collections.abc import Iterator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Part, Role, Skip, Source
-from bot.scan import Repo
-from bot.scan._k8s import Path, Where, any_image_key, global_registry, images, objects, want_with_values
 from bot.scan.common import make_ref
 from bot.scan.kustomize import entries
-from bot.scan.yamlsrc import Doc, documents, get, get_path, text_of
+from bot.scan.yamlimages import Path, Where, any_image_key, global_registry, images
+from bot.scan.yamlsrc import Doc, get, get_path, text_of
 
-SOURCE = Source.FLUX
 OCI = "oci://"
 GROUPS = (
     "helm.toolkit.fluxcd.io/",
@@ -41,18 +39,6 @@ GROUPS = (
     "source.toolkit.fluxcd.io/",
     "image.toolkit.fluxcd.io/",
 )
-
-
-def claims(path: str, head: bytes) -> bool:
-    return path.endswith((".yaml", ".yml")) and b"toolkit.fluxcd.io/" in head
-
-
-def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    """The whole file, as the Kubernetes finder reads it (Flux objects come back here)."""
-    if not want_with_values(text):
-        return
-    for doc in documents(text, want=want_with_values):
-        yield from objects(doc, doc.root, Where(path, Source.KUBERNETES))
 
 
 def handles(api: str, kind: str) -> bool:
@@ -88,7 +74,9 @@ def document(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[I
             part = doc.part(image, Role.REPOSITORY)
             why = "a repository Flux lists tags of; an ImagePolicy picks the tag"
             found.append(
-                make_ref(where.path, SOURCE, image.value, [part], ctx, skip=Skip.REPOSITORY_ONLY, detail=why)
+                make_ref(
+                    where.path, Source.FLUX, image.value, [part], ctx, skip=Skip.REPOSITORY_ONLY, detail=why
+                )
             )
     elif where.kind == "OCIRepository":
         ref = _oci(doc, spec, where, (*prefix, "spec"))
@@ -120,7 +108,7 @@ def _oci(doc: Doc, spec: Node | None, where: Where, spath: Path) -> ImageRef | N
     if semver and not digest:
         return make_ref(
             where.path,
-            SOURCE,
+            Source.FLUX,
             name,
             [p for p in parts if p.role is not Role.TAG],
             ctx,
@@ -128,4 +116,4 @@ def _oci(doc: Doc, spec: Node | None, where: Where, spath: Path) -> ImageRef | N
             detail=f"semver range {semver!r}: the controller picks the tag",
             artifact="oci-artifact",
         )
-    return make_ref(where.path, SOURCE, text, parts, ctx, artifact="oci-artifact")
+    return make_ref(where.path, Source.FLUX, text, parts, ctx, artifact="oci-artifact")

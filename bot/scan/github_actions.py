@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from yaml.nodes import Node, ScalarNode
 
 from bot.model import Context, ImageRef, Role, Source
-from bot.scan._k8s import strict_reference
 from bot.scan.common import make_ref
 from bot.scan.interpolate import check_keys, non_string
+from bot.scan.yamlimages import strict_reference
 from bot.scan.yamlsrc import Doc, documents, get, get_path, is_map, is_seq, items, text_of
 
 SOURCE = Source.GITHUB_ACTIONS

@@ -1,10 +1,10 @@
 """Helm values files: image maps (``registry``/``repository``/``tag``/``digest``), inline
 ``*image: repo:tag`` strings, the chart's ``appVersion`` for an empty tag, ``global.imageRegistry``.
 
-How the effective reference is composed is documented on :func:`bot.scan._k8s.helm_map` (the
+How the effective reference is composed is documented on :func:`bot.scan.yamlimages.helm_map` (the
 bitnami ``common.images`` convention, and kube-prometheus-stack's ``sha``). A map under a key
 that does not name an image counts when it plainly is one (``redis: {repository:, tag:}``, see
-:func:`bot.scan._k8s._bare_image_map`). Claimed by name (``values*.yaml``, ``*-values.yaml``, files
+:func:`bot.scan.yamlimages._bare_image_map`). Claimed by name (``values*.yaml``, ``*-values.yaml``, files
 under a ``values/`` folder) and by content (a top-level ``image:`` map, or ``global:
 imageRegistry``, in a file without ``apiVersion``). A document that is a Kubernetes object after
 all is read as one.
@@ -18,14 +18,14 @@ from collections.abc import Iterator
 
 from bot.model import ImageRef, Source
 from bot.scan import Repo
-from bot.scan._k8s import (
+from bot.scan.manifests import objects
+from bot.scan.yamlimages import (
     Where,
     any_image_key,
     chart_lookup,
     global_registry,
     images,
     is_object,
-    objects,
     want_values,
 )
 from bot.scan.yamlsrc import documents

@@ -9,7 +9,7 @@ reference with its exact span; a templated one is skipped with the expression as
 
 Jinja comments (``{# ... #}``) are blanked first, so a commented-out ``image:`` line is not
 reported and ``image: nginx:1.27 {# pinned #}`` reads ``nginx:1.27``. In a role's or playbook's
-``templates/`` folder, variables are resolved as in tasks (:mod:`bot.scan._ansible_vars`), unless
+``templates/`` folder, variables are resolved as in tasks (:mod:`bot.scan.ansible_vars`), unless
 the template assigns the name itself (``{% set %}``, ``{% for %}``, macros).
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from bot.model import ImageRef, Part, Skip, Source
 from bot.scan import Repo
-from bot.scan._ansible_vars import Resolver, role_dir
+from bot.scan.ansible_vars import Resolver, role_dir
 from bot.scan.helm_template import image_lines
 from bot.scan.text import Locator
 

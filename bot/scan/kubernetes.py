@@ -25,7 +25,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Source
 from bot.scan import Repo
-from bot.scan._k8s import Where, images, is_object, json_patch, objects, want_with_values
+from bot.scan.manifests import objects
+from bot.scan.yamlimages import Where, images, is_object, json_patch, want_with_values
 from bot.scan.yamlsrc import YamlRejected, documents, get, text_of
 
 SOURCE = Source.KUBERNETES

@@ -20,7 +20,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef, Part, Role, Skip, Source
 from bot.scan import Repo
-from bot.scan._k8s import (
+from bot.scan.common import make_ref
+from bot.scan.yamlimages import (
     Path,
     Where,
     any_image_key,
@@ -30,7 +31,6 @@ from bot.scan._k8s import (
     json_patch,
     want_with_values,
 )
-from bot.scan.common import make_ref
 from bot.scan.yamlsrc import NULL, Doc, documents, dotted, get, get_path, items, text_of
 
 SOURCE = Source.KUSTOMIZE

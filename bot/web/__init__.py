@@ -19,9 +19,10 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bot import jobs, metrics
+from bot import metrics
+from bot.jobs import app as jobs_app
 from bot.jobs.queue import Queue
-from bot.jobs.router import Router, router
+from bot.jobs.router import Router
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,13 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def create_app(
-    settings: Settings | None = None, queue: Queue | None = None, routes: Router = router
+    settings: Settings | None = None, queue: Queue | None = None, routes: Router = jobs_app.ROUTER
 ) -> Flask:
     """The WSGI app (gunicorn: ``'bot.web:create_app()'``). Refuses to build without a strong
     ``WEBHOOK_SECRET``."""
     settings = settings or Settings.from_env()
     secret = settings.require_webhook_secret()
-    jobs.load()
+    jobs_app.start()
     q = queue or Queue(settings)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1

@@ -8,7 +8,7 @@ import pytest
 
 from bot.edit import EditError, apply, expected, plan, written
 from bot.model import Context, Role, Skip, Source
-from bot.scan._k8s import HEX_DIGEST
+from bot.scan.yamlimages import HEX_DIGEST
 from tests.edit.helpers import Spec, make
 
 D1 = "sha256:" + "1" * 64

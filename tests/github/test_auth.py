@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
 import threading
 from datetime import timedelta
 
 import pytest
-import responses
-from github import Github
 
 from bot.github import CredentialsError, GitHubApp, GitHubError, load_private_key
-from bot.github.http import TokenAuth
 from bot.settings import Settings
 
 MINT = "apps/create-installation-access-token"
@@ -92,13 +88,12 @@ def test_revoke(world):
     assert s.token.token != old.token
 
 
-def test_write_permissions_and_pygithub_client(world):
-    from bot.github import WRITE_PERMISSIONS
+def test_write_permissions_write_as_the_app(world):
+    from bot.github import WRITE_PERMISSIONS, issues
 
     s = world.github_app().session(world.inst.id, "octo-org/demo", WRITE_PERMISSIONS)
-    repo = s.gh.get_repo("octo-org/demo")
-    issue = repo.create_issue("Pullable: image health")
-    assert issue.user.login == f"{world.app.slug}[bot]"
+    issue = issues.create_issue(s, "Pullable: image health", "")
+    assert issue["user"]["login"] == f"{world.app.slug}[bot]"
     assert world.fake.tokens[s.token.token].permissions == WRITE_PERMISSIONS
 
 
@@ -116,7 +111,7 @@ def test_token_never_logged_or_shown(world, caplog):
     ga = world.github_app()
     s = ga.session(world.inst.id, "octo-org/demo")
     world.fake.fail(r"/git/ref/", times=1, status=502)
-    s.gh.get_repo("octo-org/demo").get_git_ref("heads/main").object  # noqa: B018 - forces the GET
+    s.get_json("git/ref/heads/main")  # retried after the 502
     s.repository()
     secret = s.token.token
     assert secret not in repr(s.token) and secret not in repr(s)
@@ -147,22 +142,6 @@ def test_many_installation_repositories_are_paginated(world):
         world.fake.create_repo(f"octo-org/r{i:03d}", {})
     names = [r["full_name"] for r in world.github_app().installation_repositories(world.inst.id)]
     assert len(names) == 106 and len(set(names)) == 106
-
-
-@responses.activate
-def test_pygithub_auth_reads_the_current_token():
-    """Unit: every PyGithub request carries the token the cache holds at that moment."""
-    responses.get(
-        re.compile(r"https://ghe\.example(:443)?/api/v3/repos/o/r"),
-        json={"full_name": "o/r", "name": "r", "url": "https://ghe.example/api/v3/repos/o/r"},
-    )
-    current = ["ghs_first"]
-    gh = Github(auth=TokenAuth(lambda: current[0]), base_url="https://ghe.example/api/v3")
-    assert gh.get_repo("o/r").name == "r"
-    current[0] = "ghs_second_and_longer_than_forty_characters_xxxxxxxx"
-    assert gh.get_repo("o/r").name == "r"
-    sent = [c.request.headers["Authorization"] for c in responses.calls]
-    assert sent == ["token ghs_first", "token ghs_second_and_longer_than_forty_characters_xxxxxxxx"]
 
 
 def test_from_settings_is_one_app_per_process(world, tmp_path):

@@ -1,12 +1,11 @@
-"""Retries and rate limits, for the httpx client and for PyGithub, driven by the fake's failure
-hooks. Sleeps are recorded instead of slept, so no test depends on time."""
+"""Retries and rate limits of the App's GitHub client, driven by the fake's failure hooks.
+Sleeps are recorded instead of slept, so no test depends on time."""
 
 from __future__ import annotations
 
 import pytest
-from github import GithubException, InputGitTreeElement
 
-from bot.github import WRITE_PERMISSIONS, GitHubError, RateLimited, rate_limit_remaining
+from bot.github import WRITE_PERMISSIONS, GitHubError, RateLimited, issues, rate_limit_remaining
 from bot.github.http import RATE_LISTENERS, retry_after
 from bot.jobs.reader import scan_repository
 
@@ -72,39 +71,17 @@ def test_rate_limit_remaining_is_recorded_and_published(world):
         s.repository()
         assert rate_limit_remaining(world.inst.id) == 1233
         assert (world.inst.id, "core", 1233) in seen
-        repo = s.gh.get_repo("octo-org/demo")
-        repo.get_git_ref("heads/main").object  # noqa: B018 - one PyGithub GET
+        s.get_json("git/ref/heads/main")
         assert s.rate_limit_remaining() == 1232
     finally:
         RATE_LISTENERS.pop()
 
 
-def test_pygithub_retries_502_and_secondary_limits_without_duplicating(world):
-    s = world.github_app().session(world.inst.id, "octo-org/demo", WRITE_PERMISSIONS)
-    repo = s.gh.get_repo("octo-org/demo")
-    base = world.repo.refs["refs/heads/main"]
-    world.fake.fail(r"/git/trees$", status=502, method="POST")
-    world.fake.fail_secondary_rate_limit(r"/git/commits$", retry_after=5, method="POST")
-    tree = repo.create_git_tree(
-        [InputGitTreeElement("Dockerfile", "100644", "blob", content="FROM alpine:3.20\n")],
-        repo.get_git_tree(base),
-    )
-    commit = repo.create_git_commit("Bump alpine", tree, [repo.get_git_commit(base)])
-    repo.create_git_ref("refs/heads/pullable/alpine", commit.sha)
-    world.fake.fail(r"/pulls$", status=502, method="POST")
-    pr = repo.create_pull(base="main", head="pullable/alpine", title="Bump alpine", body="")
-    assert pr.number == 1 and len(world.fake.pulls(world.repo)) == 1
-    # the secondary limit waits Retry-After; a first 502 is retried at once (urllib3's backoff)
-    assert world.sleeps == [5]
-    assert world.fake.count(method="POST", path=r"/git/(trees|commits)$") == 4
-    assert world.fake.count(method="POST", path=r"/pulls$") == 2
-
-
-def test_pygithub_gives_up_on_a_write_that_keeps_failing(world):
+def test_gives_up_on_a_write_that_keeps_failing(world):
     s = world.github_app().session(world.inst.id, "octo-org/demo", WRITE_PERMISSIONS)
     world.fake.fail(r"/issues$", status=502, times=20, method="POST")
-    with pytest.raises(GithubException) as exc:
-        s.gh.get_repo("octo-org/demo").create_issue("x")
+    with pytest.raises(GitHubError) as exc:
+        issues.create_issue(s, "x", "")
     assert exc.value.status == 502 and world.repo.issues == {}
     assert world.fake.count(method="POST", path=r"/issues$") == 5
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from bot.github import pulls
 from tests.support.fakegithub_webhooks import deliver, example, examples
 
 
@@ -38,7 +39,7 @@ def test_installation_and_pull_request_payloads_follow_state(world):
     s = world.github_app().session(
         world.inst.id, "octo-org/demo", {"pull_requests": "write", "contents": "read"}
     )
-    pr = s.gh.get_repo("octo-org/demo").create_pull(base="main", head="feature", title="t", body="")
+    pr, _ = pulls.create(s, "feature", "main", "t", "")
     p = world.fake.pull_request_payload(world.repo, pr.number, "opened", installation=world.inst)
     assert p["pull_request"]["head"]["sha"] == world.repo.refs["refs/heads/feature"]
     assert p["number"] == pr.number and p["installation"]["id"] == world.inst.id

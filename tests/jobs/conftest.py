@@ -32,8 +32,5 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def queue(settings: Settings) -> Queue:
-    from bot import jobs
-
-    jobs.load()
     register_test_kinds()
     return Queue(settings)

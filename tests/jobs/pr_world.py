@@ -10,10 +10,10 @@ import pytest
 
 from bot import github
 from bot.github import GitHubApp
-from bot.jobs import _pr_inventory, scan_repo
+from bot.jobs import inventory
+from bot.jobs.inventory import Inventory
 from bot.jobs.publish import PERMISSIONS as PUBLISH_PERMISSIONS
 from bot.jobs.publish import Report, publish
-from bot.jobs.scan_repo import Outcome
 from bot.settings import Settings
 from tests.support.fakegithub import FakeApp, FakeGitHub, FakeInstallation, FakeRepo
 from tests.support.registry import LocalRegistry
@@ -59,12 +59,14 @@ class PrWorld:
     registry: LocalRegistry
     sleeps: list[float] = field(default_factory=list)
 
-    def scan(self, paths: list[str] | None = None) -> Outcome:
-        return scan_repo.run(self.settings, self.inst.id, self.repo.full_name, None, paths)
+    def scan(self, paths: list[str] | None = None) -> Inventory:
+        inv = inventory.take(self.settings, self.inst.id, self.repo.full_name, None, paths)
+        assert inv is not None
+        return inv
 
-    def publish(self, outcome: Outcome | None = None) -> Report:
+    def publish(self, outcome: Inventory | None = None) -> Report:
         outcome = outcome or self.scan()
-        s = _pr_inventory.session(self.settings, self.inst.id, self.repo.full_name, PUBLISH_PERMISSIONS)
+        s = inventory.session(self.settings, self.inst.id, self.repo.full_name, PUBLISH_PERMISSIONS)
         try:
             return publish(s, outcome)
         finally:

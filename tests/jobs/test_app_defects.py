@@ -8,12 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from bot import github, jobs
+from bot import github
 from bot.github import issues
 from bot.jobs import dashboard
 from bot.jobs.journal import Job
-from bot.jobs.queue import Queue
-from bot.jobs.worker import execute
+from bot.jobs.queue import Queue, execute
 from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
 
 BRANCH = "pullable/bitnami-kubectl"
@@ -22,7 +21,6 @@ BRANCH = "pullable/bitnami-kubectl"
 @pytest.fixture
 def w(fake_github, registry_open, tmp_path, monkeypatch) -> PrWorld:
     monkeypatch.setenv("PULLABLE_GITHUB_PACING", "0")
-    jobs.load()
     world = build(fake_github, registry_open, tmp_path, monkeypatch)
     world.settings = replace(world.settings, retry_base=0.0)  # retries are due at once
     issues._logins.clear()

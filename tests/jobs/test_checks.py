@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import github, jobs
+from bot import github
 from bot.github import issues
 from bot.jobs import checks, dashboard
 from bot.jobs.handlers import pull_request
@@ -124,7 +124,6 @@ class Ctx:
 
 
 def test_handler_queues_same_repository_prs_and_skips_forks(world) -> None:
-    jobs.load()
     number, head = open_pr(world, {"Dockerfile": CLEAN})
     ctx = Ctx(Queue(world.settings))
     payload = world.fake.pull_request_payload(world.repo, number, "opened", installation=world.inst)
@@ -146,7 +145,6 @@ def test_handler_queues_same_repository_prs_and_skips_forks(world) -> None:
 
 
 def test_a_burst_of_pushes_coalesces_into_one_check_of_the_latest_head(world) -> None:
-    jobs.load()
     ctx = Ctx(Queue(world.settings))
     number, _ = open_pr(world, {"Dockerfile": CLEAN})
     other, other_head = open_pr(world, {"Dockerfile": CLEAN}, branch="other")

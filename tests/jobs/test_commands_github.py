@@ -9,13 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot import jobs
 from bot.github import issues
 from bot.github.markdown import marker
 from bot.jobs import commands, dashboard
 from bot.jobs.handlers import comments
-from bot.jobs.queue import Queue
-from bot.jobs.worker import execute
+from bot.jobs.queue import Queue, execute
 from bot.web import create_app
 from tests.support.webhooks import app_settings
 
@@ -27,7 +25,6 @@ def h(fake_github, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A repository with an issue #1 and people of every role; ``post`` delivers a comment and runs
     the jobs it causes, except scans (they need registries: their payloads are checked instead)."""
     monkeypatch.setenv("PULLABLE_GITHUB_PACING", "0")
-    jobs.load()
     app = fake_github.create_app()
     inst = fake_github.create_installation(app)
     repo = fake_github.create_repo(REPO, {"README.md": "# demo\n"}, installation=inst)

@@ -12,9 +12,12 @@ import pytest
 from bot.github import GitHubApp, issues
 from bot.github.markdown import marker
 from bot.jobs import dashboard, publish, scan_repo
+from bot.jobs import inventory as inventory_module
+from bot.jobs.inventory import Inventory
+from bot.jobs.journal import Job
 from bot.jobs.queue import Queue
-from bot.jobs.scan_repo import Outcome
 from bot.model import Context, Edit, Finding, Fix, ImageRef, Part, Role, ScanError, Skip, Source, Span, Status
+from bot.repoconfig import RepoConfig
 from tests.support.webhooks import app_settings
 
 REPO = "octo-org/demo"
@@ -45,9 +48,20 @@ def inventory() -> list[Finding]:
     ]  # fmt: skip
 
 
-def outcome(findings: list[Finding], *, full: bool = True, paths: list[str] | None = None, **kw) -> Outcome:
-    base = Outcome(1, REPO, "main", "a" * 40, full, paths, findings, [])
-    return replace(base, inventory=findings, **kw)
+def outcome(
+    findings: list[Finding],
+    *,
+    full: bool = True,
+    paths: list[str] | None = None,
+    errors: list[ScanError] | None = None,
+    config_error: str | None = None,
+) -> Inventory:
+    scope = None if full else tuple(paths or ())
+    return Inventory(
+        1, REPO, "main", "a" * 40, scope, tuple(findings), tuple(errors or ()), (),
+        None,  # type: ignore[arg-type]  # the dashboard reads no file
+        RepoConfig(), config_error, False,
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -64,8 +78,8 @@ def world(fake_github, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return SimpleNamespace(fake=fake_github, app=app, inst=inst, repo=repo, ctx=ctx, session=session)
 
 
-def run(world, out: Outcome) -> None:
-    dashboard.after_scan(replace(out, installation_id=world.inst.id), world.ctx)
+def run(world, out: Inventory, skipped: list[str] | None = None) -> None:
+    dashboard.write(replace(out, installation_id=world.inst.id), skipped or [], world.ctx)
 
 
 def the_issue(world):
@@ -73,12 +87,25 @@ def the_issue(world):
     return issue
 
 
-def test_runs_after_the_pr_writer() -> None:
-    hooks = scan_repo.AFTER_SCAN
-    assert publish.after_scan in hooks and dashboard.after_scan in hooks
-    assert hooks.index(publish.after_scan) < hooks.index(dashboard.after_scan)
-    dashboard._register()  # importing twice does not register twice
-    assert hooks.count(dashboard.after_scan) == 1
+def test_runs_after_the_pr_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan job composes its writers explicitly: inventory, then the PR writer, then the
+    dashboard with the branches the PR writer could not use; nothing for an archived repository
+    or one without a commit."""
+    calls: list[tuple[str, object]] = []
+    inv = outcome(inventory())
+    taken: list[Inventory | None] = [inv, replace(inv, archived=True), None]
+    monkeypatch.setattr(inventory_module, "take", lambda *a, **kw: taken.pop(0))
+    monkeypatch.setattr(
+        publish, "write", lambda i, ctx: calls.append(("prs", i)) or publish.Report(skipped=["pullable/x"])
+    )
+    monkeypatch.setattr(dashboard, "write", lambda i, skipped, ctx: calls.append(("dashboard", skipped)))
+    job = Job("scan", {"installation_id": 1, "repo": REPO, "ref": None, "paths": None, "compare": []})
+    ctx = SimpleNamespace(queue=SimpleNamespace(settings=None))
+    scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]
+    assert calls == [("prs", inv), ("dashboard", ["pullable/x"])]
+    scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]  # archived
+    scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]  # no commit yet
+    assert len(calls) == 2
 
 
 def test_lists_every_kind_of_problem(world) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.dashboard import recorded as findings
 from bot.jobs.queue import Queue
-from bot.jobs.scan_repo import findings
 from bot.settings import Settings
 from bot.web import create_app
 from tests.support.fakegithub import FakeGitHub
@@ -88,9 +88,12 @@ def test_push_and_install_become_recorded_findings(world, tmp_path: Path):
     part = findings(queue.journal, "octo-org/demo")
     assert part["full"] is False and part["paths"] == ["README.md", "compose.yaml"]
     assert part["sha"] == push.payload["after"]
-    assert [(f["path"], f["reference"], f["status"]) for f in part["findings"]] == [
+    # every file is in the inventory; those the push added or modified hold just this reference
+    pushed = set(part["paths"])
+    assert [(f["path"], f["reference"], f["status"]) for f in part["findings"] if f["path"] in pushed] == [
         ("compose.yaml", "docker.io/library/postgres:16", "ok")
     ]
+    assert {f["path"] for f in part["findings"]} == {"compose.yaml", "k8s/deploy.yaml"}
     # the scan read files through a token scoped to the one repository, and never cloned
     tokens = [e.body for e in fake.log if e.path.endswith("/access_tokens")]
     assert tokens and all(

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.jobs import Context
+from bot.jobs.app import ROUTER as router
 from bot.jobs.handlers import push, schedule
 from bot.jobs.journal import Job
-from bot.jobs.queue import Queue, parse_cron
-from bot.jobs.router import Event, Router, router
-from bot.jobs.scan_repo import merge_scan
-from bot.jobs.worker import execute
+from bot.jobs.queue import Queue, execute, parse_cron
+from bot.jobs.requests import merge_scan
+from bot.jobs.router import Event, Router
 from bot.settings import Settings, SettingsError
 from bot.web import create_app
 from tests.support.fakegithub_webhooks import deliver, example
@@ -196,12 +196,12 @@ def test_schedule_plan_spreads_each_installation_within_its_budget():
 
 
 def test_schedule_job_submits_spread_full_scans(queue: Queue, monkeypatch):
-    from bot.jobs import scan_repo
+    from bot import github
 
     repos = {7: ["o/a", "o/b"], 8: ["p/c"]}
-    monkeypatch.setattr(scan_repo, "installation_ids", lambda settings: sorted(repos))
+    monkeypatch.setattr(github, "installation_ids", lambda settings: sorted(repos))
     monkeypatch.setattr(
-        scan_repo, "installed_repositories", lambda settings, inst: iter((inst, r) for r in repos[inst])
+        github, "installed_repositories", lambda settings, inst: iter((inst, r) for r in repos[inst])
     )
     queue._tick()
     queue._tick()  # a second consumer firing the same tick adds nothing

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from bot.jobs import _pr_body
+from bot.jobs import pr_body
+from bot.jobs.pr_state import PrState
 from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Part, Role, Source, Span, Status
 from bot.registry import MemoryStore, Registry, RegistryConfig
 
@@ -21,7 +22,7 @@ def _finding(status: Status, evidence: Evidence) -> Finding:
 
 
 def _body(f: Finding) -> str:
-    return _pr_body.body([f], [], {"bitnami-kubectl": "Bitnami retired its images"}, {})
+    return pr_body.body([f], [], {"bitnami-kubectl": "Bitnami retired its images"}, PrState())
 
 
 def test_internal_codes_are_not_printed_as_http_statuses():

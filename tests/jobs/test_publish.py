@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from bot.jobs import _pr_inventory, publish
-from bot.jobs.publish import branch_name, state_of
+from bot.jobs import inventory, publish
+from bot.jobs.pr_state import branch_name, state_of
 from bot.model import Status
+from bot.repoconfig import RepoConfig
 from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
 
 BRANCH = "pullable/bitnami-kubectl"
@@ -23,7 +24,7 @@ def pr_world(fake_github, registry_open, tmp_path, monkeypatch) -> PrWorld:
 
 
 def _session(w: PrWorld):
-    return _pr_inventory.session(w.settings, w.inst.id, w.repo.full_name, publish.PERMISSIONS)
+    return inventory.session(w.settings, w.inst.id, w.repo.full_name, publish.PERMISSIONS)
 
 
 def _pr(w: PrWorld, state: str = "open"):
@@ -53,8 +54,8 @@ def test_opens_one_pr_with_exactly_the_changed_bytes(pr_world: PrWorld):
     assert f"`docker.io/alpine/kubectl:1.33.4`: verified, digest `{digest}`, checked 20" in body
     assert "/pullable unignore <image>" in body
     st = state_of(publish.pulls.get(_session(w), 1))
-    assert st is not None and st["base"] == base and st["head"] == head_sha(w)
-    assert st["items"] == [["k8s/migrate.yaml", "docker.io/bitnami/kubectl:1.31",
+    assert st is not None and st.base == base and st.head == head_sha(w)
+    assert st.to_json()["items"] == [["k8s/migrate.yaml", "docker.io/bitnami/kubectl:1.31",
                             "docker.io/alpine/kubectl:1.33.4", "docker.io/bitnami/kubectl"]]  # fmt: skip
     w.fake.assert_clean()
 
@@ -156,7 +157,7 @@ def test_an_unreachable_registry_does_not_retire_a_pr(pr_world: PrWorld, tmp_pat
     w.settings = replace(w.settings, config=str(dead))
     monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "cold"))  # no cached registry answers
     outcome = w.scan()
-    assert [f.status for f in outcome.inventory] == [Status.UNREACHABLE]
+    assert [f.status for f in outcome.findings] == [Status.UNREACHABLE]
     report = w.publish(outcome)
     assert not report.closed and _pr(w).state == "open"
 
@@ -173,14 +174,13 @@ def test_a_broken_repo_config_publishes_nothing(pr_world: PrWorld):
     w = pr_world
     w.fake.push(w.repo, {".github/pullable.yml": "group: sometimes\n"})
     outcome = w.scan()
-    assert outcome.config is None and "group" in (outcome.config_error or "")
-    from bot.jobs.publish import after_scan
+    assert outcome.config == RepoConfig() and "group" in (outcome.config_error or "")
 
     class Ctx:
         class queue:  # the shape of bot.jobs.Context
             settings = w.settings
 
-    after_scan(outcome, Ctx)  # type: ignore[arg-type]
+    assert publish.write(outcome, Ctx) == publish.Report()  # type: ignore[arg-type]
     assert w.fake.pulls(w.repo, "all") == []
 
 
@@ -211,7 +211,7 @@ def test_a_job_killed_between_branch_and_body_resumes(pr_world: PrWorld):
     report = w.publish()  # the branch moved but only by Pullable: still ours
     assert report.updated == [1] and not report.left
     st = state_of(publish.pulls.get(_session(w), 1))
-    assert st is not None and st["head"] == head_sha(w)
+    assert st is not None and st.head == head_sha(w)
     assert w.repo.obj(moved, "commit").login == w.app.bot_login
 
 
@@ -224,10 +224,10 @@ def test_a_reference_that_could_not_be_checked_does_not_shrink_the_pr(pr_world: 
     outcome = w.scan()
     # this time the registry could not be asked about one of the two references (as
     # pipeline.evaluate reports an outage: no rule, no fix)
-    outcome.inventory = [
+    outcome = replace(outcome, findings=tuple(
         replace(f, status=Status.UNREACHABLE, rule=None, fix=None) if f.ref.path == "k8s/cleanup.yaml" else f
-        for f in outcome.inventory
-    ]
+        for f in outcome.findings
+    ))  # fmt: skip
     report = w.publish(outcome)
     assert report.held == [1] and not report.updated and not report.closed
     assert head_sha(w) == head and _pr(w).body == body

@@ -9,8 +9,7 @@ from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from bot.jobs.queue import Queue
-from bot.jobs.worker import backoff, execute
+from bot.jobs.queue import Queue, backoff, execute
 from bot.settings import Settings
 from tests.support.webhooks import read_log, start_worker, stop, wait_for
 

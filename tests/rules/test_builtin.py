@@ -216,7 +216,8 @@ def test_latest_pinned_by_digest_is_not_floating():
 )  # fmt: skip
 def test_minor_only_tag_becomes_newest_patch_of_its_line(text, new):
     d = decide(text)
-    assert d is not None and d.rule.id == "floating-minor" and str(d.target) == new
+    assert d is not None and str(d.target) == new
+    assert d.rule.id == ("floating-major" if text == "postgres:16" else "floating-minor")
     verified(d)
 
 
@@ -393,3 +394,28 @@ def test_forbidden_and_blocked_get_advice_that_fits_what_happened():
     assert d is not None and d.target is None
     assert "could not be reached" not in d.advice
     assert "network" in d.advice and "allow" in d.advice
+
+
+# --- issue 16: what should float ------------------------------------------------------------------
+
+
+def test_dockerfile_syntax_directive_keeps_the_floating_major_docker_recommends():
+    """`# syntax=docker/dockerfile:1` is Docker's recommended form: BuildKit picks up 1.x fixes."""
+    lookup = FakeLookup({"docker.io/docker/dockerfile": {"1": digest("df1"), "1.10.0": digest("df1"),
+                                                         "1.9.0": digest("df19")}})  # fmt: skip
+    ref = image_ref("docker/dockerfile:1", source=Source.DOCKERFILE, path="Dockerfile")
+    ref = dataclasses.replace(ref, context=Context(kind="directive", name="syntax", field="# syntax"))
+    assert rules.evaluate(ref, lookup.check(ref.reference), lookup, TABLE, Options()) is None
+    # the same tag in a FROM line still floats and is pinned
+    from_ref = dataclasses.replace(ref, context=Context(kind="stage", field="FROM"))
+    d = rules.evaluate(from_ref, lookup.check(ref.reference), lookup, TABLE, Options())
+    assert d is not None and str(d.target) == "docker.io/docker/dockerfile:1.10.0"
+
+
+def test_a_major_only_tag_is_described_as_major_only():
+    d = decide("postgres:16")
+    assert d is not None and d.rule.id == "floating-major"
+    assert "major-only" in d.rule.why and "minor-only" not in d.rule.why
+    d = decide("python:3.12")
+    assert d is not None and d.rule.id == "floating-minor"
+    assert "minor-only" in d.rule.why and "major" not in d.rule.why

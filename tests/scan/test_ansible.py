@@ -49,7 +49,7 @@ def test_role_tasks() -> None:
             (33, 16, "docker.io/library/redis:7.4", "docker.io/library/redis:7.4", None),  # inside block:
             (50, 24, "ghcr.io/acme/worker:1.8.0", "ghcr.io/acme/worker:1.8.0", None),  # k8s definition
             (65, 24, "ghcr.io/acme/seed:0.4.2", "ghcr.io/acme/seed:0.4.2", None),  # definition: | string
-            *[(r.line, r.column, r.text, r.reference, r.skip) for r in refs[6:]],  # test_ansible_vars.py
+            *[(r.line, r.column, r.text, r.reference, r.skip) for r in refs[6:]],  # testansible_vars.py
         ]
     )
     assert len(refs) == 15

@@ -30,7 +30,7 @@ def test_variable_fixes_edit_the_winning_definitions(tmp_path: Path) -> None:
                      [(defaults, "1.31", "1.31.5"), (defaults, "bitnami/kubectl", "alpine/kubectl")]),
         (tasks, 11): ("floating-minor", "redis:7.2.5", [("inventory/group_vars/all.yml", "7.2", "7.2.5")]),
         (tasks, 16): ("floating-latest", "nginx:1.27.3", [(tasks, "nginx", "nginx:1.27.3")]),
-        ("roles/tools/handlers/main.yml", 4): ("floating-minor", "postgres:16.4",
+        ("roles/tools/handlers/main.yml", 4): ("floating-major", "postgres:16.4",
                                                [("roles/tools/handlers/main.yml", "16", "16.4")]),
         ("roles/tools/templates/compose.yml.j2", 4): ("bitnami-kubectl", "alpine/kubectl:1.31.5",
                      [(defaults, "1.31", "1.31.5"), (defaults, "bitnami/kubectl", "alpine/kubectl")]),

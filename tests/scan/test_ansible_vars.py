@@ -10,7 +10,7 @@ import pytest
 
 from bot.model import ImageRef, Skip
 from bot.scan import LocalRepo, ansible, claimant, scan_file
-from bot.scan._ansible_vars import role_dir
+from bot.scan.ansible_vars import role_dir
 from tests.edit.helpers import DictRepo
 from tests.scan.test_ansible import FIX, check_spans, scan
 

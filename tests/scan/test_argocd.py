@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.model import ImageRef, Role, Source
-from bot.scan import LocalRepo, ScanResult, argocd, kubernetes, scan_file
+from bot.scan import LocalRepo, ScanResult, argocd, claimant, kubernetes, scan_file
 from tests.support.spans import scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
@@ -89,14 +89,16 @@ def test_block_with_indentation_indicator_crlf_and_unparsable_values() -> None:
     assert (ref.line, ref.column, ref.text, ref.parts[0].raw) == (9, 18, "redis:7.4", True)
 
 
-def test_argocd_module_face() -> None:
-    assert argocd.SOURCE is Source.ARGOCD
+def test_argocd_documents_are_read_through_the_kubernetes_finder() -> None:
+    """Argo CD is no finder of its own: the Kubernetes finder claims the file and the manifest
+    dispatcher (bot.scan.manifests) sends each Application to the Argo CD reader."""
+    assert not hasattr(argocd, "claims") and not hasattr(argocd, "find")
     head = b"apiVersion: argoproj.io/v1alpha1\nkind: Application\n"
-    assert argocd.claims("apps/grafana.yaml", head)
-    assert not argocd.claims("apps/wf.yaml", b"apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n")
+    assert claimant("apps/grafana.yaml", head) is kubernetes
     data = (FIX / "argocd/applications.yaml").read_bytes()
-    mine = scan_file("a.yaml", data, LocalRepo(FIX), argocd).refs
+    mine = scan_file("a.yaml", data, LocalRepo(FIX)).refs
     assert mine == scan_file("a.yaml", data, LocalRepo(FIX), kubernetes).refs
+    assert mine and {r.source for r in mine} == {Source.ARGOCD}
 
 
 def test_a_parameter_holding_a_whole_image_is_one_reference() -> None:

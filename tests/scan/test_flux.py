@@ -107,15 +107,17 @@ def test_helm_release_values_are_helm_values() -> None:
 
 
 def test_flux_handler_face() -> None:
-    from bot.scan import flux
+    """Flux is no finder of its own: the Kubernetes finder claims the file and the manifest
+    dispatcher sends the kinds ``flux.handles`` to the Flux reader."""
+    from bot.scan import claimant, flux
 
-    assert flux.SOURCE is Source.FLUX
-    assert flux.claims("clusters/prod/podinfo.yaml", b"apiVersion: source.toolkit.fluxcd.io/v1\n")
-    assert not flux.claims("x.yaml", b"apiVersion: v1\nkind: Pod\n")
+    assert not hasattr(flux, "claims") and not hasattr(flux, "find")
+    assert claimant("clusters/prod/podinfo.yaml", b"apiVersion: source.toolkit.fluxcd.io/v1\n") is kubernetes
     assert flux.handles("helm.toolkit.fluxcd.io/v2", "HelmRelease")
     assert not flux.handles("image.toolkit.fluxcd.io/v1beta2", "ImagePolicy")
     data = b"apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nspec:\n  url: oci://ghcr.io/o/m\n"
-    assert [r.text for r in scan_data("f.yaml", data, flux).refs] == ["ghcr.io/o/m"]
+    refs = scan_data("f.yaml", data, kubernetes).refs
+    assert [(r.text, r.source) for r in refs] == [("ghcr.io/o/m", Source.FLUX)]
 
 
 def test_image_repository_is_a_repository_to_watch_not_an_image_to_pin() -> None:

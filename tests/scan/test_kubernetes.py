@@ -17,7 +17,6 @@ from bot.scan import (
     LocalRepo,
     ScanResult,
     ansible,
-    argocd,
     helm_values,
     kubernetes,
     kustomize,
@@ -26,7 +25,8 @@ from bot.scan import (
 from tests.support.spans import check_spans, scan_data
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
-YAML_FINDERS = [kubernetes, helm_values, kustomize, ansible, argocd]
+# Argo CD and Flux documents are read through the kubernetes finder (bot.scan.manifests).
+YAML_FINDERS = [kubernetes, helm_values, kustomize, ansible]
 
 
 def scan(rel: str, finder: ModuleType = kubernetes) -> ScanResult:

@@ -427,6 +427,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _pullable_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own cache directory, and no Redis unless it asks for one."""
+    """Each test gets its own cache directory, no Redis unless it asks for one, and an empty
+    Docker login (the CLI reads the user's own ~/.docker/config.json)."""
     monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path_factory.mktemp("pullable-data")))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("docker-config")))
     monkeypatch.delenv("REDIS_URL", raising=False)

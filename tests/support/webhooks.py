@@ -92,31 +92,32 @@ def register_test_kinds() -> None:
     from many processes interleave whole); ``test.block`` also waits for ``payload["release"]``
     to exist; ``test.flaky`` raises a transient error until its attempt ``payload["ok_at"]``."""
     from bot import jobs
+    from bot.jobs.app import KINDS
     from bot.jobs.journal import Job
 
     def record(job: Job, ctx: jobs.Context, line: str) -> None:
         with open(job.payload["log"], "a") as fh:
             fh.write(f"{line} {job.id} {job.repo} {job.attempts} {os.getpid()}\n")
 
-    @jobs.kind("test.record")
     def run_record(job: Job, ctx: jobs.Context) -> None:
         record(job, ctx, "start")
         time.sleep(job.payload.get("sleep", 0))
         record(job, ctx, "end")
 
-    @jobs.kind("test.block")
     def run_block(job: Job, ctx: jobs.Context) -> None:
         record(job, ctx, "start")
         while not os.path.exists(job.payload["release"]):
             time.sleep(0.05)
         record(job, ctx, "end")
 
-    @jobs.kind("test.flaky")
     def run_flaky(job: Job, ctx: jobs.Context) -> None:
         record(job, ctx, "start")
         if job.attempts < job.payload["ok_at"]:
             raise jobs.Transient("registry answered 503")
         record(job, ctx, "end")
+
+    for name, run in (("test.record", run_record), ("test.block", run_block), ("test.flaky", run_flaky)):
+        KINDS[name] = jobs.Kind(name, run)
 
 
 def read_log(path: Path) -> list[list[str]]:

@@ -24,23 +24,26 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.github import Session, issues, permissions
+from bot import github
+from bot.github import Session, issues, permissions, pulls
 from bot.github.markdown import code, line, marker, markers
-from bot.jobs import Context, commands, dashboard, kind
+from bot.jobs import Context, checks, commands, dashboard, publish, requests
 from bot.jobs.journal import Job
-from bot.jobs.router import Event, router
-from bot.reference import parse
+from bot.jobs.router import Event, Router
+from bot.reference import name_of, parse
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-KIND = "command"
+KIND = requests.COMMAND
 CONVERSE = {"issues": "write", "pull_requests": "read", "metadata": "read"}
 RELEASE = {"pull_requests": "write", "metadata": "read"}
 REPLY_MARKER = "reply"
 EXPLAIN_LIMIT = 100
+
+router = Router()
 
 
 @router.register("issue_comment", action="created")
@@ -57,20 +60,15 @@ def on_comment(event: Event, ctx: Context) -> None:
         return
     if event.installation_id is None or not event.repo or not issue.get("number") or not comment.get("id"):
         return
-    ctx.submit(
-        KIND,
-        {"installation_id": event.installation_id, "repo": event.repo, "number": int(issue["number"]),
-         "pull": "pull_request" in issue, "comment_id": int(comment["id"]),
-         "created_at": comment["created_at"], "login": str(comment["user"]["login"]),
-         "verb": cmd.verb, "image": str(cmd.image) if cmd.image else None},
-        repo=event.repo,
+    requests.command(
+        ctx, event.installation_id, event.repo, cmd, number=int(issue["number"]),
+        pull="pull_request" in issue, comment_id=int(comment["id"]), created_at=comment["created_at"],
+        login=str(comment["user"]["login"]),
     )  # fmt: skip
 
 
-@kind(KIND)
 def command_job(job: Job, ctx: Context) -> None:
-    from bot import github
-
+    """The ``command`` job: react, authorise, run, reply (see the module docstring)."""
     p = job.payload
     settings = ctx.queue.settings
     session = github.session(settings, int(p["installation_id"]), p["repo"], CONVERSE)
@@ -119,8 +117,8 @@ def run(settings: Settings, ctx: Context, session: Session, p: Mapping[str, Any]
         return rescan(ctx, session, p)
     if verb == "explain":
         return explain(settings, ctx, session, p)
-    if verb in ("ignore", "unignore") and p.get("image"):
-        name = parse(p["image"]).name
+    name = name_of(p.get("image"))
+    if verb in ("ignore", "unignore") and name is not None:
         short = parse(name).familiar_name()
         if verb == "ignore":
             return ignore(ctx, session, p, name, short)
@@ -130,12 +128,7 @@ def run(settings: Settings, ctx: Context, session: Session, p: Mapping[str, Any]
 
 def _scan(ctx: Context, p: Mapping[str, Any], why: str) -> bool:
     """Queue a full scan of the default branch; True when it joined one already waiting."""
-    job = ctx.submit(
-        "scan",
-        {"installation_id": p["installation_id"], "repo": p["repo"], "ref": None, "paths": None,
-         "compare": [], "reasons": [f"{why} (comment {p['comment_id']})"]},
-        repo=p["repo"],
-    )  # fmt: skip
+    job = requests.scan(ctx, int(p["installation_id"]), p["repo"], f"{why} (comment {p['comment_id']})")
     return len(job.payload.get("reasons", [])) > 1
 
 
@@ -148,17 +141,10 @@ def rescan(ctx: Context, session: Session, p: Mapping[str, Any]) -> str:
     )
     text += " Its pull requests and the dashboard issue follow the result."
     if p.get("pull"):
-        from bot.github import pulls
-        from bot.jobs import checks
-
         pr = pulls.get(session, p["number"])
         if pr.state == "open" and pr.same_repo:
-            ctx.submit(
-                checks.KIND,
-                {"installation_id": p["installation_id"], "repo": p["repo"],
-                 "pulls": {str(pr.number): {"sha": pr.head_sha, "base": pr.base}}},
-                repo=p["repo"],
-            )  # fmt: skip
+            inst = int(p["installation_id"])
+            requests.check(ctx, inst, p["repo"], number=pr.number, head_sha=pr.head_sha, base=pr.base)
             text += " The check of this pull request runs again too."
         elif not pr.same_repo:
             text += " This pull request comes from a fork: Pullable does not read or check its branch."
@@ -178,9 +164,6 @@ def ignore(ctx: Context, session: Session, p: Mapping[str, Any], name: str, shor
 
 
 def unignore(settings: Settings, ctx: Context, session: Session, p: Mapping[str, Any], name: str) -> str:
-    from bot import github
-    from bot.jobs import publish
-
     removed = dashboard.unignore(session, ctx.queue.journal, name)
     writer = github.session(settings, int(p["installation_id"]), p["repo"], RELEASE)
     try:
@@ -208,10 +191,6 @@ def unignore(settings: Settings, ctx: Context, session: Session, p: Mapping[str,
 def explain(settings: Settings, ctx: Context, session: Session, p: Mapping[str, Any]) -> str:
     """The findings and reasons for the repository, or for a pull request: the lines it changes."""
     if p.get("pull"):
-        from bot import github
-        from bot.github import pulls
-        from bot.jobs import checks
-
         pr = pulls.get(session, p["number"])
         if pr.same_repo:
             reader = github.session(settings, int(p["installation_id"]), p["repo"], checks.PERMISSIONS)
@@ -228,7 +207,7 @@ def explain(settings: Settings, ctx: Context, session: Session, p: Mapping[str, 
         prefix = "This pull request comes from a fork, so Pullable does not read its branch. "
     else:
         prefix = ""
-    doc = dashboard.inventory(ctx.queue.journal, p["repo"])
+    doc = dashboard.recorded(ctx.queue.journal, p["repo"])
     if doc is None:
         _scan(ctx, p, "/pullable explain")
         return (

@@ -3,8 +3,10 @@ branch. When the payload does not list the repositories, the schedule job lists 
 
 from __future__ import annotations
 
-from bot.jobs import Context
-from bot.jobs.router import Event, router
+from bot.jobs import Context, requests
+from bot.jobs.router import Event, Router
+
+router = Router()
 
 
 @router.register("installation", action="created")
@@ -16,12 +18,7 @@ def on_installed(event: Event, ctx: Context) -> None:
     key = "repositories" if event.name == "installation" else "repositories_added"
     repos = event.payload.get(key)
     if repos is None:
-        ctx.submit("schedule", {"installation_id": inst, "spread": 0})
+        requests.schedule(ctx, inst, spread=0)
         return
     for r in repos:
-        ctx.submit(
-            "scan",
-            {"installation_id": inst, "repo": r["full_name"], "ref": None, "paths": None, "compare": [],
-             "reasons": [f"{event.name} {event.action}"]},
-            repo=r["full_name"],
-        )  # fmt: skip
+        requests.scan(ctx, inst, r["full_name"], f"{event.name} {event.action}")

@@ -6,10 +6,11 @@ decided by the publisher from GitHub's state, not from this payload."""
 
 from __future__ import annotations
 
-from bot.jobs import Context
-from bot.jobs.router import Event, router
+from bot.jobs import Context, requests
+from bot.jobs.pr_state import PREFIX
+from bot.jobs.router import Event, Router
 
-BRANCH_PREFIX = "pullable/"
+router = Router()
 
 
 @router.register("pull_request", action="closed")
@@ -17,14 +18,9 @@ def on_closed(event: Event, ctx: Context) -> None:
     pr = event.payload.get("pull_request") or {}
     head = pr.get("head") or {}
     repo, inst = event.repo, event.installation_id
-    if inst is None or not repo or not str(head.get("ref", "")).startswith(BRANCH_PREFIX):
+    if inst is None or not repo or not str(head.get("ref", "")).startswith(PREFIX):
         return
     if ((head.get("repo") or {}).get("full_name") or "").lower() != repo.lower():
         return  # a fork's branch that happens to be called pullable/...: not ours
     merged = "merged" if pr.get("merged") else "closed"
-    ctx.submit(
-        "scan",
-        {"installation_id": inst, "repo": repo, "ref": None, "paths": None, "compare": [],
-         "reasons": [f"pull request #{pr.get('number')} {merged}"]},
-        repo=repo,
-    )  # fmt: skip
+    requests.scan(ctx, inst, repo, f"pull request #{pr.get('number')} {merged}")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from bot.jobs import Context, checks
-from bot.jobs.router import Event, router
+from bot.jobs import Context, requests
+from bot.jobs.router import Event, Router
 
 log = logging.getLogger(__name__)
+
+router = Router()
 
 
 @router.register("pull_request", action="opened")
@@ -28,9 +30,4 @@ def on_pull_request(event: Event, ctx: Context) -> None:
     if head_repo.lower() != repo.lower():
         log.info("%s#%s: from a fork (%s): not checked", repo, pr["number"], head_repo or "deleted")
         return
-    ctx.submit(
-        checks.KIND,
-        {"installation_id": inst, "repo": repo,
-         "pulls": {str(pr["number"]): {"sha": head["sha"], "base": base["ref"]}}},
-        repo=repo,
-    )  # fmt: skip
+    requests.check(ctx, inst, repo, number=int(pr["number"]), head_sha=head["sha"], base=base["ref"])

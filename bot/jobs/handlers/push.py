@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.jobs import Context
-from bot.jobs.router import Event, router
+from bot.jobs import Context, requests
+from bot.jobs.router import Event, Router
 
 MAX_COMMITS = 2048  # GitHub lists at most this many commits in a push payload
 MAX_FILES_PER_COMMIT = 3000  # ... and at most this many files per list of a commit
 ZERO_SHA = "0" * 40
+
+router = Router()
 
 
 def changes(payload: Mapping[str, Any]) -> tuple[list[str] | None, bool]:
@@ -48,9 +50,7 @@ def on_push(event: Event, ctx: Context) -> None:
     compare = [] if complete or paths is None else [[p["before"], p["after"]]]
     if paths is not None and not paths and not compare:
         return  # nothing added or modified
-    ctx.submit(
-        "scan",
-        {"installation_id": event.installation_id, "repo": repo["full_name"], "ref": default,
-         "paths": paths, "compare": compare, "reasons": [f"push {p.get('after', '')[:12]}"]},
-        repo=repo["full_name"],
+    requests.scan(
+        ctx, event.installation_id, repo["full_name"], f"push {p.get('after', '')[:12]}",
+        ref=default, paths=paths, compare=compare,
     )  # fmt: skip

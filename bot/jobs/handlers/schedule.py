@@ -13,7 +13,8 @@ import datetime as dt
 import zlib
 from collections import defaultdict
 
-from bot.jobs import Context, kind
+from bot import github
+from bot.jobs import Context, requests
 from bot.jobs.journal import Job
 
 MIN_GAP = 36.0  # seconds between two scheduled scans of one installation: <= 100 full scans/hour
@@ -45,10 +46,8 @@ def plan(repos: list[tuple[int, str]], span: float) -> list[tuple[int, str, floa
     return out
 
 
-@kind("schedule")
 def run_schedule(job: Job, ctx: Context) -> None:
-    from bot.jobs.scan_repo import installation_ids, installed_repositories
-
+    """The ``schedule`` job (:func:`bot.jobs.requests.schedule`)."""
     settings = ctx.queue.settings
     inst = job.payload.get("installation_id")
     span = (
@@ -57,15 +56,9 @@ def run_schedule(job: Job, ctx: Context) -> None:
         else window(ctx.queue.cron, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     )
     if inst is None:  # one job per installation: one that fails does not stop the others
-        for inst_id in installation_ids(settings):
-            ctx.submit("schedule", {"installation_id": inst_id, "spread": span})
+        for inst_id in github.installation_ids(settings):
+            requests.schedule(ctx, inst_id, spread=span)
         return
-    repos = list(installed_repositories(settings, inst))
+    repos = list(github.installed_repositories(settings, inst))
     for inst_id, name, delay in plan(repos, span):
-        ctx.submit(
-            "scan",
-            {"installation_id": inst_id, "repo": name, "ref": None, "paths": None, "compare": [],
-             "reasons": ["schedule"]},
-            repo=name,
-            delay=delay,
-        )  # fmt: skip
+        requests.scan(ctx, inst_id, name, "schedule", delay=delay)

@@ -1,5 +1,7 @@
-"""The YAML image walker that the Kubernetes, Helm values, kustomize, Ansible and Argo CD finders
-share, so that an ``image:`` key means the same thing in every file kind.
+"""The generic YAML image walker that the Kubernetes, Helm values, kustomize, Ansible, GitHub
+Actions, Argo CD and Flux readers share, so that an ``image:`` key means the same thing in every
+file kind. It imports nothing above it: which reader a whole Kubernetes object goes to (Argo CD,
+Flux, or this walker) is decided one level up, by :mod:`bot.scan.manifests`.
 
 One pass over a composed document (:func:`images`) looks at every mapping key that ends in
 ``image`` (any case) and reads its value as
@@ -453,11 +455,6 @@ def _in_strings(doc: Doc, holder: MappingNode, value: Node, fpath: Path, where: 
             where.seen.add(id(node))
 
 
-def _may_qualify(text: str) -> bool:
-    """Cheap test before tokenising: a qualified reference has a slash and a host."""
-    return "/" in text and ("." in text or "localhost" in text)
-
-
 def piece(doc: Doc, node: ScalarNode, start: int, end: int, role: Role = Role.IMAGE) -> Part:
     """A part for ``node.value[start:end]``, exact wherever its bytes can be found: directly in
     a plain or quoted scalar whose bytes are its value, else (block scalars, escapes elsewhere in
@@ -723,39 +720,6 @@ def _is_shell(argv: list[str]) -> bool:
 
 
 # --- Kubernetes objects ----------------------------------------------------------------------
-
-
-def objects(doc: Doc, obj: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
-    """References in a Kubernetes object (or ``List``), with its kind and name as context.
-    Argo CD Applications are read by :mod:`bot.scan.argocd`, Flux objects by :mod:`bot.scan.flux`."""
-    api = text_of(get(obj, "apiVersion"))
-    kind = text_of(get(obj, "kind"))
-    name = text_of(get_path(obj, "metadata", "name")) or text_of(get_path(obj, "metadata", "generateName"))
-    listed = get(obj, "items")
-    if kind and kind.endswith("List") and isinstance(listed, SequenceNode):
-        for i, item in enumerate(listed.value):
-            if isinstance(item, MappingNode):
-                yield from objects(doc, item, where, (*prefix, "items", i))
-        return
-    if api and kind and api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
-        from bot.scan import argocd
-
-        yield from argocd.application(
-            doc, obj, Where(where.path, Source.ARGOCD, kind, name, seen=where.seen), prefix
-        )
-        return
-    if api and kind and api.endswith(".fluxcd.io/" + api.rpartition("/")[2]):
-        from bot.scan import flux
-
-        if flux.handles(api, kind):
-            yield from flux.document(
-                doc, obj, Where(where.path, Source.FLUX, kind, name, seen=where.seen), prefix
-            )
-            return
-    inner = Where(
-        where.path, where.source, kind or where.kind, name or where.name, seen=where.seen, notes=where.notes
-    )
-    yield from images(doc, obj, inner, prefix)
 
 
 def is_object(node: Node | None) -> bool:

@@ -5,19 +5,18 @@ after, rule), why (the rule's text), the evidence (what the registry answered ab
 reference; the new one's digest and when it was checked), what could not be fixed, and how to
 talk to the bot. Everything quoted from files or registries goes through
 :mod:`bot.github.markdown`; the hidden marker at the end is the PR's memory (see
-:mod:`bot.jobs.publish`).
+:mod:`bot.jobs.pr_state`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from bot.github.markdown import cell, code, line, marker, sanitize, strip
+from bot.jobs.pr_state import MARKER, PrState
 from bot.model import Finding, Status
 from bot.reference import ReferenceError, parse
 
-MARKER = "pr"
 TITLE_LIMIT = 200
 BODY_LIMIT = 60_000  # GitHub refuses bodies over 65,536 characters
 ROWS_LIMIT = 200
@@ -154,7 +153,7 @@ def body(
     findings: Sequence[Finding],
     advice: Sequence[Finding],
     whys: Mapping[str, str],
-    state: dict[str, Any],
+    state: PrState,
 ) -> str:
     """The description: per rule a table of changes, the why, the evidence; then advice, help
     and the hidden marker carrying ``state``."""
@@ -197,4 +196,4 @@ def body(
     text = "\n".join(out)
     if len(text) > BODY_LIMIT:
         text = text[:BODY_LIMIT] + "\n\n(description truncated)\n"
-    return text + "\n" + marker(MARKER, state) + "\n"
+    return text + "\n" + marker(MARKER, state.to_json()) + "\n"
