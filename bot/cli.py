@@ -187,6 +187,11 @@ class _Reporting:
             show(min(i + self.CHUNK, len(wanted)), len(wanted))
         return out
 
+    @property
+    def config(self) -> RegistryConfig:
+        """The operator configuration (bot.pullsecrets asks which hosts have credentials)."""
+        return self.registry.config
+
     def check(self, reference: str) -> Resolution:
         self._tick()
         return self.registry.check(reference)
@@ -317,15 +322,19 @@ def _width() -> int:
 @command("scan", "report every image reference under PATH", _scan_setup)
 def scan_command(args: argparse.Namespace) -> int:
     from bot import pipeline, report
+    from bot.scan import LocalRepo
 
     target = Path(args.path)
     if not target.exists():
         raise UsageError(f"{args.path}: no such file or directory")
     _output_ok(args)
     config, table = _repo_rules(target, args)
-    _, result = _scan_target(target, config, args.path)
+    root, result = _scan_target(target, config, args.path)
+    # Pull secrets are judged over a whole repository (one file alone would miss the Secrets and
+    # ServiceAccounts defined elsewhere); the checkout is read to plan their fixes.
+    facts = result.facts if target.is_dir() else None
     with _lookups(args) as lookup:
-        findings = pipeline.evaluate(result.refs, lookup, config, table)
+        findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=LocalRepo(root))
     shown = report.select(findings, args.only, args.severity)
     if args.format == "json":
         _write(args, report.to_json(shown, result.errors))
@@ -422,7 +431,8 @@ def fix_command(args: argparse.Namespace) -> int:
     root, scanned = _scan_target(target, config, args.path)
     repo = LocalRepo(root)
     with _lookups(args) as lookup:
-        result = pipeline.run(repo, scanned.refs, lookup, config, table)
+        facts = scanned.facts if target.is_dir() else None  # a whole repository only, as scan
+        result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=facts)
     out = sys.stdout
     if args.dry_run:
         for path, new in sorted(result.files.items()):

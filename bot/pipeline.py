@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot import edit, rules
+from bot import edit, pullsecrets, rules
 from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
 from bot.scan import scan_file
+from bot.scan.pullsecrets import FileFacts
 
 __all__ = [
     "LEVELS",
@@ -34,6 +35,7 @@ __all__ = [
     "fails",
     "groups",
     "level",
+    "pull_secret_findings",
     "resolve",
     "run",
 ]
@@ -113,15 +115,41 @@ def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
 
 
 def evaluate(
-    refs: Iterable[ImageRef], lookup: Lookup | None, config: RepoConfig, table: RuleTable
+    refs: Iterable[ImageRef],
+    lookup: Lookup | None,
+    config: RepoConfig,
+    table: RuleTable,
+    *,
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
+    reader: Reader | None = None,
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
-    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline."""
-    return decide(
+    rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
+    With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository, or
+    a function that scans for them, called only when a private image needs them), the
+    pull-secret findings follow (:func:`pull_secret_findings`); with a ``reader`` their
+    mechanical fixes carry edits."""
+    found = decide(
         [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
          if not config.ignores(r)],
         lookup, config, table,
     )  # fmt: skip
+    if facts is not None and lookup is not None:
+        disabled = config.options().disable
+        found += [f for f in pull_secret_findings(found, facts, lookup, reader) if f.rule not in disabled]
+    return found
+
+
+def pull_secret_findings(
+    findings: Sequence[Finding],
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]],
+    lookup: Lookup,
+    reader: Reader | None = None,
+) -> list[Finding]:
+    """Private images whose pods will lack credentials (bot.pullsecrets): the registry's answers
+    (or the operator's credentials) meet what the repository says about pods and secrets. Their
+    fixes add to a file (``imagePullSecrets``) and name no new reference (``target`` None)."""
+    return pullsecrets.check(findings, facts, lookup, reader)
 
 
 def decide(
@@ -284,7 +312,7 @@ def _try(
         if new_scan.errors:
             return {}, [f"{e.path}: {e.message} after the edit" for e in new_scan.errors]
         after.extend(new_scan.refs)
-    intended = {f.ref.key: edit.expected(fx.target or "") for f, fx in fixes}
+    intended = {f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target}
     problems = [m.why for m in edit.verify(before, after, intended)]
     return files, problems
 
@@ -304,7 +332,7 @@ def _record_written(result: Result, reader: Reader, everyone: Sequence[ImageRef]
             continue
         after = {b.key: a.text for b, a in zip(old, new, strict=True)}
         for f in result.applied:
-            if f.ref.path == path and f.ref.key in after and f.fix is not None:
+            if f.ref.path == path and f.ref.key in after and f.fix is not None and f.fix.target:
                 f.fix = dataclasses.replace(f.fix, after=after[f.ref.key])
 
 
@@ -314,6 +342,8 @@ def run(
     lookup: Lookup | None,
     config: RepoConfig,
     table: RuleTable,
+    *,
+    facts: Iterable[FileFacts] | None = None,
 ) -> Result:
     """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification.
 
@@ -322,7 +352,7 @@ def run(
     are re-scanned and evaluated again, a few rounds at most, until nothing changes: a second
     ``pullable fix`` then finds nothing to do. ``applied`` lists every round's fixes in order.
     """
-    findings = evaluate(refs, lookup, config, table)
+    findings = evaluate(refs, lookup, config, table, facts=facts, reader=reader)
     result = apply(findings, reader, refs)
     current, fixed = list(refs), result.applied
     for _ in range(_ROUNDS - 1):
@@ -334,7 +364,7 @@ def run(
         fresh = [r for path in again for r in scan_file(path, overlay.read_bytes(path) or b"", overlay).refs]
         current = [r for r in current if r.path not in again] + fresh
         # Only the references just fixed are asked again: the others were decided already.
-        where = {(f.ref.path, f.ref.line) for f in fixed}
+        where = {(f.ref.path, f.ref.line) for f in fixed if f.fix is not None and f.fix.target}
         more = apply(evaluate([r for r in fresh if (r.path, r.line) in where], lookup, config, table),
                      overlay, current)  # fmt: skip
         result.findings += [f for f in more.findings if f.rule is not None]

@@ -413,13 +413,15 @@ def _check_semantics(data: Mapping[str, Any], table: RuleTable | None, origin: s
             )
     if table is None:
         return
-    known = set(table.ids)
+    from bot.report import CHECK_RULES
+
+    known = set(table.ids) | CHECK_RULES
     rules = data.get("rules", {})
     for key in ("disable", "enable"):
         for i, rid in enumerate(rules.get(key, ())):
             if rid not in known:
                 raise ConfigError(
-                    f"{origin}: rules.{key}[{i}]: unknown rule {rid!r} (known: {', '.join(table.ids)})"
+                    f"{origin}: rules.{key}[{i}]: unknown rule {rid!r} (known: {', '.join(sorted(known))})"
                 )
     for rid, values in rules.get("params", {}).items():
         rule = table.get(rid)

@@ -27,6 +27,19 @@ WARNING = frozenset(
      Status.UNREACHABLE, Status.BLOCKED}
 )  # fmt: skip
 
+# Rules whose findings are notes whatever the registry said (a pull secret that may exist outside git).
+NOTE_RULES = frozenset({"pull-secret-undefined"})
+
+# Rules that are not in the rule table (checks of their own, bot.pullsecrets) describe themselves.
+_RULE_DESCRIPTIONS = {
+    "pull-secret-missing": "A private image whose pod has no pull secret by any route.",
+    "pull-secret-wrong-namespace": "A listed pull secret is defined only in another namespace.",
+    "pull-secret-wrong-registry": "A listed pull secret holds no credentials for the image's registry.",
+    "pull-secret-undefined": "A listed pull secret is not defined in the repository.",
+}
+# Their ids, which `.github/pullable.yml` may disable like the table's.
+CHECK_RULES = frozenset(_RULE_DESCRIPTIONS)
+
 _DESCRIPTIONS = {
     Status.OK: "The reference resolves on its registry.",
     Status.TAG_MISSING: "The repository exists but the tag does not (manifest unknown).",
@@ -61,6 +74,8 @@ def printable(text: str) -> str:
 
 def level(f: Finding) -> str:
     """SARIF level: error (will not pull), warning (may not pull, or a rule advises), note."""
+    if f.rule in NOTE_RULES:
+        return "note"
     if f.status in ERROR:
         return "error"
     if f.status in WARNING or f.rule is not None:
@@ -197,13 +212,14 @@ def to_table(
         lines.append("errors:")
         lines.extend(_cell(f"  {e.path}: {e.message}", width) for e in errors)
     counts: dict[str, int] = defaultdict(int)
-    for f in findings:
+    refs = {f.ref.key: f for f in reversed(findings)}  # a reference may have several findings
+    for f in refs.values():
         counts[str(f.status)] += 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     scanned = f" in {files} files" if files is not None else ""
     shown = f" shown of {total}" if total is not None and total != len(findings) else ""
     lines.append("")
-    lines.append(f"{len(findings)} references{shown}{scanned}" + (f" ({summary})" if summary else "")
+    lines.append(f"{len(refs)} references{shown}{scanned}" + (f" ({summary})" if summary else "")
                  + (f", {len(errors)} errors" if errors else ""))  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -252,7 +268,7 @@ def to_sarif(
             continue
         rule_id = f.rule or str(f.status)
         if rule_id not in rules:
-            short = _DESCRIPTIONS.get(f.status, rule_id)
+            short = _RULE_DESCRIPTIONS.get(rule_id) or _DESCRIPTIONS.get(f.status, rule_id)
             why = rule_help.get(rule_id) or (f.fix.why if f.fix and f.fix.rule == rule_id else None)
             text = " ".join((why or short).split())
             rules[rule_id] = {

@@ -254,7 +254,9 @@ def test_wrong_password_is_auth_failed_and_no_password_is_ever_printed(
     root = _repo(tmp_path / "repo", {"p.yaml": _pod(image)})
     caplog.set_level("DEBUG")
     doc = _scan(root, op, capsys)
-    (f,) = doc["findings"]
+    # the pod lists no pull secret for this private registry: the pull-secret check says so too
+    (f, missing) = doc["findings"]
+    assert missing["rule"] == "pull-secret-missing" and missing["status"] == "auth-failed"
     assert f["status"] == "auth-failed", f
     assert f["rule"] == "auth-failed" and "rejected" in f["advice"] and "imagePullSecrets" in f["advice"]
     out = _fix(root, op, capsys)
@@ -274,8 +276,9 @@ def test_wrong_password_is_auth_failed_and_no_password_is_ever_printed(
     everything = out + caplog.text
     assert reg.password not in everything
     anonymous = _operator(tmp_path, reg, hosts=(reg.host,))
-    (f,) = _scan(root, anonymous, capsys)["findings"]
+    (f, missing) = _scan(root, anonymous, capsys)["findings"]
     assert f["status"] == "auth-required" and f["rule"] == "auth-required"
+    assert missing["rule"] == "pull-secret-missing"
 
 
 def test_mirror_together_with_another_rule_is_fixed_in_one_run(registry_open, tmp_path, capsys):

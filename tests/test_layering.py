@@ -30,6 +30,7 @@ RANK = {
     **dict.fromkeys(BASE, 0),
     **dict.fromkeys(SIBLINGS, 1),
     "repoconfig": 2,
+    "pullsecrets": 2,  # the pull-secret check pipeline calls: it composes scan facts and edit.insert
     "pipeline": 3,
     "jobs": 4,
     "web": 5,

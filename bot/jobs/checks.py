@@ -35,7 +35,7 @@ from bot.jobs import inventory
 from bot.jobs.ignores import read_state
 from bot.jobs.reader import scan_repository
 from bot.model import Finding, Status
-from bot.report import ERROR
+from bot.report import ERROR, NOTE_RULES
 
 if TYPE_CHECKING:
     from bot.jobs import Context
@@ -60,7 +60,7 @@ UNJUDGED = frozenset({Status.AUTH_REQUIRED, Status.AUTH_FAILED, Status.FORBIDDEN
 
 def rotten(f: Finding) -> bool:
     """Will not pull (tag, repository or digest gone, invalid), or a rule would replace it."""
-    return f.status in ERROR or f.rule is not None
+    return f.status in ERROR or (f.rule is not None and f.rule not in NOTE_RULES)
 
 
 @dataclass
@@ -135,7 +135,9 @@ def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: s
     if not files:
         return Result([], [], problem, config.check == "strict")
     scanned = scan_repository(session, ref=head_sha, paths=files)
-    found = inventory.evaluate(settings, scanned.refs, config)
+    # pull secrets are judged over the whole repository at the head, scanned only when needed
+    whole = lambda: scan_repository(session, ref=head_sha).facts  # noqa: E731
+    found = inventory.evaluate(settings, scanned.refs, config, facts=whole)
     ignores = read_state(session)
     kept = [f for f in found if f.ref.path in files and not ignores.ignores(f.ref.reference)]
     return Result(kept, files, problem, config.check == "strict")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from bot.model import Finding, ImageRef, ScanError
 from bot.registry import Registry
 from bot.rules import RuleTable
 from bot.scan import SKIP_DIRS
+from bot.scan.pullsecrets import FileFacts
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -69,11 +70,19 @@ def rule_table() -> RuleTable:
     return rules.load()
 
 
-def evaluate(settings: Settings, refs: Sequence[ImageRef], config: repoconfig.RepoConfig) -> list[Finding]:
+def evaluate(
+    settings: Settings,
+    refs: Sequence[ImageRef],
+    config: repoconfig.RepoConfig,
+    *,
+    facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
+    reader: ApiRepo | None = None,
+) -> list[Finding]:
     """Findings for ``refs`` under ``config``: the registry the operator configured is opened,
-    asked once per distinct reference and closed."""
+    asked once per distinct reference and closed. ``facts`` (the whole repository's, or how to
+    get them) add the pull-secret findings; ``reader`` lets their fixes be planned."""
     with Registry.from_file(settings.config or None) as registry:
-        return pipeline.evaluate(refs, registry, config, rule_table())
+        return pipeline.evaluate(refs, registry, config, rule_table(), facts=facts, reader=reader)
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,7 @@ def take(
             config = repoconfig.read(reader, rule_table())
         except repoconfig.ConfigError as exc:
             problem = str(exc)
-        findings = evaluate(settings, scanned.refs, config)
+        findings = evaluate(settings, scanned.refs, config, facts=scanned.facts, reader=reader)
         # The repository's metadata is already in hand (revalidated: a free 304).
         archived = bool(s.repository().get("archived"))
     finally:

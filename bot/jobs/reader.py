@@ -234,6 +234,7 @@ def scan_repository(
             store.put(cache_key, (one, deps))
         out.refs.extend(one.refs)
         out.errors.extend(one.errors)
+        out.facts.extend(one.facts)
         out.files += one.files
         out.bytes += one.bytes
     out.fetched = repo.fetched

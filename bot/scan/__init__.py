@@ -12,7 +12,8 @@ Every finder module exports the same small face:
   as unreadable; the scan goes on.
 
 The first finder in :data:`FINDERS` that claims a file reads it. Adding a file kind is one module
-and one line there.
+and one line there. Every YAML file a finder read is also read for what it says about pull secrets
+(:mod:`bot.scan.pullsecrets`, ``ScanResult.facts``), from the same composed documents.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.model import ImageRef, Part, ScanError, Span
+
+if TYPE_CHECKING:
+    from bot.scan.pullsecrets import FileFacts
 
 MAX_FILE_BYTES = 1 << 20
 HEAD_BYTES = 4096
@@ -96,6 +100,8 @@ class ScanResult:
     errors: list[ScanError] = field(default_factory=list)
     files: int = 0  # files read by a finder
     bytes: int = 0
+    # what YAML files say about pull secrets (bot.scan.pullsecrets), for the pull-secret check
+    facts: list[FileFacts] = field(default_factory=list)
 
 
 def decode(data: bytes) -> tuple[str, int]:
@@ -134,7 +140,29 @@ def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = No
         out.errors.append(ScanError(path, _describe(exc)))
         return out
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
+    if mod.__name__ not in _NOT_YAML:
+        out.facts = _pull_facts(text, path, bom, out.errors)
     return out
+
+
+# Finders of files that are templates, not YAML: their pull secrets are not known before rendering.
+_NOT_YAML = frozenset({"bot.scan.dockerfile", "bot.scan.helm_template", "bot.scan.jinja"})
+
+
+def _pull_facts(text: str, path: str, bom: int, errors: list[ScanError]) -> list[FileFacts]:
+    """The pull-secret facts of a file the finders read; a failure is reported like a finder's,
+    and the file's references stand."""
+    from bot.scan import pullsecrets
+    from bot.scan.yamlsrc import YamlRejected
+
+    try:
+        found = pullsecrets.read(text, path)
+    except YamlRejected:
+        return []  # YAML the finder read without needing this document: its verdict stands
+    except Exception as exc:  # noqa: BLE001 - facts failing on one file must not stop the scan
+        errors.append(ScanError(path, "pull secrets: " + _describe(exc)))
+        return []
+    return [found.shifted(bom)] if found else []
 
 
 def _describe(exc: BaseException) -> str:
@@ -257,6 +285,7 @@ def scan_tree(
             one = scan_file(rel, data, repo, mod)
             out.refs.extend(one.refs)
             out.errors.extend(one.errors)
+            out.facts.extend(one.facts)
             out.files += one.files
             out.bytes += one.bytes
         if progress is not None:

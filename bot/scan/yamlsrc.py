@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -125,8 +126,12 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     Raises :class:`YamlRejected` for anything unsafe or malformed; never lets a parser error,
     ``RecursionError`` or a segfault-sized input through.
     """
-    check_text(text)
-    loc = Locator(text)
+    memo = _last.__dict__
+    if memo.get("text") is not text:  # a new file: forget the last one's nodes
+        check_text(text)
+        memo.update(text=text, loc=Locator(text), roots={})
+    loc: Locator = memo["loc"]
+    roots: dict[int, list[Node]] = memo["roots"]
     starts = [m.start() for m in _DOC_START.finditer(text)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
@@ -138,8 +143,15 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
         chunk = text[s:e]
         if want is not None and not want(chunk):
             continue
-        out.extend(Doc(root, s, loc) for root in _compose(chunk, loc.line_col(s)[0]))
+        if s not in roots:
+            roots[s] = _compose(chunk, loc.line_col(s)[0])
+        out.extend(Doc(root, s, loc) for root in roots[s])
     return out
+
+
+# The last file's composed documents, per thread: a file read by a finder and then for its
+# pull-secret facts (bot.scan.pullsecrets) is composed once. Nodes are never modified by readers.
+_last = threading.local()
 
 
 def _compose(chunk: str, first_line: int) -> list[Node]:
