@@ -243,7 +243,15 @@ def _lookups(args: argparse.Namespace) -> Iterator[_Reporting | None]:
 
 
 def _scan_setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="a directory (or one file) to scan")
+    p.add_argument(
+        "path", nargs="+", help="a directory (or one file) to scan; or files of the --root repository"
+    )
+    p.add_argument(
+        "--root",
+        metavar="DIR",
+        help="read the given files as paths of the repository at DIR (its .github/pullable.yml, its "
+        "variables); the default when several files are given is the current directory",
+    )
     p.add_argument("--offline", action="store_true", help="parse and normalise only; contact no registry")
     p.add_argument("--format", choices=("table", "json", "sarif"), default="table")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
@@ -324,15 +332,12 @@ def scan_command(args: argparse.Namespace) -> int:
     from bot import pipeline, report
     from bot.scan import LocalRepo
 
-    target = Path(args.path)
-    if not target.exists():
-        raise UsageError(f"{args.path}: no such file or directory")
     _output_ok(args)
-    config, table = _repo_rules(target, args)
-    root, result = _scan_target(target, config, args.path)
-    # Pull secrets are judged over a whole repository (one file alone would miss the Secrets and
+    root, result, config, table = _scan_paths(args)
+    # Pull secrets are judged over a whole repository (a file, or a few, would miss the Secrets and
     # ServiceAccounts defined elsewhere); the checkout is read to plan their fixes.
-    facts = result.facts if target.is_dir() else None
+    whole = args.root is None and len(args.path) == 1 and Path(args.path[0]).is_dir()
+    facts = result.facts if whole else None
     with _lookups(args) as lookup:
         findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=LocalRepo(root))
     shown = report.select(findings, args.only, args.severity)
@@ -345,6 +350,37 @@ def scan_command(args: argparse.Namespace) -> int:
         width = _width() if not args.output else 1000
         _write(args, report.to_table(shown, result.errors, result.files, width=width, total=len(findings)))
     return _exit_for(findings, args.fail_on)
+
+
+def _scan_paths(args: argparse.Namespace) -> tuple[Path, ScanResult, RepoConfig, RuleTable]:
+    """One directory or file as given; or files inside a repository (``--root``, or several
+    files: the pre-commit hook), read by their path there so finders claim them as in a full scan.
+    Returns the repository root with the result."""
+    from bot.scan import LocalRepo, ScanResult, scan_file
+
+    for given in args.path:
+        if not Path(given).exists():
+            raise UsageError(f"{given}: no such file or directory")
+    if args.root is None and len(args.path) == 1:
+        target = Path(args.path[0])
+        config, table = _repo_rules(target, args)
+        found_in, result = _scan_target(target, config, args.path[0])
+        return found_in, result, config, table
+    root = Path(args.root or ".")
+    if not root.is_dir():
+        raise UsageError(f"{root}: not a directory")
+    config, table = _repo_rules(root, args)
+    repo, out = LocalRepo(root), ScanResult()
+    for given in args.path:
+        rel = os.path.relpath(Path(given).resolve(), repo.root)
+        if Path(given).is_dir() or rel.startswith(".."):
+            raise UsageError(f"{given}: not a file inside {root} (give files with --root or several paths)")
+        one = scan_file(rel, repo.read_bytes(rel) or b"", repo)
+        out.refs += one.refs
+        out.errors += one.errors
+        out.files += one.files
+        out.bytes += one.bytes
+    return root, out, config, table
 
 
 # --- rules, fix and --fail-on -----------------------------------------------------------------
@@ -584,28 +620,52 @@ def check_command(args: argparse.Namespace) -> int:
 # --- the App --------------------------------------------------------------------------------------
 
 
+# What `pip install 'pullable[app]'` adds (import names); the CLI's own commands need none of it.
+APP_MODULES = frozenset({"flask", "werkzeug", "markupsafe", "gunicorn", "huey", "redis", "prometheus_client",
+                         "github", "jwt", "cryptography"})  # fmt: skip
+
+
 def _no_args(p: argparse.ArgumentParser) -> None:
-    p.epilog = "Configured from the environment: see .env.example."
+    from importlib import resources
+
+    listed = resources.files("bot").joinpath("env.example")
+    p.epilog = f"Configured from the environment: every setting, with its default, is listed in {listed}"
+
+
+def _needs_app(command: str, exc: ModuleNotFoundError) -> UsageError:
+    """A missing web/queue package is an install choice, not a crash: say which extra to add."""
+    top = (exc.name or "").partition(".")[0]
+    if top not in APP_MODULES:
+        raise exc
+    return UsageError(
+        f"`pullable {command}` needs the App's packages ({top} is missing): pip install 'pullable[app]'"
+    )
 
 
 @command("serve", "run the webhook receiver (gunicorn on $HOST:$PORT, default 127.0.0.1:3000)", _no_args)
 def serve_command(args: argparse.Namespace) -> int:
     from bot.settings import SettingsError
-    from bot.web import serve
 
     try:
+        from bot.web import serve
+
         return serve()
+    except ModuleNotFoundError as exc:
+        raise _needs_app("serve", exc) from None
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 
 
 @command("worker", "run a job worker (huey: SQLite under $PULLABLE_DATA_DIR, or $REDIS_URL)", _no_args)
 def worker_command(args: argparse.Namespace) -> int:
-    from bot.jobs.worker import main as worker_main
     from bot.settings import SettingsError
 
     try:
+        from bot.jobs.worker import main as worker_main
+
         return worker_main()
+    except ModuleNotFoundError as exc:
+        raise _needs_app("worker", exc) from None
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 

@@ -13,7 +13,8 @@ import pytest
 
 from bot.cli import main
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -91,7 +92,9 @@ def test_check_offline_json(capsys: pytest.CaptureFixture[str]) -> None:
     first, second = json.loads(out)["results"]
     assert first == {"input": "nginx:1.27", "valid": True, "reference": "docker.io/library/nginx:1.27",
                      "error": None, "familiar": "nginx:1.27", "status": "unchecked", "digest": None,
-                     "detail": None, "level": "note", "rule": None, "fix": None, "advice": None}  # fmt: skip
+                     "detail": None, "level": "warning", "rule": "floating-minor", "fix": None,
+                     "advice": "would pin this tag (newest-in-line); not verified (offline), so nothing is "
+                               "proposed"}  # fmt: skip
     assert second["valid"] is False and second["reference"] is None and second["error"]
 
 
@@ -162,3 +165,71 @@ def test_scan_table_escapes_what_a_repository_names(
         assert bad not in out and bad not in err
     assert not any(line.startswith("FORGED") for line in out.splitlines())
     assert "\\x1b]0;pwned\\x07" in out and "\\x0aFORGED" in out
+
+
+@pytest.mark.parametrize(
+    ("image", "code"),
+    [
+        ("gitea/gitea:latest", 1),  # floating tag
+        ("postgres:16", 1),  # minor-only tag
+        ("bitnami/redis:7.2.4", 1),  # retired namespace
+        ("k8s.gcr.io/pause:3.9", 1),  # frozen registry
+        ('"Foo//bar:x"', 1),  # invalid reference
+        ("redis:7.4.1", 0),
+        ("gitea/gitea:1.22.3@sha256:" + "b" * 64, 0),
+    ],
+)
+def test_offline_scan_fails_on_what_needs_no_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], image: str, code: int
+) -> None:
+    """What the pre-commit hook runs: ``scan --offline --fail-on warning`` on the changed files."""
+    compose = tmp_path / "compose.yml"
+    compose.write_text(f"services:\n  app:\n    image: {image}\n")
+    got, out, _ = _run(capsys, "scan", "--offline", "--fail-on", "warning", str(compose))
+    assert got == code, out
+
+
+def test_files_of_a_repository_are_read_by_their_path_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several files (the pre-commit hook): a workflow is claimed as one, and the repository's
+    own .github/pullable.yml applies."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("jobs:\n  t:\n    container: node:18\n")
+    (tmp_path / ".github" / "pullable.yml").write_text("ignore:\n  paths: ['vendored/*']\n")
+    (tmp_path / "vendored").mkdir()
+    (tmp_path / "vendored" / "compose.yml").write_text("services:\n  a:\n    image: gitea/gitea:latest\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "scan", "--offline", "--format", "json", ".github/workflows/ci.yml",
+                        "vendored/compose.yml")  # fmt: skip
+    assert code == 0
+    (found,) = json.loads(out)["findings"]
+    assert (found["path"], found["source"], found["rule"]) == (".github/workflows/ci.yml", "github-actions",
+                                                                "floating-major")  # fmt: skip
+    code, _, err = _run(capsys, "scan", "--offline", "--root", ".", str(tmp_path.parent))
+    assert code == 2 and "not a file inside" in err
+
+
+def test_the_pre_commit_hook_fails_on_what_needs_no_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+    import shlex
+
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["language"] == "python" and hook["id"] == "pullable"
+    argv = shlex.split(hook["entry"])
+    assert argv[:3] == ["pullable", "scan", "--offline"]
+    files = ["Dockerfile", "deploy/compose.yml", ".github/workflows/ci.yml", "charts/web/values.yaml",
+             "roles/db/tasks/main.yml", "docker/app.dockerfile", "k8s/job.yaml.j2"]  # fmt: skip
+    assert all(re.search(hook["files"], f) for f in files)
+    assert not any(re.search(hook["files"], f) for f in ("README.md", "bot/cli.py", "Dockerfile.md/x.py"))
+    monkeypatch.chdir(tmp_path)
+    Path("Dockerfile").write_text("FROM python:3.12.7-slim\n")
+    Path("compose.yml").write_text("services:\n  a:\n    image: redis:7.4.1\n")
+    assert _run(capsys, *argv[1:], "Dockerfile", "compose.yml")[0] == 0
+    for bad in ("gitea/gitea:latest", "bitnami/redis:7.4.1", "k8s.gcr.io/pause:3.9", '"Foo//x"'):
+        Path("compose.yml").write_text(f"services:\n  a:\n    image: {bad}\n")
+        assert _run(capsys, *argv[1:], "Dockerfile", "compose.yml")[0] == 1, bad

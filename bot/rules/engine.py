@@ -243,10 +243,15 @@ def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
     except _Unsatisfied:
         return None  # e.g. no mirror configured for this registry: the rule does not apply
     if a.lookup is None:
-        where = "" if a.base.name == a.current.name else f" to {a.base.name}"
-        return Decision(
-            rule, advice=f"would move this{where}; not verified (offline), so nothing is proposed"
-        )
+        # Offline: the rule matched on what is written (name, tag, registry), so say what it
+        # would do; choosing and verifying a target needs the registry.
+        if a.base.name != a.current.name:
+            would = f"would move this to {a.base.name}"
+        elif rule.replace.tags == ("keep",):
+            would = "would change this"
+        else:
+            would = f"would pin this tag ({', '.join(rule.replace.tags)})"
+        return Decision(rule, advice=f"{would}; not verified (offline), so nothing is proposed")
     try:
         target, digest, checked_at = _resolve_target(a)
     except _Unsatisfied as exc:

@@ -12,6 +12,8 @@ import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -174,24 +176,41 @@ class RuleTable:
         return next((r for r in self.rules if r.id == rule_id), None)
 
 
-def default_dir() -> Path:
-    """The built-in table: ``rules/`` at the top of the source tree."""
-    return Path(__file__).resolve().parents[2] / "rules"
+def default_dir() -> Traversable:
+    """The built-in table, read from the installed package: ``bot/rules/builtin`` is a link to the
+    top-level ``rules/`` people edit, so wheels carry the same files an editable install reads."""
+    return resources.files("bot.rules") / "builtin"
+
+
+def _builtin_files() -> list[tuple[Traversable, str]]:
+    """The built-in rule files, each with the origin messages name it by (``rules/10-retired.yaml``)."""
+    found = sorted((f for f in default_dir().iterdir() if f.name.endswith(".yaml")), key=lambda f: f.name)
+    if not found:
+        raise RuleError(f"{default_dir()}: no built-in rule files (is the package installed completely?)")
+    return [(f, f"rules/{f.name}") for f in found]
+
+
+def _given_files(given: str | Path) -> list[tuple[Traversable, str]]:
+    p = Path(given)
+    return [(f, str(f)) for f in (sorted(p.glob("*.yaml")) if p.is_dir() else [p])]
 
 
 def load(paths: Iterable[str | Path] | None = None) -> RuleTable:
-    """Load rule files in order (a directory contributes its ``*.yaml`` sorted by name)."""
-    files: list[Path] = []
-    for given in [default_dir()] if paths is None else paths:
-        p = Path(given)
-        files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
+    """Load rule files in order (a directory contributes its ``*.yaml`` sorted by name); none
+    given: the built-in table."""
+    if paths is None:
+        return _load(_builtin_files())
+    return _load([f for given in paths for f in _given_files(given)])
+
+
+def _load(files: Iterable[tuple[Traversable, str]]) -> RuleTable:
     rules: list[Rule] = []
-    for f in files:
+    for f, origin in files:
         try:
             text = f.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise RuleError(f"{f}: cannot read: {exc}") from None
-        rules.extend(_compile_file(text, str(f)))
+            raise RuleError(f"{origin}: cannot read: {exc}") from None
+        rules.extend(_compile_file(text, origin))
     return _table(rules)
 
 
@@ -329,13 +348,10 @@ def load_layered(extra: Iterable[str | Path]) -> RuleTable:
     """The built-in table together with an operator's rule directories (or files), validated the
     same way. Files are ordered by file name across all of them (ties: built-in first), so an
     operator's ``05-ours.yaml`` is tried before every built-in rule and ``95-late.yaml`` after."""
-    files: list[tuple[str, int, Path]] = []
-    for order, given in enumerate([default_dir(), *extra]):
+    files: list[tuple[str, int, tuple[Traversable, str]]] = [(f.name, 0, (f, o)) for f, o in _builtin_files()]
+    for order, given in enumerate(extra, 1):
         p = Path(given)
-        if p.is_dir():
-            files.extend((f.name, order, f) for f in p.glob("*.yaml"))
-        elif p.is_file():
-            files.append((p.name, order, p))
-        else:
+        if not p.exists():
             raise RuleError(f"{given}: no such rules directory or file")
-    return load([f for _, _, f in sorted(files, key=lambda t: (t[0], t[1]))])
+        files.extend((f.name, order, (f, o)) for f, o in _given_files(p))
+    return _load(entry for _, _, entry in sorted(files, key=lambda t: (t[0], t[1])))

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import secrets
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +39,20 @@ log = logging.getLogger(__name__)
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
-def manifest_path() -> Path:
-    """``app.yml`` in the working directory (Probot's rule), else the one shipped with the source."""
+def manifest_text() -> str:
+    """``app.yml`` in the working directory (Probot's rule), else the one shipped in the package
+    (the top-level ``app.yml`` of the source tree links to it)."""
     here = Path.cwd() / "app.yml"
-    return here if here.is_file() else Path(__file__).resolve().parents[2] / "app.yml"
+    if here.is_file():
+        return here.read_text(encoding="utf-8")
+    return resources.files("bot.web").joinpath("app.yml").read_text(encoding="utf-8")
 
 
 def manifest(settings: Settings, base_url: str) -> dict[str, Any]:
     """The JSON GitHub receives: app.yml with this deployment's URLs filled in."""
     from ruamel.yaml import YAML
 
-    data = dict(YAML(typ="safe", pure=True).load(manifest_path().read_text()))
+    data = dict(YAML(typ="safe", pure=True).load(manifest_text()))
     base = base_url.rstrip("/")
     hook = dict(data.get("hook_attributes") or {})
     hook["url"] = settings.webhook_proxy_url or base + settings.webhook_path

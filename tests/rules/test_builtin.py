@@ -225,8 +225,13 @@ def test_minor_tag_with_no_longer_tags_is_left_alone():
     assert decide("postgres:16.4") is None
 
 
-def test_floating_rules_only_fire_on_references_that_resolve():
-    assert decide("nginx:latest", status=Status.UNCHECKED) is None
+@pytest.mark.parametrize(
+    "status", [Status.UNREACHABLE, Status.AUTH_REQUIRED, Status.RATE_LIMITED, Status.BLOCKED]
+)
+def test_floating_rules_do_not_fire_on_references_that_fail_to_resolve(status):
+    """Unchecked (offline) is the one other status they take: see the offline tests below."""
+    d = decide("nginx:latest", status=status)
+    assert d is None or d.rule.id not in {"floating-latest", "floating-minor"}
 
 
 # --- tag-missing / digest-missing -----------------------------------------------------------------
@@ -394,6 +399,38 @@ def test_forbidden_and_blocked_get_advice_that_fits_what_happened():
     assert d is not None and d.target is None
     assert "could not be reached" not in d.advice
     assert "network" in d.advice and "allow" in d.advice
+
+
+# --- offline: the rules that need no registry answer ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "rule", "says"),
+    [
+        ("gitea/gitea:latest", "floating-latest", "would pin this tag"),
+        ("gitea/gitea", "floating-latest", "would pin this tag"),
+        ("postgres:16", "floating-major", "would pin this tag"),
+        ("python:3.12", "floating-minor", "would pin this tag"),
+        ("bitnami/redis:7.2", "bitnami-retired", "would move this to docker.io/bitnamilegacy/redis"),
+        ("k8s.gcr.io/pause:3.9", "k8s-registry-move", "would move this to registry.k8s.io/pause"),
+    ],
+)
+def test_offline_applies_the_rules_that_need_no_registry_answer(written: str, rule: str, says: str):
+    d = rules.evaluate(image_ref(written), None, None, TABLE, Options())
+    assert d is not None and d.rule.id == rule and d.target is None
+    assert d.advice is not None and d.advice.startswith(says) and "not verified (offline)" in d.advice
+
+
+@pytest.mark.parametrize("written", ["redis:7.4.1", "redis:7.4.1-alpine", "nginx@sha256:" + "a" * 64])
+def test_offline_leaves_pinned_references_alone(written: str):
+    assert rules.evaluate(image_ref(written), None, None, TABLE, Options()) is None
+
+
+def test_offline_never_applies_rules_about_registry_failures():
+    """tag-missing, repo-missing, auth-required...: only the registry can say so."""
+    for r in TABLE.rules:
+        if r.match.statuses and Status.OK not in r.match.statuses:
+            assert Status.UNCHECKED not in r.match.statuses, r.id
 
 
 # --- issue 16: what should float ------------------------------------------------------------------
