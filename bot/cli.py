@@ -622,7 +622,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 # What `pip install 'pullable[app]'` adds (import names); the CLI's own commands need none of it.
 APP_MODULES = frozenset({"flask", "werkzeug", "markupsafe", "gunicorn", "huey", "redis", "prometheus_client",
-                         "github", "jwt", "cryptography"})  # fmt: skip
+                         "github", "jwt", "cryptography", "markdown_it"})  # fmt: skip
 
 
 def _no_args(p: argparse.ArgumentParser) -> None:
