@@ -12,9 +12,9 @@ import argparse
 import contextlib
 import os
 import shutil
-import sqlite3
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,6 +110,8 @@ def _operator(args: argparse.Namespace) -> RegistryConfig:
 def _open_registry(args: argparse.Namespace) -> Registry:
     """The registry client for this run: the operator's configuration, the user's own Docker
     login (the CLI runs as the user; the App never reads it) and the cache the flags choose."""
+    import sqlite3
+
     from bot.registry import ConfigError, MemoryStore, Registry, SQLiteStore, Store
     from bot.registry.dockerconfig import user_config_path
 
@@ -165,7 +167,9 @@ class _Reporting:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self.workers = getattr(registry, "workers", 1)  # the rules ask side by side (pipeline.decide)
         self.asked = 0
+        self._lock = threading.Lock()
         self.tty = sys.stderr.isatty()
 
     def check_many(self, references: Iterable[str]) -> dict[str, Resolution]:
@@ -196,7 +200,7 @@ class _Reporting:
         self._tick()
         return self.registry.check(reference)
 
-    def tags(self, name: str) -> list[str]:
+    def tags(self, name: str) -> Sequence[str]:
         self._tick()
         return self.registry.tags(name)
 
@@ -209,10 +213,11 @@ class _Reporting:
         return self.registry.platforms(reference)
 
     def _tick(self) -> None:
-        self.asked += 1
-        if self.tty:
-            sys.stderr.write(f"\rverifying fixes: {self.asked} registry lookup(s)")
-            sys.stderr.flush()
+        with self._lock:  # the rules' lookups come from several threads
+            self.asked += 1
+            if self.tty:
+                sys.stderr.write(f"\rverifying fixes: {self.asked} registry lookup(s)")
+                sys.stderr.flush()
 
     def _wipe(self) -> None:
         sys.stderr.write("\r" + " " * 60 + "\r")
@@ -224,10 +229,12 @@ class _Reporting:
 
 
 @contextlib.contextmanager
-def _lookups(args: argparse.Namespace) -> Iterator[_Reporting | None]:
-    """The registry for the run (None with ``--offline``), closed afterwards."""
-    if getattr(args, "offline", False):
-        _operator(args)  # a bad --config is an error offline too
+def _lookups(args: argparse.Namespace, needed: bool = True) -> Iterator[_Reporting | None]:
+    """The registry for the run (None with ``--offline``, or when there is nothing to ask:
+    then no client is started, which keeps a scan of an empty tree fast), closed afterwards."""
+    if getattr(args, "offline", False) or not needed:
+        if getattr(args, "config", None):
+            _operator(args)  # a bad --config is an error offline too
         yield None
         return
     registry = _open_registry(args)
@@ -338,7 +345,7 @@ def scan_command(args: argparse.Namespace) -> int:
     # ServiceAccounts defined elsewhere); the checkout is read to plan their fixes.
     whole = args.root is None and len(args.path) == 1 and Path(args.path[0]).is_dir()
     facts = result.facts if whole else None
-    with _lookups(args) as lookup:
+    with _lookups(args, needed=bool(result.refs)) as lookup:
         findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=LocalRepo(root))
     shown = report.select(findings, args.only, args.severity)
     if args.format == "json":
@@ -411,7 +418,8 @@ def _repo_rules(target: Path | None, args: argparse.Namespace) -> tuple[RepoConf
     from bot import repoconfig, rules
     from bot.scan import LocalRepo
 
-    extra = [*_operator(args).rules, *getattr(args, "rules", [])]
+    # No --config: no operator rules, and no need to import the registry package (start-up).
+    extra = [*(_operator(args).rules if getattr(args, "config", None) else ()), *getattr(args, "rules", [])]
     try:
         table = rules.load_layered(extra) if extra else rules.load()
         given = getattr(args, "repo_config", None)

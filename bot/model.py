@@ -107,6 +107,35 @@ class Source(enum.StrEnum):
     FLUX = "flux"
     JINJA = "jinja"
     YAML = "yaml"  # any other YAML with an `image:` key (Argo Workflows, Tekton, CRDs)
+    HELM_CHART = "helm-chart"  # an image a chart's own defaults name (bot.scan.charts)
+
+
+@dataclass(frozen=True, slots=True)
+class ChartUse:
+    """A chart the repository deploys, as a finder saw it: which chart, and the values the
+    repository gives it, so the pipeline can read the chart's default images with those values
+    applied, and write an override where the repository keeps its values for that chart.
+
+    ``values`` is the JSON of the consumer's values for this chart (sub-chart values already
+    taken from under the dependency's name or alias, ``global:`` merged in). ``site`` is the
+    file that takes an override, ``site_keys`` the key path of the chart's values in it
+    (``("postgresql",)`` in a parent chart's values.yaml, ``("spec", "values")`` in a Flux
+    HelmRelease), ``site_document`` the YAML document, ``site_text`` its text as scanned (the
+    edit is planned on it; None when no override can be written there, with ``site_problem``).
+    """
+
+    repository: str  # https://... Helm repository or oci://...
+    name: str
+    version: str  # exact version or range
+    via: str  # "Chart.yaml dependency", "Argo CD Application", "Flux HelmRelease", "helmfile release"
+    alias: str | None = None
+    values: str = "{}"
+    site: str = ""
+    site_keys: tuple[str | int, ...] = ()
+    site_document: int = 0
+    site_text: str | None = None
+    site_problem: str | None = None
+    site_in_string: bool = False  # site_keys name a literal block of YAML (Argo CD helm.values: |)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +160,7 @@ class ImageRef:
     detail: str | None = None
     context: Context = field(default_factory=Context)
     artifact: str = "image"
+    chart: ChartUse | None = None  # artifact "helm-chart": a chart use, expanded by the pipeline
 
     def touches(self, paths: Collection[str]) -> bool:
         """Whether the reference reads any of ``paths``: its own file, or a file one of its parts
@@ -228,6 +258,9 @@ class Finding:
     rule: str | None = None
     fix: Fix | None = None
     advice: str | None = None
+    # No fix because a registry could not be asked about the target (an outage): writers must
+    # not read it as "nothing to propose" (an open PR is kept, not retired).
+    unsure: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON shape documented in the README (other tools read it; keep it stable)."""

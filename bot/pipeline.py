@@ -14,24 +14,48 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from bot import edit, pullsecrets, rules
-from bot.model import Edit, Evidence, Finding, Fix, ImageRef, Resolution, Skip, Status
+import yaml
+
+from bot import edit, pullsecrets, rules, versions
+from bot.model import (
+    ChartUse,
+    Context,
+    Edit,
+    Evidence,
+    Finding,
+    Fix,
+    ImageRef,
+    Resolution,
+    Skip,
+    Source,
+    Status,
+)
 from bot.repoconfig import RepoConfig
 from bot.rules import Lookup, RuleTable
 from bot.scan import scan_file
 from bot.scan.pullsecrets import FileFacts
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from bot.registry.charts import Chart, ChartError, Charts
+
 __all__ = [
     "LEVELS",
+    "ChartRun",
     "Reader",
     "Result",
     "apply",
     "decide",
     "evaluate",
+    "expand_charts",
     "fails",
     "groups",
     "level",
@@ -64,42 +88,60 @@ class Result:
     dropped: list[tuple[Finding, str]] = field(default_factory=list)
 
 
+T = TypeVar("T")
+DEFAULT_RULE_WORKERS = 8  # rule lookups in flight when the lookup does not say (Registry does)
+
+
 class _Memo:
-    """Asks the registry once per question within one run (many references share a name)."""
+    """Asks the registry once per question within one run (many references share a name), also
+    when the rules of several references ask at the same time (one asks, the others wait)."""
 
     def __init__(self, lookup: Lookup) -> None:
         self.lookup = lookup
         self._checks: dict[str, Resolution] = {}
-        self._tags: dict[str, list[str]] = {}
+        self._tags: dict[str, versions.TagList] = {}
         self._digests: dict[str, str | None] = {}
         self._created: dict[str, dt.datetime | None] = {}
+        self._lock = threading.Lock()
+        self._asking: dict[tuple[int, str], threading.Lock] = {}
+
+    def _once(self, table: dict[str, T], key: str, ask: Callable[[], T]) -> T:
+        with self._lock:
+            if key in table:
+                return table[key]
+            gate = self._asking.setdefault((id(table), key), threading.Lock())
+        with gate:
+            with self._lock:
+                if key in table:
+                    return table[key]
+            value = ask()  # an exception is the rule's to handle; the next caller asks again
+            with self._lock:
+                table[key] = value
+            return value
 
     def seed(self, res: Resolution) -> None:
-        self._checks.setdefault(res.reference, res)
+        with self._lock:
+            self._checks.setdefault(res.reference, res)
 
     def check(self, reference: str) -> Resolution:
-        if reference not in self._checks:
-            self._checks[reference] = self.lookup.check(reference)
-        return self._checks[reference]
+        return self._once(self._checks, reference, lambda: self.lookup.check(reference))
 
-    def tags(self, name: str) -> list[str]:
-        if name not in self._tags:
-            self._tags[name] = self.lookup.tags(name)
-        return self._tags[name]
+    def tags(self, name: str) -> versions.TagList:
+        def ask() -> versions.TagList:
+            got = self.lookup.tags(name)
+            return got if isinstance(got, versions.TagList) else versions.TagList(got)
+
+        return self._once(self._tags, name, ask)
 
     def pinned_digest(self, reference: str) -> str | None:
-        if reference not in self._digests:
-            self._digests[reference] = self.lookup.pinned_digest(reference)
-        return self._digests[reference]
+        return self._once(self._digests, reference, lambda: self.lookup.pinned_digest(reference))
 
     def created(self, reference: str) -> dt.datetime | None:
         """When the image was built, if the lookup can say (``Registry.created``)."""
         ask = getattr(self.lookup, "created", None)
         if ask is None:
             return None
-        if reference not in self._created:
-            self._created[reference] = ask(reference)
-        return self._created[reference]
+        return self._once(self._created, reference, lambda: ask(reference))
 
 
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
@@ -125,15 +167,24 @@ def evaluate(
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
+    Chart uses become the images of the charts' defaults first (:func:`expand_charts`).
     With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository, or
     a function that scans for them, called only when a private image needs them), the
     pull-secret findings follow (:func:`pull_secret_findings`); with a ``reader`` their
     mechanical fixes carry edits."""
-    found = decide(
-        [Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in refs
-         if not config.ignores(r)],
-        lookup, config, table,
-    )  # fmt: skip
+    charts = ChartRun()
+    expanded, unread = expand_charts(
+        list(refs), lookup, charts, cluster_version=config.options().cluster_version
+    )
+    findings = [
+        Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in expanded
+        if not config.ignores(r)
+    ]  # fmt: skip
+    for f in findings:
+        if f.ref.key in unread and f.ref.chart is not None:
+            ev = unread[f.ref.key]
+            f.status, f.evidence = _CHART_STATUS.get(ev.error_code or "", Status.UNREACHABLE), ev
+    found = _advise_newer_charts(decide(findings, lookup, config, table, charts=charts), charts)
     if facts is not None and lookup is not None:
         disabled = config.options().disable
         found += [f for f in pull_secret_findings(found, facts, lookup, reader) if f.rule not in disabled]
@@ -153,45 +204,90 @@ def pull_secret_findings(
 
 
 def decide(
-    findings: list[Finding], lookup: Lookup | None, config: RepoConfig, table: RuleTable
+    findings: list[Finding],
+    lookup: Lookup | None,
+    config: RepoConfig,
+    table: RuleTable,
+    *,
+    charts: ChartRun | None = None,
 ) -> list[Finding]:
     """Set rule, fix and advice on ``findings`` in place (resolving the unchecked ones first)."""
     memo = _Memo(lookup) if lookup is not None else None
     if lookup is not None:
         resolve([f for f in findings if f.status is Status.UNCHECKED and f.evidence is None], lookup)
     opts = config.options()
-    for f in findings:
-        res = None
-        if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
-            res = Resolution(f.ref.reference, f.status, f.evidence or Evidence())
-            if memo is not None:
+    if memo is not None:
+        for f in findings:
+            if (res := _known(f)) is not None:
                 memo.seed(res)
-        d = rules.evaluate(f.ref, res, memo, table, opts)
+
+    def one(i: int) -> rules.Decision | None:
+        return rules.evaluate(findings[i].ref, _known(findings[i]), memo, table, opts)
+
+    # The rules' lookups (tag lists, target checks, digests) wait on the network: run them side
+    # by side, as classification does; the registry client enforces the per-host limit and each
+    # lookup's deadline. Offline there is nothing to wait for.
+    workers = getattr(lookup, "workers", DEFAULT_RULE_WORKERS) if memo is not None else 1
+    for f, d in zip(findings, _in_order(one, len(findings), workers), strict=True):
         if d is None:
             continue
         f.rule = d.rule.id
         if d.target is None:
-            f.advice = d.advice
+            f.advice, f.unsure = d.advice, d.unsure
             continue
         target = str(d.target)
+        note = None
         try:
-            edits, problem = edit.plan(f.ref, target), None
+            if f.ref.chart is not None:  # a chart's default: an override in the consumer's values
+                (edits, note), problem = _plan_chart_override(f.ref, target, charts or ChartRun()), None
+            else:
+                edits, problem = edit.plan(f.ref, target), None
         except edit.EditError as exc:
             edits, problem = (), str(exc)
         f.fix = Fix(
             rule=d.rule.id,
             why=d.rule.why,
             before=f.ref.text,
-            after=_written(f.ref, edits, d.target.familiar()),
+            after=d.target.familiar()
+            if f.ref.chart is not None
+            else _written(f.ref, edits, d.target.familiar()),
             target=target,
             digest=d.digest,
             checked_at=d.checked_at,
             edits=edits,
-            advice=d.advice,
+            advice=" ".join(a for a in (d.advice, note) if a) or None,
         )
         if problem is not None:
             f.advice = f"{target} is verified but cannot be written here: {problem}"
+    if charts is not None:
+        _combine_chart_overrides(findings, charts)
     return findings
+
+
+def _known(f: Finding) -> Resolution | None:
+    """What the registry said about ``f`` (None when it was not asked)."""
+    if f.ref.reference and (f.evidence is not None or f.status is not Status.UNCHECKED):
+        return Resolution(f.ref.reference, f.status, f.evidence or Evidence())
+    return None
+
+
+def _in_order(work: Callable[[int], T], n: int, workers: int) -> Iterator[T]:
+    """``work(0) .. work(n - 1)`` on ``workers`` threads, yielded in order, with at most a few
+    per worker in flight (memory stays flat however many references a repository holds)."""
+    if workers <= 1 or n <= 1:
+        yield from (work(i) for i in range(n))
+        return
+    from concurrent.futures import ThreadPoolExecutor  # not needed offline (start-up)
+
+    window = 4 * workers
+    with ThreadPoolExecutor(max_workers=min(workers, n)) as pool:
+        pending: deque[Future[T]] = deque()
+        for i in range(n):
+            pending.append(pool.submit(work, i))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _written(ref: ImageRef, edits: Sequence[Edit], fallback: str) -> str:
@@ -290,6 +386,8 @@ def _try(
     originals: dict[str, bytes] = {}
     for path in dict.fromkeys(e.path for e in edits):
         data = reader.read_bytes(path)
+        if data is None and all(e.old == "" and e.span.start == 0 for e in edits if e.path == path):
+            data = b""  # a values file the override creates
         if data is None:
             return {}, [f"{path}: cannot be read"]
         originals[path] = data
@@ -304,7 +402,7 @@ def _try(
     overlay = _Overlay(reader, files)
     before, after = [], []
     for path in paths:
-        old = reader.read_bytes(path)
+        old = originals.get(path) if path in originals else reader.read_bytes(path)
         if old is None:
             return {}, [f"{path}: cannot be read"]
         before.extend(scan_file(path, old, reader).refs)
@@ -312,9 +410,45 @@ def _try(
         if new_scan.errors:
             return {}, [f"{e.path}: {e.message} after the edit" for e in new_scan.errors]
         after.extend(new_scan.refs)
-    intended = {f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target}
-    problems = [m.why for m in edit.verify(before, after, intended)]
+    # Overrides inserted for chart defaults were verified against the chart when planned; here
+    # the files they touch may only gain references that read as those targets.
+    inserted = {e.path for f, fx in fixes if f.ref.chart is not None for e in fx.edits}
+    inserted -= {e.path for f, fx in fixes if f.ref.chart is None for e in fx.edits}
+    intended = {f.ref.key: edit.expected(fx.target) for f, fx in fixes if fx.target and f.ref.chart is None}
+    problems = [
+        m.why
+        for m in edit.verify(
+            [r for r in before if r.path not in inserted],
+            [r for r in after if r.path not in inserted],
+            intended,
+        )
+    ]
+    targets = {fx.target for f, fx in fixes if f.ref.chart is not None}
+    problems += _only_added(
+        [r for r in before if r.path in inserted], [r for r in after if r.path in inserted], targets
+    )
     return files, problems
+
+
+def _only_added(before: Sequence[ImageRef], after: Sequence[ImageRef], targets: set[str | None]) -> list[str]:
+    """Problems when a file that received an inserted override reads differently otherwise:
+    every reference it had must still read the same, or be replaced by one reading as a target."""
+
+    def sig(r: ImageRef) -> tuple[object, ...]:
+        return (r.reference, r.skip, r.text, r.source)
+
+    left = [sig(r) for r in after]
+    gone = 0
+    for r in before:
+        if sig(r) in left:
+            left.remove(sig(r))
+        else:
+            gone += 1
+    extra = [s for s in left if s[0] not in targets]
+    out = [f"the override also changed {s[2]!r}" for s in extra]
+    if gone > len(left) - len(extra):
+        out.append(f"{gone} reference(s) no longer read as before after the override")
+    return out
 
 
 def _record_written(result: Result, reader: Reader, everyone: Sequence[ImageRef]) -> None:
@@ -391,3 +525,458 @@ def fails(findings: Iterable[Finding], threshold: str) -> bool:
         return False
     limit = LEVELS.index(threshold)
     return any(LEVELS.index(level(f)) <= limit for f in findings)
+
+
+# --- charts: images hidden in the defaults of the charts a repository deploys --------------------
+#
+# A finder (bot.scan.charts) reports each chart use (Chart.yaml dependency, Argo CD Application,
+# Flux HelmRelease, helmfile release) as an ImageRef with ``chart`` set. ``expand_charts`` fetches
+# each chart (bot.registry.charts), reads its default values with the Helm values finder, applies
+# the consumer's values, and turns every effective image into an ordinary reference that the
+# registry checks and the rules judge like any other. A fix is an override inserted into the
+# consumer's values (bot.edit.insert), verified by recomputing the chart's effective image.
+
+
+@dataclass(frozen=True)
+class _ChartImage:
+    """What planning an override for one chart default image needs."""
+
+    use: ChartUse
+    chart: Chart
+    field: tuple[str, ...]  # the image's key path in the chart's values ("image",)
+    effective: dict[str, Any]  # the chart's values with the consumer's applied
+    app_tag: str | None
+    bitnami: bool
+
+
+@dataclass
+class ChartRun:
+    """What one :func:`evaluate` learns about charts, for planning their overrides in the same
+    call: each synthetic reference's chart data, and the keys and target each override sets."""
+
+    images: dict[tuple[object, ...], _ChartImage] = field(default_factory=dict)
+    cluster_version: str | None = None  # the repository's cluster.version, for KubeVersion tags
+    planned: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = field(
+        default_factory=dict
+    )
+
+
+def _chart_key(ref: ImageRef) -> tuple[object, ...]:
+    return (ref.key, ref.chart, ref.reference)
+
+
+def expand_charts(
+    refs: Sequence[ImageRef],
+    lookup: Lookup | None,
+    run: ChartRun | None = None,
+    *,
+    cluster_version: str | None = None,
+) -> tuple[list[ImageRef], dict[tuple[str, int, int], Evidence]]:
+    """``refs`` with each chart use replaced by the images the chart's defaults make, once the
+    consumer's values are applied (an image the consumer writes in full is reported where it is
+    written, not again here). Uses whose chart cannot be read stay, with evidence saying why;
+    offline (no lookup), chart uses are dropped: there is nothing to read them with."""
+    run = run if run is not None else ChartRun()
+    run.cluster_version = cluster_version
+    out = [r for r in refs if r.chart is None]
+    uses = [r for r in refs if r.chart is not None]
+    failed: dict[tuple[str, int, int], Evidence] = {}
+    if not uses:
+        return out, failed
+    fetcher = _chart_fetcher(lookup)
+    if fetcher is None:
+        return out, failed
+    for r in uses:
+        use = r.chart
+        assert use is not None
+        try:
+            chart = fetcher.fetch(use.repository, use.name, use.version)
+        except _chart_error() as exc:
+            failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
+            out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
+            continue
+        try:
+            out.extend(_chart_images(r, use, chart, run))
+        except Exception as exc:  # noqa: BLE001 - one odd chart must not stop the repository's scan
+            detail = f"the chart's values cannot be read: {type(exc).__name__}"
+            failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
+            out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
+    return out, failed
+
+
+# Why a chart could not be read (bot.registry.charts.ChartError codes) -> the finding's status.
+_CHART_STATUS = {"NOT-FOUND": Status.REPO_MISSING, "INVALID": Status.INVALID, "HOSTILE": Status.INVALID}
+
+
+def _chart_error() -> type[ChartError]:
+    from bot.registry.charts import ChartError
+
+    return ChartError
+
+
+def _chart_fetcher(lookup: Lookup | None) -> Charts | None:
+    """Chart lookups over the same client, guard, credentials and store as the image lookups:
+    ``lookup`` is the :class:`~bot.registry.Registry`, or a wrapper holding it as ``registry``
+    (the CLI's progress reporter). Anything else (a test double) reads no chart."""
+    from bot.registry import Registry
+    from bot.registry.charts import Charts
+
+    registry = lookup if isinstance(lookup, Registry) else getattr(lookup, "registry", None)
+    if not isinstance(registry, Registry):
+        return None
+    fetcher = getattr(registry, "_pullable_charts", None)
+    if fetcher is None:
+        fetcher = Charts(registry.client, registry.cache.store, registry.total_s)
+        registry._pullable_charts = fetcher  # type: ignore[attr-defined]  # one per Registry
+    return fetcher
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _ChartFiles:
+    """The chart's files as a repository, for the Helm values finder (its appVersion)."""
+
+    def __init__(self, app_version: str | None) -> None:
+        self._chart = "" if not app_version else "appVersion: " + json.dumps(app_version) + "\n"
+
+    def read_text(self, path: str) -> str | None:
+        return self._chart if path == "Chart.yaml" and self._chart else None
+
+    def listdir(self, path: str) -> list[str]:
+        return ["Chart.yaml", "values.yaml"] if not path else []
+
+
+def _values_refs(values: Mapping[str, Any], app_tag: str | None) -> dict[tuple[str, ...], ImageRef]:
+    """Image references in a values tree, by key path, as the Helm values finder reads them."""
+    from bot.scan import helm_values
+
+    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True)
+    out: dict[tuple[str, ...], ImageRef] = {}
+    try:
+        found = list(helm_values.find(text, "values.yaml", _ChartFiles(app_tag)))
+    except Exception:  # noqa: BLE001 - a chart's values that the finder refuses yield nothing
+        return out
+    for ref in found:
+        field_ = ref.context.field or ""
+        if field_ and "[" not in field_:
+            out.setdefault(tuple(field_.split(".")), ref)
+    return out
+
+
+def _chart_images(
+    use_ref: ImageRef, use: ChartUse, chart: Chart, run: ChartRun, *, depth: int = 0, offset: int = 1
+) -> list[ImageRef]:
+    from bot.scan import charts as chart_scan
+
+    consumer = json.loads(use.values or "{}")
+    try:
+        docs = yaml.load(chart.values or "{}", Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+    except yaml.YAMLError:
+        docs = {}
+    defaults = docs if isinstance(docs, dict) else {}
+    effective = chart_scan.merge(defaults, consumer)
+    kube = _kube_tags(effective, chart_scan.kube_version_tags(chart.templates), run.cluster_version)
+    effective = chart_scan.merge(effective, kube.values)
+    fmt = chart_scan.app_version_tag(chart.templates)
+    app_tag = fmt.format(chart.app_version) if chart.app_version else None
+    mine = _values_refs(effective, app_tag)
+    base = _values_refs(defaults, app_tag)
+    written = _values_refs(consumer, None)
+    bitnami = _is_bitnami(chart, defaults)
+    out: list[ImageRef] = []
+    for i, (keys, ref) in enumerate(sorted(mine.items())):
+        if ref.reference is None or _disabled(effective, keys) or keys in kube.unknown:
+            continue
+        own = written.get(keys)
+        if own is not None and own.reference == ref.reference:
+            continue  # the consumer writes this image in full: reported where it is written
+        default = base.get(keys)
+        where = "`" + ".".join(keys) + "`"
+        came = f"default of `{use.name}` {chart.version}, values.yaml key {where}"
+        if default is not None and default.reference != ref.reference:
+            came = (
+                f"`{use.name}` {chart.version} values.yaml key {where}, with the repository's values applied"
+            )
+        site = ".".join(str(k) for k in (*use.site_keys, *keys))
+        notes: tuple[str, ...] = (
+            came,
+            f"an override goes in {use.site or use_ref.path} at `{site}`",
+            use.via,
+        )
+        if keys in kube.filled:
+            notes += (
+                f"tag from the cluster version {run.cluster_version} (cluster.version), as the templates do",
+            )
+        synthetic = ImageRef(
+            path=use_ref.path,
+            line=use_ref.line,
+            column=use_ref.column + offset + i,  # one key per image of the chart, never the use's own
+            source=Source.HELM_CHART,
+            text=ref.text,
+            parts=(),
+            reference=ref.reference,
+            skip=None,
+            detail=came,
+            context=Context(
+                kind="chart default", name=f"{use.alias or use.name}", field=".".join(keys), notes=notes
+            ),
+            chart=use,
+        )
+        run.images[_chart_key(synthetic)] = _ChartImage(use, chart, keys, effective, app_tag, bitnami)
+        out.append(synthetic)
+    if depth == 0:
+        for n, (sub_name, sub) in enumerate(sorted(chart.subcharts.items()), 1):
+            sub_values = effective.get(sub_name) if isinstance(effective.get(sub_name), dict) else {}
+            scoped = dict(sub_values)
+            if isinstance(effective.get("global"), dict):
+                scoped["global"] = chart_scan.merge(effective["global"], scoped.get("global") or {})
+            sub_use = dataclasses.replace(
+                use,
+                name=f"{use.name}/{sub_name}",
+                alias=None,
+                values=json.dumps(scoped),
+                site_keys=(*use.site_keys, sub_name),
+            )
+            out.extend(_chart_images(use_ref, sub_use, sub, run, depth=depth + 1, offset=offset + 100 * n))
+    return out
+
+
+@dataclass
+class _KubeTags:
+    values: dict[str, Any] = field(default_factory=dict)  # tags to merge into the effective values
+    filled: set[tuple[str, ...]] = field(default_factory=set)
+    unknown: set[tuple[str, ...]] = field(default_factory=set)  # no cluster.version: tag unknown
+
+
+def _kube_tags(
+    effective: Mapping[str, Any], wanted: Mapping[tuple[str, ...], str], cluster: str | None
+) -> _KubeTags:
+    """Tags the chart's templates take from the cluster's version, for images whose tag the
+    values leave empty: from ``cluster.version`` when the repository says it, else unknown."""
+    out = _KubeTags()
+    parts = (cluster or "").removeprefix("v").split(".")
+    for keys, fmt in wanted.items():
+        image = _get(effective, list(keys))
+        if not isinstance(image, dict) or image.get("tag") or image.get("digest"):
+            continue
+        if len(parts) < 2 or ("{patch}" in fmt and len(parts) < 3):
+            out.unknown.add(keys)
+            continue
+        tag = fmt.format(major=parts[0], minor=parts[1], patch=parts[2] if len(parts) > 2 else "")
+        here = out.values
+        for k in keys:
+            here = here.setdefault(k, {})
+        here["tag"] = tag
+        out.filled.add(keys)
+    return out
+
+
+def _disabled(values: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Whether a component on the image's path is switched off (``metrics.enabled: false``):
+    its image is never pulled, so its default is not worth a finding."""
+    here: Any = values
+    for k in keys[:-1]:
+        if not isinstance(here, dict):
+            return False
+        here = here.get(k)
+        if isinstance(here, dict) and here.get("enabled") is False:
+            return True
+    return False
+
+
+def _advise_newer_charts(findings: list[Finding], run: ChartRun) -> list[Finding]:
+    """A chart default that does not pull and that no rule can replace: when the repository lists
+    a newer chart version, the right fix is likely to upgrade the chart; say so."""
+    from bot.registry.charts import semver
+
+    for f in findings:
+        data = run.images.get(_chart_key(f.ref)) if f.ref.chart is not None else None
+        if data is None or f.fix is not None or f.status not in _ROTTEN:
+            continue
+        newest, current = data.chart.newest, data.chart.version
+        if newest and (semver(newest) or (0,)) > (semver(current) or (0,)):
+            tip = (
+                f"`{data.use.name}` {newest} is newer than {current}: a newer chart version may default "
+                "to an image that still exists; upgrading the chart is likely the right fix."
+            )
+            f.advice = f"{f.advice} {tip}" if f.advice else tip
+    return findings
+
+
+_ROTTEN = frozenset({Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.AUTH_REQUIRED})
+
+
+def _is_bitnami(chart: Chart, defaults: Mapping[str, Any]) -> bool:
+    """Bitnami charts refuse images that are not Bitnami's unless told otherwise
+    (``global.security.allowInsecureImages``, bitnami/charts#30850)."""
+    g = defaults.get("global")
+    if isinstance(g, dict) and isinstance(g.get("security"), dict) and "allowInsecureImages" in g["security"]:
+        return True
+    return "bitnami" in chart.chart_yaml.lower() or "common.images.image" in "".join(chart.templates.values())
+
+
+def _plan_chart_override(ref: ImageRef, target: str, run: ChartRun) -> tuple[tuple[Edit, ...], str]:
+    """The edit that writes an override making the chart use ``target`` for ``ref``'s image,
+    in the consumer's values (``bot.edit.insert``), verified by reading the chart again; and a
+    note for the pull request saying where and why."""
+    from bot.edit import insert
+    from bot.reference import parse
+
+    data = run.images.get(_chart_key(ref))
+    use = ref.chart
+    if data is None or use is None:
+        raise edit.EditError("this chart default is not known any more; scan again")
+    if use.site_problem or use.site_text is None:
+        raise edit.EditError(use.site_problem or "no values file takes an override for this chart")
+    want = parse(target)
+    current = _get(data.effective, data.field)
+    items: list[tuple[tuple[str | int, ...], Any]] = []
+    if isinstance(current, dict):
+        registry_key = "registry" in current
+        g = data.effective.get("global")
+        global_reg = g.get("imageRegistry") if isinstance(g, dict) else None
+        if global_reg and global_reg != want.domain:
+            raise edit.EditError(
+                f"global.imageRegistry ({global_reg}) applies to every image of the chart; "
+                f"set the image `{'.'.join(data.field)}` by hand"
+            )
+        repo_key = next((k for k in ("repository", "name", "image") if k in current), "repository")
+        hub = want.domain == "docker.io"
+        path = (
+            want.path.removeprefix("library/")
+            if hub and "/" in want.path.removeprefix("library/")
+            else want.path
+        )
+        if registry_key:
+            items.append((("registry",), want.domain))
+            items.append(((repo_key,), path))
+        else:
+            items.append(((repo_key,), path if hub else f"{want.domain}/{want.path}"))
+        if want.tag is not None:
+            items.append((("tag",) if "version" not in current else ("version",), want.tag))
+        if want.digest is not None:
+            items.append((("digest",), want.digest))
+        elif current.get("digest"):
+            items.append((("digest",), ""))
+    elif isinstance(current, str):
+        items.append(((), want.familiar()))
+    else:
+        raise edit.EditError(f"`{'.'.join(data.field)}` is not an image map or string in the chart's values")
+    prefix = (*use.site_keys, *data.field)
+    sets = [((*data.field, *k) if use.site_in_string else (*prefix, *k), v) for k, v in items]
+    where = ".".join(str(k) for k in prefix)
+    note = (
+        f"The image is a default of the chart `{data.use.name}` {data.chart.version} (values.yaml key "
+        f"`{'.'.join(data.field)}`); the override goes in `{use.site}` at `{where}`."
+    )
+    if data.bitnami and not want.path.startswith("bitnami/"):
+        note += (
+            " Bitnami charts refuse images that are not Bitnami's unless "
+            "`global.security.allowInsecureImages` is true (bitnami/charts#30850), so this change sets it."
+        )
+        # Bitnami charts refuse any other image unless told so; at the top level a parent chart's
+        # global reaches its sub-charts.
+        # Globals reach every sub-chart from the top of the values: a parent chart's own values.yaml
+        # root, or the root of the values given to the chart used (a sub-chart adds a key level).
+        base = use.site_keys[: len(use.site_keys) - use.name.count("/")]
+        top = base[:-1] if use.via == "Chart.yaml dependency" else base
+        sets.append(
+            ((() if use.site_in_string else top) + ("global", "security", "allowInsecureImages"), True)
+        )
+    text = use.site_text
+    for keys, value in sets:
+        text = _set_at_site(text, use, keys, value)
+    _check_override(text, data, str(want))
+    run.planned[_chart_key(ref)] = (sets, str(want))
+    one = insert.edit(use.site, (use.site_text or "").encode("utf-8"), text.encode("utf-8"), anchored=True)
+    return ((one,) if one is not None else ()), note
+
+
+def _set_at_site(text: str, use: ChartUse, keys: Sequence[str | int], value: Any) -> str:
+    """Set ``keys`` in the consumer's values: in the file, or inside its YAML string."""
+    from bot.edit import insert
+
+    if use.site_in_string:
+        return insert.set_value_in_string(text, use.site_keys, keys, value, document=use.site_document)
+    return insert.set_value(text, list(keys), value, document=use.site_document)
+
+
+def _check_override(text: str, data: _ChartImage, want: str) -> None:
+    """The chart, given the edited values, must use ``want`` for the image."""
+    effective = _merge_chart(data, _site_values(text, data.use))
+    got = _values_refs(effective, data.app_tag).get(data.field)
+    if got is None or got.reference != want:
+        raise edit.EditError(
+            f"the override would make the chart use {got.reference if got else 'nothing'}, not {want}"
+        )
+
+
+def _combine_chart_overrides(findings: Sequence[Finding], run: ChartRun) -> None:
+    """Overrides for several images of one values file all insert near the same place, so their
+    separate edits would collide; each gets the one edit that writes them all (the splice engine
+    applies an identical edit once), checked for every image it overrides."""
+    from bot.edit import insert
+
+    groups: dict[tuple[str, int], list[Finding]] = {}
+    for f in findings:
+        if f.ref.chart is not None and f.fix is not None and f.fix.edits and _chart_key(f.ref) in run.planned:
+            groups.setdefault((f.ref.chart.site, f.ref.chart.site_document), []).append(f)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        use = group[0].ref.chart
+        assert use is not None and use.site_text is not None
+        text = use.site_text
+        try:
+            for f in group:
+                sets, _ = run.planned[_chart_key(f.ref)]
+                for keys, value in sets:
+                    text = _set_at_site(text, use, keys, value)
+            for f in group:
+                _check_override(text, run.images[_chart_key(f.ref)], run.planned[_chart_key(f.ref)][1])
+        except edit.EditError:
+            continue  # each keeps its own edit; the first applies, the next run does the others
+        one = insert.edit(use.site, use.site_text.encode("utf-8"), text.encode("utf-8"), anchored=True)
+        for f in group:
+            assert f.fix is not None
+            f.fix = dataclasses.replace(f.fix, edits=(one,) if one is not None else ())
+
+
+def _get(values: Any, keys: Sequence[str]) -> Any:
+    for k in keys:
+        if not isinstance(values, dict):
+            return None
+        values = values.get(k)
+    return values
+
+
+def _site_values(text: str, use: ChartUse) -> dict[str, Any]:
+    """The consumer's values for the chart as the edited site file gives them (before the
+    other sources Argo CD or Flux merge, which the edit does not touch)."""
+    docs = list(yaml.safe_load_all(text))
+    here: Any = docs[use.site_document] if use.site_document < len(docs) else {}
+    if use.via == "Chart.yaml dependency":
+        g = here.get("global") if isinstance(here, dict) else None
+        here = _get(here, [str(k) for k in use.site_keys]) or {}
+        if isinstance(g, dict):
+            here = {**here, "global": {**g, **(here.get("global") or {})}}
+        return here if isinstance(here, dict) else {}
+    for k in use.site_keys:
+        here = (
+            here[k]
+            if isinstance(here, list) and isinstance(k, int) and k < len(here)
+            else (here.get(k) if isinstance(here, dict) else None)
+        )
+    if use.site_in_string and isinstance(here, str):
+        here = yaml.safe_load(here)
+    return here if isinstance(here, dict) else {}
+
+
+def _merge_chart(data: _ChartImage, site_values: Mapping[str, Any]) -> dict[str, Any]:
+    from bot.scan import charts as chart_scan
+
+    return dict(chart_scan.merge(data.effective, dict(site_values)))

@@ -32,15 +32,17 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-import jsonschema
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.model import ImageRef
 from bot.reference import ReferenceError, parse
 from bot.rules import Options, RuleTable
+
+if TYPE_CHECKING:
+    import jsonschema
 
 __all__ = [
     "CONFIG_PATHS",
@@ -254,6 +256,8 @@ def _validated(text: str, origin: str) -> dict[str, Any]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise ConfigError(f"{origin}: larger than {MAX_BYTES // 1024} KiB")
     data = _parse_yaml(text, origin)
+    import jsonschema  # ~100 ms: only when a repository has a config to check
+
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(data), key=lambda e: list(e.path))
     if errors:
         raise ConfigError(f"{origin}: {_describe(errors[0])}")

@@ -95,6 +95,8 @@ def _shown(f: Finding) -> str:
     r = f.ref
     if r.reference is not None:
         return r.reference
+    if r.skip is None:  # a chart that could not be read: the detail says which and why
+        return f"({r.detail})"
     return f"({r.skip}: {r.detail})" if r.detail else f"({r.skip})"
 
 

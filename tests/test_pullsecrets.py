@@ -14,6 +14,7 @@ import pytest
 
 from bot import cli, pullsecrets, report
 from bot.model import Context, Finding, ImageRef, Part, Role, Source, Span, Status
+from tests.support.helmrepo import HelmRepo, chart
 from tests.support.registry import PASSWORD_ENV
 
 pytestmark = pytest.mark.registry
@@ -30,7 +31,17 @@ PRIVATE_REPOS = ("web", "api", "toolbox", "legacy", "report", "builder", "runner
 
 
 @pytest.fixture
-def shop(registry_basic, registry_open, tmp_path, monkeypatch):
+def charts(tmp_path):
+    """The chart repository argocd/billing.yaml deploys from (charts are read too, issue 12): a
+    chart whose defaults name no image, so the findings are the repository's own."""
+    repo = HelmRepo(tmp_path / "charts")
+    repo.add(chart("billing", "2.4.1", values="replicaCount: 1\n"))
+    yield repo.config_mapping("charts.example.com")["registries"]
+    repo.stop()
+
+
+@pytest.fixture
+def shop(registry_basic, registry_open, tmp_path, monkeypatch, charts):
     """The fixture repository, its images pushed, and an operator config naming both registries
     (anonymous for the private one: its images answer auth-required; or with its credentials)."""
     monkeypatch.setenv(PASSWORD_ENV, registry_basic.password)
@@ -43,6 +54,7 @@ def shop(registry_basic, registry_open, tmp_path, monkeypatch):
     def operator(credentials: bool) -> Path:
         mapping = registry_basic.config_mapping(host=PRIVATE, credentials=credentials)
         mapping["registries"].update(registry_open.config_mapping(host=PUBLIC)["registries"])
+        mapping["registries"].update(charts)
         path = tmp_path / f"operator-{credentials}.yml"
         path.write_text(json.dumps(mapping))
         return path
@@ -156,7 +168,7 @@ def test_findings_in_table_and_sarif_with_levels(shop, capsys):
     capsys.readouterr()
 
 
-def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, capsys):
+def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, capsys, charts):
     """The same repository on an open registry: every image resolves anonymously, so the missing,
     misplaced and undefined secrets do not matter and nothing is said about them."""
     for repo in PRIVATE_REPOS:
@@ -166,6 +178,7 @@ def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, c
     shutil.copytree(FIXTURE, root)
     mapping = registry_open.config_mapping(host=PRIVATE)
     mapping["registries"].update(registry_open.config_mapping(host=PUBLIC)["registries"])
+    mapping["registries"].update(charts)
     op = tmp_path / "op.yml"
     op.write_text(json.dumps(mapping))
     doc = json.loads(_scan(root, op, capsys))
@@ -174,7 +187,7 @@ def test_public_images_never_get_pull_secret_findings(registry_open, tmp_path, c
 
 
 def test_public_images_on_a_host_with_operator_credentials_are_still_public(
-    registry_open, tmp_path, capsys, monkeypatch
+    registry_open, tmp_path, capsys, monkeypatch, charts
 ):
     """Credentials for a registry (Docker Hub's rate limits, a Docker login) do not make its
     public images private: they are asked again anonymously, and resolve."""
@@ -186,7 +199,7 @@ def test_public_images_on_a_host_with_operator_credentials_are_still_public(
     monkeypatch.setenv(PASSWORD_ENV, "rate-limit-token")
     creds = {"endpoint": registry_open.url, "username": "robot", "password_env": PASSWORD_ENV}
     op = tmp_path / "op.yml"
-    op.write_text(json.dumps({"registries": {PRIVATE: creds, PUBLIC: creds}}))
+    op.write_text(json.dumps({"registries": {PRIVATE: creds, PUBLIC: creds, **charts}}))
     doc = json.loads(_scan(root, op, capsys))
     assert {f["status"] for f in doc["findings"]} == {"ok"}
     assert _ours(doc) == {}

@@ -555,3 +555,25 @@ def test_parse_tag_never_raises(text):
         assert v.release
         assert all(n >= 0 for n in v.release)
         is_floating(text)
+
+
+def test_tag_list_is_read_once_and_compares_like_a_list(monkeypatch):
+    from bot import versions
+
+    tags = versions.TagList(["1.0.0", "bad tag", "1.0.1", "1.0.0", "latest", "v2.0.0"])
+    assert tags == ["1.0.0", "1.0.1", "latest", "v2.0.0"]  # invalid dropped, duplicates once
+    assert "1.0.1" in tags and "bad tag" not in tags and len(tags) == 4 and tags[0] == "1.0.0"
+    calls: list[str] = []
+    real = versions.parse_tag
+    monkeypatch.setattr(versions, "parse_tag", lambda t: calls.append(t) or real(t))
+    for _ in range(3):
+        assert versions.newest_patch(tags, "1.0.0") == "1.0.1"
+        assert versions.newest_stable(tags) == "v2.0.0"
+        assert versions.sort_tags(tags) == ["1.0.0", "1.0.1", "v2.0.0"]
+    assert sorted(t for t in calls if t != "1.0.0") == ["1.0.1", "latest", "v2.0.0"]  # the list: once
+    assert calls.count("1.0.0") == 1 + 3  # once in the list, and each time as the current tag
+    plain = ["1.0.0", "1.0.1"]
+    calls.clear()
+    versions.newest_stable(plain)
+    versions.newest_stable(plain)
+    assert len(calls) == 4  # a plain list is parsed on every query

@@ -29,7 +29,7 @@ from bot.model import Edit, Span
 
 __all__ = ["Key", "append_item", "edit", "set_value", "set_values"]
 
-Key = str
+Key = str | int  # a mapping key, or the index of an existing list item on the way
 Scalar = str | int | float | bool | None
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
@@ -49,7 +49,7 @@ def set_value(text: str, keys: Sequence[Key], value: Any, *, document: int = 0) 
     _assign(want, list(keys), value)
     got = _load(new_text, document)
     if got != want:
-        raise EditError(f"setting {'.'.join(keys)} would change more than that key; edit it by hand")
+        raise EditError(f"setting {_dotted(keys)} would change more than that key; edit it by hand")
     return new_text
 
 
@@ -67,22 +67,20 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
     if current is None:
         return set_value(text, keys, [item], document=document)
     if not isinstance(current, list):
-        raise EditError(f"{'.'.join(keys)} is not a list; cannot add {item!r} to it")
+        raise EditError(f"{_dotted(keys)} is not a list; cannot add {item!r} to it")
     if item in current:
         return text
     old = _load(text, document)
     node = _walk(_compose(text, document), list(keys))
     if not isinstance(node, yaml.SequenceNode):
-        raise EditError(f"{'.'.join(keys)} is not a list; cannot add {item!r} to it")
+        raise EditError(f"{_dotted(keys)} is not a list; cannot add {item!r} to it")
     style = _Style.of(text)
     if node.flow_style or not node.value:
         body = _flow(item, style)
         if node.value:
             close = node.end_mark.index - 1
             if text[close] != "]":
-                raise EditError(
-                    f"{'.'.join(keys)}: a flow list that does not end with ']' cannot be extended"
-                )
+                raise EditError(f"{_dotted(keys)}: a flow list that does not end with ']' cannot be extended")
             new_text = text[:close] + ", " + body + text[close:]
         else:
             s, e = node.start_mark.index, node.end_mark.index
@@ -96,13 +94,15 @@ def append_item(text: str, keys: Sequence[Key], item: Any, *, document: int = 0)
     want = copy.deepcopy(old)
     _get(want, list(keys)).append(item)
     if _load(new_text, document) != want:
-        raise EditError(f"adding to {'.'.join(keys)} would change more than that list; edit it by hand")
+        raise EditError(f"adding to {_dotted(keys)} would change more than that list; edit it by hand")
     return new_text
 
 
-def edit(path: str, old: bytes, new: bytes) -> Edit | None:
+def edit(path: str, old: bytes, new: bytes, *, anchored: bool = False) -> Edit | None:
     """One :class:`Edit` that turns ``old`` into ``new`` (their common head and tail left out,
-    cut at character boundaries), or None when they are equal."""
+    cut at character boundaries), or None when they are equal. ``anchored``: a pure insertion
+    keeps the character before it as ``old``, so the splice refuses a file that moved since
+    ``old`` was read (a text read without its BOM, a concurrent change)."""
     if old == new:
         return None
     a, b = old.decode("utf-8"), new.decode("utf-8")
@@ -112,6 +112,8 @@ def edit(path: str, old: bytes, new: bytes) -> Edit | None:
     tail = 0
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
+    if anchored and head == len(a) - tail and head > 0:
+        head -= 1  # a pure insertion keeps one old character, so the splice checks where it lands
     start = len(a[:head].encode("utf-8"))
     end = len(a[: len(a) - tail].encode("utf-8"))
     line = a.count("\n", 0, head) + 1
@@ -149,14 +151,20 @@ def _load(text: str, document: int) -> Any:
 
 def _get(data: Any, keys: list[Key]) -> Any:
     for k in keys:
-        if not isinstance(data, dict):
+        if isinstance(k, int):
+            data = data[k] if isinstance(data, list) and 0 <= k < len(data) else None
+        elif isinstance(data, dict):
+            data = data.get(k)
+        else:
             return None
-        data = data.get(k)
     return data
 
 
-def _assign(data: dict[str, Any], keys: list[Key], value: Any) -> None:
+def _assign(data: Any, keys: list[Key], value: Any) -> None:
     for k in keys[:-1]:
+        if isinstance(k, int):
+            data = data[k]
+            continue
         if not isinstance(data.get(k), dict):
             data[k] = {}
         data = data[k]
@@ -185,6 +193,9 @@ def _lookup(node: yaml.MappingNode, key: Key) -> tuple[yaml.Node, yaml.Node] | N
 
 def _walk(node: yaml.Node | None, keys: list[Key]) -> yaml.Node | None:
     for k in keys:
+        if isinstance(k, int):
+            node = node.value[k] if isinstance(node, yaml.SequenceNode) and 0 <= k < len(node.value) else None
+            continue
         if not isinstance(node, yaml.MappingNode):
             return None
         hit = _lookup(node, k)
@@ -336,16 +347,21 @@ def _set(text: str, keys: list[Key], value: Any, document: int) -> str:
     shared = _shared(root)
     node: yaml.Node = root
     for i, k in enumerate(keys):
+        if isinstance(k, int):  # an existing list item on the way (helmfile `releases[2]`)
+            if not isinstance(node, yaml.SequenceNode) or not 0 <= k < len(node.value) or i == len(keys) - 1:
+                raise EditError(f"{_dotted(keys[: i + 1])} is not an item of an existing list")
+            node = node.value[k]
+            continue
         if not isinstance(node, yaml.MappingNode):
-            raise EditError(f"{'.'.join(keys[:i])} is not a mapping; cannot set {'.'.join(keys)}")
+            raise EditError(f"{_dotted(keys[:i])} is not a mapping; cannot set {_dotted(keys)}")
         if id(node) in shared:
-            raise EditError(f"{'.'.join(keys[:i])} is an anchor used elsewhere; edit it by hand")
+            raise EditError(f"{_dotted(keys[:i])} is an anchor used elsewhere; edit it by hand")
         hit = _lookup(node, k)
         if hit is None:
             return _add(text, node, k, _nest(keys[i + 1 :], value), style)
         vnode = hit[1]
         if id(vnode) in shared:
-            raise EditError(f"{'.'.join(keys[: i + 1])} is an anchor or alias; edit it by hand")
+            raise EditError(f"{_dotted(keys[: i + 1])} is an anchor or alias; edit it by hand")
         if i == len(keys) - 1:
             return _replace(text, vnode, value, keys, document)
         if _is_null(vnode):
@@ -374,13 +390,19 @@ def _shared(root: yaml.Node) -> set[int]:
 
 def _nest(keys: list[Key], value: Any) -> Any:
     for k in reversed(keys):
+        if isinstance(k, int):
+            raise EditError("a list item cannot be created on the way to a key")
         value = {k: value}
     return value
 
 
+def _dotted(keys: Sequence[Key]) -> str:
+    return ".".join(str(k) for k in keys)
+
+
 def _replace(text: str, vnode: yaml.Node, value: Any, keys: list[Key], document: int) -> str:
     """Set the existing entry at ``keys`` (whose value is ``vnode``) to ``value``."""
-    where = ".".join(keys)
+    where = _dotted(keys)
     style = _Style.of(text)
     if isinstance(value, Mapping):
         if _is_null(vnode):
@@ -471,3 +493,57 @@ def _key_column(text: str, index: int) -> int:
         col += len(stripped) - len(rest)
         stripped = rest
     return col
+
+
+def set_value_in_string(
+    text: str, keys: Sequence[Key], inner: Sequence[Key], value: Any, *, document: int = 0
+) -> str:
+    """``text`` with ``inner`` set to ``value`` in the YAML held by the literal block scalar at
+    ``keys`` (Argo CD's ``helm.values: |``): the block's lines are dedented, edited with
+    :func:`set_value` and indented back, so the rest of the file keeps every byte. Only a plain
+    literal block (``|``, ``|-``, ``|+``, no indentation digit) can be edited this way."""
+    node = _walk(_compose(text, document), list(keys))
+    where = _dotted(keys)
+    if not isinstance(node, yaml.ScalarNode) or node.style != "|":
+        raise EditError(f"{where} is not a literal block (|) of YAML; edit it by hand")
+    s, e = node.start_mark.index, node.end_mark.index
+    header_end = text.find("\n", s)
+    header = text[s:header_end] if header_end >= 0 else text[s:]
+    if any(c.isdigit() for c in header.split("#", 1)[0]):
+        raise EditError(f"{where} gives an explicit indentation; edit it by hand")
+    start = header_end + 1
+    block = text[start:e]
+    lines = block.split("\n")
+    widths = [len(x) - len(x.lstrip(" ")) for x in lines if x.strip()]
+    if not widths:
+        raise EditError(f"{where} is empty; write the values by hand")
+    n = min(widths)
+    inner_old = "\n".join(x[n:] if x.strip() else x.strip(" \r") for x in lines)
+    inner_new = set_value(inner_old, inner, value)
+    if inner_new.endswith("\n") and not inner_old.endswith("\n"):
+        inner_new = inner_new[:-1]
+    pad = " " * n
+    block_new = "\n".join(pad + x if x.strip() else x for x in inner_new.split("\n"))
+    new_text = text[:start] + block_new + text[e:]
+    old_doc, new_doc = _load(text, document), _load(new_text, document)
+    got = _get(new_doc, list(keys))
+    if not isinstance(got, str):
+        raise EditError(f"{where} would no longer be a string")
+    try:
+        inner_value = yaml.safe_load(got)
+    except yaml.YAMLError:
+        raise EditError(f"{where} would no longer hold valid YAML") from None
+    want_inner = yaml.safe_load(inner_old) or {}
+    _assign(want_inner, list(inner), value)
+    if inner_value != want_inner:
+        raise EditError(f"setting {_dotted(inner)} in {where} would change more than that key")
+    _assign_raw(new_doc, list(keys), _get(old_doc, list(keys)))
+    if new_doc != old_doc:
+        raise EditError(f"editing {where} would change the file outside it")
+    return new_text
+
+
+def _assign_raw(data: Any, keys: list[Key], value: Any) -> None:
+    for k in keys[:-1]:
+        data = data[k]
+    data[keys[-1]] = value

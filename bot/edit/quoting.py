@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from ruamel.yaml.nodes import ScalarNode as RuamelScalar
-from ruamel.yaml.resolver import VersionedResolver
+
+if TYPE_CHECKING:
+    from ruamel.yaml.resolver import VersionedResolver
 
 _STR = "tag:yaml.org,2002:str"
 # A plain scalar safe in block and flow context alike: no indicator first, no ": ", " #", ",".
@@ -23,18 +25,22 @@ _LETTER_BOOLS = frozenset({"y", "Y", "n", "N"})
 
 
 @cache
-def _resolvers() -> tuple[yaml.resolver.Resolver, VersionedResolver]:
-    return yaml.resolver.Resolver(), VersionedResolver(version=(1, 2))
+def _resolvers() -> tuple[yaml.resolver.Resolver, VersionedResolver, Any]:
+    """Built on first use: ruamel costs ~80 ms to import, and a scan that edits nothing needs none."""
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.resolver import VersionedResolver
+
+    return yaml.resolver.Resolver(), VersionedResolver(version=(1, 2)), ScalarNode
 
 
 def needs_quotes(value: str) -> bool:
     """True when ``value`` written as a plain scalar would not read back as that string."""
     if value in _LETTER_BOOLS or not _PLAIN_SAFE.fullmatch(value):
         return True
-    yaml11, yaml12 = _resolvers()
+    yaml11, yaml12, ruamel_scalar = _resolvers()
     return (
         yaml11.resolve(yaml.ScalarNode, value, (True, False)) != _STR
-        or str(yaml12.resolve(RuamelScalar, value, (True, False))) != _STR
+        or str(yaml12.resolve(ruamel_scalar, value, (True, False))) != _STR
     )
 
 

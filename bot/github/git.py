@@ -183,7 +183,26 @@ def set_branch(session: Session, name: str, sha: str, *, exists: bool | None = N
     if not exists and create_branch(session, name, sha):
         return
     # created by a retried POST or a concurrent run: move it instead
-    request(session, "PATCH", f"git/refs/heads/{ref_path(name)}", {"sha": sha, "force": True})
+    _update_ref(session, name, sha)
+
+
+REF_CONFLICT = 409
+
+
+def _update_ref(session: Session, name: str, sha: str) -> None:
+    """Force-move ``name`` to ``sha``. GitHub answers 409 when another update of the ref is in
+    flight (or its git backend is busy); the move is idempotent, so it is retried with the
+    client's backoff, and after the last attempt the 409 is raised for the job to be retried
+    later (:func:`bot.jobs.is_transient`)."""
+    http = session.app.http
+    for attempt in range(1, http.max_attempts + 1):
+        try:
+            request(session, "PATCH", f"git/refs/heads/{ref_path(name)}", {"sha": sha, "force": True})
+            return
+        except GitHubError as exc:
+            if exc.status != REF_CONFLICT or attempt >= http.max_attempts:
+                raise
+        session.app.sleep(min(http.backoff * 2 ** (attempt - 1), 30.0))
 
 
 def create_branch(session: Session, name: str, sha: str) -> bool:

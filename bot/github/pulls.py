@@ -19,7 +19,19 @@ from bot.github.http import GitHubError
 if TYPE_CHECKING:
     from bot.github import Session
 
-__all__ = ["Pull", "add_labels", "close", "comment", "create", "edit", "ensure_labels", "get", "listing"]
+__all__ = [
+    "Pull",
+    "add_labels",
+    "close",
+    "comment",
+    "create",
+    "edit",
+    "ensure_labels",
+    "get",
+    "labels",
+    "listing",
+    "recent",
+]
 
 PAGE = 100
 MAX_PAGES = 10
@@ -81,6 +93,16 @@ def listing(session: Session, state: str = "open", head: str | None = None) -> l
     return [p for p in out if p.same_repo and (head is None or p.head == head)]
 
 
+def recent(session: Session) -> tuple[list[Pull], bool]:
+    """One page of the repository's pull requests in every state, newest first, and whether
+    that page is all there is (fewer than a full page): then it answers, in one call, every
+    question :func:`listing` would have been asked per state and branch."""
+    params = {"state": "all", "per_page": str(PAGE), "sort": "created", "direction": "desc"}
+    items = session.get_json("pulls", params)
+    out = [Pull.from_json(d, session.full_name) for d in items]
+    return [p for p in out if p.same_repo], len(items) < PAGE
+
+
 def get(session: Session, number: int) -> Pull:
     return Pull.from_json(session.get_json(f"pulls/{number}"), session.full_name)
 
@@ -118,10 +140,27 @@ def comment(session: Session, number: int, body: str) -> int:
     return int(issues.comment(session, number, body)["id"])
 
 
-def ensure_labels(session: Session, names: list[str], description: str = "") -> None:
-    """Create the labels that do not exist yet (one POST each; "already exists" is fine), so
-    they get a colour and a description instead of GitHub's grey default."""
+def labels(session: Session) -> set[str]:
+    """The repository's label names, lower-cased (ETag-revalidated pages: free when unchanged)."""
+    out: set[str] = set()
+    for page in range(1, MAX_PAGES + 1):
+        params = {"per_page": str(PAGE)} | ({"page": str(page)} if page > 1 else {})
+        items = session.get_json("labels", params)
+        out |= {str(d["name"]).lower() for d in items}
+        if len(items) < PAGE:
+            break
+    return out
+
+
+def ensure_labels(
+    session: Session, names: list[str], description: str = "", existing: set[str] | None = None
+) -> None:
+    """Create the labels that do not exist yet, so they get a colour and a description instead
+    of GitHub's grey default. ``existing`` (lower-cased names, as :func:`labels` gives) saves
+    asking; without it every name is POSTed and "already exists" is fine."""
     for name in names:
+        if existing is not None and name.lower() in existing:
+            continue
         try:
             request(
                 session, "POST", "labels",
@@ -130,6 +169,8 @@ def ensure_labels(session: Session, names: list[str], description: str = "") -> 
         except GitHubError as exc:
             if exc.status != 422:
                 raise
+        if existing is not None:
+            existing.add(name.lower())
 
 
 def add_labels(session: Session, number: int, names: list[str]) -> None:

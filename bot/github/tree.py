@@ -23,6 +23,7 @@ class Session(Protocol):
 
     def compare(self, base: str, head: str) -> list[dict[str, Any]] | None: ...
 
+
 SHA = re.compile(r"[0-9a-f]{40}")
 COMPARE_FILE_LIMIT = 300
 
@@ -51,15 +52,17 @@ COMPARE_FILE_LIMIT = 300
 
 def read_tree(
     session: Session, commit: str, skip: frozenset[str] = frozenset()
-) -> tuple[dict[str, Entry], bool]:
-    """Every entry of ``commit``'s tree, and whether the recursive listing had to be walked."""
+) -> tuple[dict[str, Entry], bool, str]:
+    """Every entry of ``commit``'s tree, whether the recursive listing had to be walked, and the
+    root tree's SHA (what a new commit on ``commit`` builds on, so writers need not ask again)."""
     data = session.get_json(f"git/trees/{commit}", {"recursive": "1"})
+    root = str(data["sha"])
     entries = {e["path"]: _entry(e, "") for e in data["tree"]}
     if not data.get("truncated"):
-        return entries, False
+        return entries, False, root
     entries = {}
-    _walk(session, data["sha"], "", entries, skip)
-    return entries, True
+    _walk(session, root, "", entries, skip)
+    return entries, True, root
 
 
 def _entry(e: dict[str, Any], prefix: str) -> Entry:

@@ -96,7 +96,9 @@ def is_transient(exc: BaseException) -> tuple[bool, float | None]:
     if isinstance(exc, RateLimited):
         return True, exc.wait
     if isinstance(exc, GitHubError):
-        return exc.status >= 500 or exc.status == 429, _retry_after(exc.headers or {})
+        # 409: a ref update that conflicted with another in flight (bot.github.git._update_ref
+        # retried it already); the job converges when run again
+        return exc.status >= 500 or exc.status in (409, 429), _retry_after(exc.headers or {})
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code
         return code >= 500 or code == 429, _retry_after(exc.response.headers)

@@ -22,12 +22,10 @@ from typing import TYPE_CHECKING
 
 from bot import pipeline, repoconfig
 from bot.github import READ_PERMISSIONS, GitHubApp, GitHubError, Session
-from bot.github.tree import read_tree
 from bot.jobs.reader import ApiRepo, scan_repository
 from bot.model import Finding, ImageRef, ScanError
 from bot.registry import Registry
 from bot.rules import RuleTable
-from bot.scan import SKIP_DIRS
 from bot.scan.pullsecrets import FileFacts
 
 if TYPE_CHECKING:
@@ -106,6 +104,7 @@ class Inventory:
     config: repoconfig.RepoConfig
     config_error: str | None
     archived: bool  # read-only on GitHub: nothing may be written there
+    tree: str | None = None  # the root tree of ``sha``: the base every PR commit builds on
 
     @property
     def full(self) -> bool:
@@ -137,8 +136,7 @@ def take(
             log.info("%s: no commit yet (GitHub: %s): nothing to scan", repo, exc.message)
             return None
         assert scanned.sha is not None, "scan_repository resolves the commit it scans"
-        entries, _ = read_tree(s, scanned.sha, SKIP_DIRS)  # the listing just made: a free 304
-        reader = ApiRepo(s, scanned.sha, entries)
+        reader = ApiRepo(s, scanned.sha, scanned.entries)  # the listing just made, not asked again
         config, problem = repoconfig.RepoConfig(), None
         try:
             config = repoconfig.read(reader, rule_table())
@@ -152,7 +150,7 @@ def take(
     return Inventory(
         installation_id, repo, scanned.ref or ref or "", scanned.sha,
         None if wanted is None else tuple(wanted), tuple(findings), tuple(scanned.errors),
-        tuple(scanned.refs), reader, config, problem, archived,
+        tuple(scanned.refs), reader, config, problem, archived, scanned.tree,
     )  # fmt: skip
 
 

@@ -87,7 +87,18 @@ def _reason(f: Finding, origins: Mapping[str, str]) -> str:
 
 
 def title(findings: Sequence[Finding], origins: Mapping[str, str]) -> str:
-    """ "Replace retired bitnami/kubectl with alpine/kubectl 1.33.4": what, and why in one word."""
+    """ "Replace retired bitnami/kubectl with alpine/kubectl 1.33.4": what, and why in one word.
+
+    A fix with no target adds configuration beside a reference instead of replacing it (a pull
+    secret): the title names what is added and for which images, not a replacement."""
+    if findings and all(f.fix is not None and f.fix.target is None for f in findings):
+        names = sorted({_familiar(f.ref.reference, f.ref.text)[0] for f in findings})
+        added = sorted({f.fix.after for f in findings if f.fix is not None})
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        keys = sorted({a.split(":", 1)[0] for a in added})
+        what = added[0] if len(added) == 1 else ", ".join(keys)
+        text = " ".join(strip(f"Add {what} for {shown}").split())
+        return text if len(text) <= TITLE_LIMIT else text[: TITLE_LIMIT - 1] + "…"
     pairs = {
         (_familiar(f.ref.reference, f.ref.text), _familiar(f.fix.target, f.fix.after))
         for f in findings
@@ -157,9 +168,14 @@ def body(
 ) -> str:
     """The description: per rule a table of changes, the why, the evidence; then advice, help
     and the hidden marker carrying ``state``."""
-    out = ["Pullable found container image references that no longer resolve or are retired, "
-           "checked them against their registries and proposes the changes below. Only the "
-           "bytes of each reference change.", ""]  # fmt: skip
+    if findings and all(f.fix is not None and f.fix.target is None for f in findings):
+        out = ["Pullable found container images that the cluster will not be able to pull as "
+               "configured, and proposes the additions below. Nothing else in the files changes.",
+               ""]  # fmt: skip
+    else:
+        out = ["Pullable found container image references that no longer resolve or are retired, "
+               "checked them against their registries and proposes the changes below. Only the "
+               "bytes of each reference change.", ""]  # fmt: skip
     by_rule: dict[str, list[Finding]] = {}
     for f in sorted(findings, key=lambda f: f.ref.key):
         assert f.fix is not None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.github import Session, pulls
+from bot.github.git import blob_sha
 from bot.github.markdown import MARKER as ANY_MARKER
 from bot.github.markdown import marker, markers
 from bot.model import Finding
@@ -29,6 +30,7 @@ __all__ = [
     "PrState",
     "blocked",
     "branch_name",
+    "content_of",
     "fingerprint",
     "held_back",
     "item",
@@ -77,6 +79,14 @@ def fingerprint(items: Iterable[Item]) -> str:
     return hashlib.sha256("\n".join(sorted(i.key for i in items)).encode()).hexdigest()[:32]
 
 
+def content_of(files: Mapping[str, bytes]) -> str:
+    """What the PR's branch holds in the files it changes (paths and git blob ids): when a
+    rebuild on a moved base would write exactly this again, the base did not touch those files,
+    so the PR neither conflicts nor changes, and its branch is left where it is."""
+    lines = sorted(f"{path}\0{blob_sha(data)}" for path, data in files.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class PrState:
     """The marker of one Pullable PR. ``head`` is the last commit Pullable pushed to its branch
@@ -87,6 +97,7 @@ class PrState:
     base: str = ""
     items: tuple[Item, ...] = ()
     head: str = ""
+    content: str = ""  # content_of() the files written at ``head`` ("" in markers before it)
     human: bool = False  # a person committed to the branch: said once, then left alone
     noted: bool = False  # closed without merging, and the "no" was acknowledged
     retired: bool = False  # closed by Pullable itself: blocks nothing
@@ -102,6 +113,8 @@ class PrState:
         }
         if self.head:
             out["head"] = self.head
+        if self.content:
+            out["content"] = self.content
         for flag in ("human", "noted", "retired"):
             if getattr(self, flag):
                 out[flag] = True
@@ -129,6 +142,7 @@ class PrState:
             base=text("base"),
             items=tuple(i for i in items if i is not None),
             head=text("head"),
+            content=text("content"),
             human=data.get("human") is True,
             noted=data.get("noted") is True,
             retired=data.get("retired") is True,

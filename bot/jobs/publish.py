@@ -3,8 +3,15 @@
 The second step of every scan of a default branch: :func:`bot.jobs.scan_repo.scan_job` calls
 :func:`write` with the repository's whole :class:`~bot.jobs.inventory.Inventory`. One branch per
 change group, ``pullable/<rule>`` (or ``pullable/all`` with ``group: all``), rebuilt from the
-current base on every change: a tree with the new file contents, one verified commit, the branch
-force-moved, the PR edited in place.
+current base when its change set or the content of one of its files would change: a tree with
+the new file contents, one verified commit, the branch force-moved, the PR edited in place. A
+push to the base that touches none of a PR's files leaves its branch alone (it cannot conflict,
+and a new commit would only re-run its CI: Renovate's default, ``rebaseWhen: conflicted``).
+
+**GitHub's calls** (issue 14 §4; ``bench/github_calls.py``): per run, the pull requests are
+listed once (one page of every state for most repositories), the labels once (and only when a
+PR lacks one; none is POSTed that exists), and new commits build on the scan's own tree; a
+new PR then costs its tree, commit, branch, PR and labels.
 
 The bot is stateless; its memory is GitHub's: each PR body ends with a hidden marker
 (:class:`bot.jobs.pr_state.PrState`) holding the change set (one item per reference: path, old
@@ -35,7 +42,8 @@ and flags.
   comment and its branch deleted, unless a registry could not be asked about one of its
   references this time (an outage must not look like a fix).
 - **Outages.** Likewise an open PR is neither rebuilt nor shrunk while a registry could not be
-  asked (unreachable, rate limited, unchecked) about one of the references it changes: rebuilding
+  asked (unreachable, rate limited, unchecked, refused) about one of the references it changes,
+  or about its target (:attr:`bot.model.Finding.unsure`: the target's tags or manifest): rebuilding
   would drop that change. The whole PR is left untouched for that run (even when other changes
   of its group are new, or its base moved) and brought up to date by the next scan that gets
   an answer; a change is never re-proposed from the marker without a fresh check.
@@ -62,10 +70,10 @@ from bot.jobs.pr_state import (
     PrState,
     blocked,
     branch_name,
+    content_of,
     fingerprint,
     held_back,
     item,
-    open_pulls,
     state_of,
     with_state,
 )
@@ -124,41 +132,71 @@ def write(inv: Inventory, ctx: Context) -> Report:
     return report
 
 
+class _Known:
+    """What one run reads once and asks again of no group: the pull requests (one page of every
+    state when the repository has fewer than a page of them; otherwise the open ones, and the
+    closed ones per branch when needed) and the repository's labels (listed at the first PR that
+    lacks one, then kept up to date as labels are made)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        every, whole = pulls.recent(session)
+        self.every: list[pulls.Pull] | None = every if whole else None
+        listed = [p for p in every if p.state == "open"] if whole else pulls.listing(session, "open")
+        self.open = [p for p in listed if p.head.startswith(PREFIX)]
+        self._closed: dict[str, list[pulls.Pull]] = {}
+        self._labels: set[str] | None = None
+
+    def closed(self, head: str) -> list[pulls.Pull]:
+        """Closed PRs from branch ``head``, newest first."""
+        if self.every is not None:
+            return [p for p in self.every if p.state == "closed" and p.head == head]
+        if head not in self._closed:
+            self._closed[head] = pulls.listing(self.session, "closed", head=head)
+        return self._closed[head]
+
+    def ensure_labels(self, names: list[str]) -> None:
+        if self._labels is None:
+            self._labels = pulls.labels(self.session)
+        pulls.ensure_labels(self.session, names, LABEL_DESCRIPTION, self._labels)
+
+
 def publish(session: Session, inv: Inventory) -> Report:
     """Bring the repository's Pullable PRs in line with ``inv`` (see the module docstring)."""
     report = Report()
     ignores = read_state(session)
     findings = [f for f in inv.findings if not ignores.ignores(f.ref.reference)]
     grouped = pipeline.groups(findings, inv.config.group)
-    open_prs = {p.head: p for p in open_pulls(session) if p.base == inv.ref}
+    known = _Known(session)
+    open_prs = {p.head: p for p in known.open if p.base == inv.ref}
     done: set[str] = set()
     for group, members in sorted(grouped.items()):
         name = branch_name(group)
         done.add(name)
-        closed = [p for p in pulls.listing(session, "closed", head=name) if not p.merged]
+        closed = [p for p in known.closed(name) if not p.merged]
         no = blocked(closed)
         for pr in closed:
             _acknowledge_no(session, pr, name in open_prs)
         wanted = [f for f in members if item(f).key not in no]
         if len(wanted) < len(members):
             report.blocked[name] = len(members) - len(wanted)
-        _write_group(session, inv, group, name, wanted, findings, open_prs.get(name), report)
+        _write_group(session, known, inv, group, name, wanted, findings, open_prs.get(name), report)
     for name, pr in sorted(open_prs.items()):
         if name not in done:
             _retire(session, pr, inv, report)
     if inv.full:
-        _sweep(session, done | set(open_prs), report)
+        _sweep(session, known, done | set(open_prs), report)
     return report
 
 
-def _sweep(session: Session, busy: set[str], report: Report) -> None:
+def _sweep(session: Session, known: _Known, busy: set[str], report: Report) -> None:
     """Delete the branches of Pullable PRs that were merged, or closed and acknowledged, while
     they still point at the last commit Pullable pushed (a branch a person moved stays theirs;
     one GitHub deleted already is not listed)."""
     for b in git.branches(session, PREFIX):
         if b.name in busy:
             continue
-        closed = pulls.listing(session, "closed", head=b.name)
+        closed = known.closed(b.name)
         st = state_of(closed[0]) if closed else None  # the newest
         if st is None or not (closed[0].merged or st.noted or st.retired):
             continue  # made by hand, or a "no" not acknowledged yet
@@ -168,6 +206,7 @@ def _sweep(session: Session, busy: set[str], report: Report) -> None:
 
 def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     session: Session,
+    known: _Known,
     inv: Inventory,
     group: str,
     name: str,
@@ -198,13 +237,17 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     origins = {r.id: r.origin for r in table.rules}
     whys = {f.fix.rule: f.fix.why for f in applied if f.fix is not None}
     title = pr_body.title(applied, origins)
-    state = PrState(group, fingerprint(items), inv.sha, tuple(items))
+    content = content_of(result.files)
+    state = PrState(group, fingerprint(items), inv.sha, tuple(items), content=content)
     old = state_of(pr) if pr is not None else None
     if (
         pr is not None and old is not None and old.fingerprint == state.fingerprint
-        and old.base == inv.sha and old.head == pr.head_sha and pr.title == title
+        and old.head == pr.head_sha and pr.title == title
+        and (old.base == inv.sha or old.content == content)
     ):  # fmt: skip
-        _labels(session, pr, inv.config.labels)
+        # The same change, and its files read the same on the new base: the branch stays
+        # where it is (no new commit, no CI re-run); it is rebuilt when one of its files moves.
+        _labels(known, session, pr, inv.config.labels)
         report.unchanged.append(pr.number)
         return
     entries = inv.reader.entries
@@ -213,7 +256,7 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
     try:
         commit = git.commit_files(
             writer, inv.sha, result.files, pr_body.commit_message(title, applied),
-            base_tree=_base_tree(writer, inv.sha), modes=modes,
+            base_tree=inv.tree, modes=modes,
         )  # fmt: skip
         state = state.but(head=commit)
         if pr is None:
@@ -232,11 +275,11 @@ def _write_group(  # noqa: PLR0917 - one call site, every argument named there
         pr, created = pulls.create(session, name, inv.ref, title, body)
         if not created and (pr.title != title or pr.body != body):
             pr = pulls.edit(session, pr.number, title=title, body=body)
-        _labels(session, pr, inv.config.labels)
+        _labels(known, session, pr, inv.config.labels)
         (report.opened if created else report.updated).append(pr.number)
         return
     pr = pulls.edit(session, pr.number, title=title, body=body)
-    _labels(session, pr, inv.config.labels)
+    _labels(known, session, pr, inv.config.labels)
     report.updated.append(pr.number)
 
 
@@ -266,19 +309,11 @@ def _move(session: Session, name: str, commit: str) -> None:
             writer.close()
 
 
-def _base_tree(session: Session, commit: str) -> str | None:
-    """The root tree of ``commit`` from the scan's own tree listing: revalidated, so a free 304."""
-    try:
-        return str(session.get_json(f"git/trees/{commit}", {"recursive": "1"})["sha"])
-    except (GitHubError, KeyError, TypeError):
-        return None
-
-
-def _labels(session: Session, pr: pulls.Pull, labels: Sequence[str]) -> None:
+def _labels(known: _Known, session: Session, pr: pulls.Pull, labels: Sequence[str]) -> None:
     have = {x.lower() for x in pr.labels}
     missing = [x for x in labels if x.lower() not in have]
     if missing:
-        pulls.ensure_labels(session, missing, LABEL_DESCRIPTION)
+        known.ensure_labels(missing)
         pulls.add_labels(session, pr.number, missing)
 
 
@@ -370,7 +405,9 @@ def _hold(pr: pulls.Pull, inv: Inventory, report: Report) -> bool:
     now = {(f.ref.path, f.ref.reference or f.ref.text): f for f in inv.findings}
     st = state_of(pr)
     items = st.items if st is not None else ()
-    unsure = [i for i in items if (f := now.get((i.path, i.reference))) and f.status in UNCERTAIN]
+    unsure = [
+        i for i in items if (f := now.get((i.path, i.reference))) and (f.status in UNCERTAIN or f.unsure)
+    ]
     if not files and not unsure:
         return False
     why = [f"{', '.join(files)} could not be scanned"] if files else []

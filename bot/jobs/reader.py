@@ -9,6 +9,11 @@ downloaded. The fetched bytes then go through :func:`bot.scan.scan_file`, whose 
 the real head decides, exactly as for a checkout. Files over the size cap are skipped from the
 tree's metadata without a download.
 
+When many files must be downloaded (a first scan, a new scanner version), they come from the
+commit's archive in one API call instead of one call per blob (:mod:`bot.github.archive`: each
+member checked against the tree's size and blob SHA; whatever the archive lacks or spoils is read
+blob by blob).
+
 Scan results are cached per (path, blob SHA) together with the blobs of the sibling files the
 finder read (a chart's ``Chart.yaml``), so an unchanged file is neither fetched nor parsed again,
 and GETs are revalidated with ETags, so an unchanged repository costs no rate limit at all.
@@ -19,14 +24,17 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import logging
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
+from bot.github.archive import ArchiveError, archive_files, archive_limit
+from bot.github.http import GitHubError
 from bot.github.tree import Entry, read_tree, resolve
 from bot.model import ScanError
 from bot.scan import MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, scan_file
@@ -34,7 +42,14 @@ from bot.scan import MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, sc
 if TYPE_CHECKING:
     from bot.github import Session
 
+log = logging.getLogger(__name__)
+
 SNIFF_SUFFIXES = (".yml", ".yaml", ".j2", ".jinja", ".jinja2", ".tpl")
+# At least this many files to download: one archive (one API call, streamed) instead of one call
+# per blob, unless the archive would carry more than ARCHIVE_MAX_BYTES (every file of the
+# commit, images and all), where the blobs cost less bandwidth than the archive.
+ARCHIVE_MIN_FILES = 24
+ARCHIVE_MAX_BYTES = 512 * 1024 * 1024
 SNIFF_NAMES = re.compile(r"(docker|container)file", re.IGNORECASE)
 
 
@@ -45,9 +60,12 @@ class RepoScan(ScanResult):
     repository: str = ""
     ref: str | None = None  # branch name when known
     sha: str | None = None  # commit scanned
-    fetched: int = 0  # blobs downloaded
+    fetched: int = 0  # blobs downloaded one by one
+    archived: int = 0  # files read from the commit's archive (one call for all of them)
     reused: int = 0  # files whose cached result was still valid
     walked: bool = False  # the recursive tree was truncated and walked subtree by subtree
+    tree: str | None = None  # the root tree of ``sha``
+    entries: dict[str, Entry] = field(default_factory=dict, repr=False)  # the listing, whole
 
 
 SCANNER_PACKAGE = "bot.scan"
@@ -170,6 +188,22 @@ class ApiRepo:
             self.fetched += 1
         return self._blobs[e.sha]
 
+    def prefetch(self, paths: list[str]) -> int:
+        """Read ``paths`` from the commit's archive in one call (see :mod:`bot.github.archive`);
+        how many were found intact. Those missing or unusable are read blob by blob later."""
+        wanted = {p: (self.entries[p].sha, self.entries[p].size) for p in paths}
+        blobs = [e.size for e in self.entries.values() if e.type == "blob"]
+        got = 0
+        try:
+            for path, data in archive_files(
+                self.session, self.sha, wanted, max_file=MAX_FILE_BYTES, max_total=archive_limit(blobs)
+            ):
+                self._blobs[wanted[path][0]] = data
+                got += 1
+        except (ArchiveError, GitHubError) as exc:
+            log.info("%s: archive not used (%s): reading blobs one by one", self.session.full_name, exc)
+        return got
+
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
         if data is None:
@@ -204,11 +238,13 @@ def scan_repository(
     if full_name is not None and full_name.lower() != session.full_name.lower():
         raise ValueError(f"this session is for {session.full_name}, not {full_name}")
     branch, sha = resolve(session, ref)
-    entries, walked = read_tree(session, sha, SKIP_DIRS)
+    entries, walked, tree = read_tree(session, sha, SKIP_DIRS)
     repo = ApiRepo(session, sha, entries)
-    out = RepoScan(repository=session.full_name, ref=branch or ref, sha=sha, walked=walked)
+    out = RepoScan(repository=session.full_name, ref=branch or ref, sha=sha, walked=walked, tree=tree,
+                   entries=entries)  # fmt: skip
     candidates = repo.files() if paths is None else sorted({p for p in paths if p in entries})
     store, key = session.store, _key()
+    todo: list[tuple[str, str, Any]] = []  # (path, cache key, cached result or None)
     for path in candidates:
         e = entries[path]
         if e.type != "blob" or e.mode == "120000":
@@ -223,7 +259,13 @@ def scan_repository(
             continue
         cache_key = f"scan:{key}:{path}:{e.sha}"
         cached = store.get(cache_key)
-        if cached is not None and repo.still_valid(cached[1]):
+        todo.append((path, cache_key, cached if cached is not None and repo.still_valid(cached[1]) else None))
+    misses = [p for p, _, c in todo if c is None]
+    total = sum(e.size for e in entries.values() if e.type == "blob")
+    if len(misses) >= ARCHIVE_MIN_FILES and total <= ARCHIVE_MAX_BYTES:
+        out.archived = repo.prefetch(misses)
+    for path, cache_key, cached in todo:
+        if cached is not None:
             one: ScanResult = cached[0]
             out.reused += 1
         else:

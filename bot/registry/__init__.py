@@ -15,9 +15,11 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
+from typing import TypeVar
 
 import httpx
 
@@ -25,17 +27,19 @@ from bot.model import Evidence, Resolution, Status
 from bot.reference import Reference, ReferenceError, is_digest, parse
 from bot.registry.auth import install_log_hygiene
 from bot.registry.cache import MemoryStore, RedisStore, ResultCache, SQLiteStore, Store, default_store
-from bot.registry.classify import now_iso, platforms, resolve
+from bot.registry.classify import Listing, now_iso, platforms, resolve
 from bot.registry.client import (
     INDEX_TYPES,
     MANIFEST_CAP,
     Blocked,
     Client,
     Deadline,
+    Reply,
     Unreachable,
     sha256_digest,
 )
 from bot.registry.config import ConfigError, RegistryConfig
+from bot.versions import TagList
 
 __all__ = [
     "ConfigError",
@@ -45,12 +49,60 @@ __all__ = [
     "RegistryConfig",
     "SQLiteStore",
     "Store",
+    "TagsUnavailable",
 ]
 
 log = logging.getLogger(__name__)
 DEFAULT_WORKERS = 16
 DEFAULT_PER_HOST = 8
 DEADLINE_FACTOR = 3  # a reference may take this many per-operation timeouts in total
+T = TypeVar("T")
+
+
+class _Once:
+    """Each key computed once per :class:`Registry` (one run), however many threads ask at the
+    same time: the first computes, the others wait for its answer (or its exception)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._done: dict[str, tuple[bool, object]] = {}
+        self._busy: dict[str, threading.Event] = {}
+
+    def get(self, key: str, compute: Callable[[], T]) -> T:
+        while True:
+            with self._lock:
+                if key in self._done:
+                    ok, value = self._done[key]
+                    break
+                event = self._busy.get(key)
+                mine = event is None
+                if event is None:
+                    event = self._busy[key] = threading.Event()
+            if not mine:
+                event.wait()
+                continue
+            try:
+                ok, value = True, compute()
+            except Exception as exc:  # noqa: BLE001 - handed to every waiter, then raised
+                ok, value = False, exc
+            with self._lock:
+                self._done[key] = (ok, value)
+                del self._busy[key]
+            event.set()
+            break
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]
+
+    def put(self, key: str, value: object) -> None:
+        """An answer learnt on the way (a manifest classification fetched anyway)."""
+        with self._lock:
+            self._done.setdefault(key, (True, value))
+
+
+class TagsUnavailable(Exception):
+    """A repository's tags could not be listed (unreachable, refused, rate limited, failing):
+    no answer, which callers must never take for "it has no tags" (issue 11 §5)."""
 
 
 class Registry:
@@ -75,6 +127,10 @@ class Registry:
         self.total_s = self.config.timeout_s * DEADLINE_FACTOR
         self._asked = 0  # distinct references asked about (network.max_references)
         self._asked_lock = threading.Lock()
+        # This run's answers for the rules, shared with classification (issue 17): one tag list
+        # per repository, one verified digest per reference, whoever asks first.
+        self._listings = _Once()
+        self._digests = _Once()
 
     @classmethod
     def from_file(cls, path: str | None) -> Registry:
@@ -122,11 +178,15 @@ class Registry:
         results = {norm: _aged(cached[k]) for norm, k in keys.items() if k in cached}
         todo = [by_ref[n] for n in by_ref if n not in results]
         todo, capped = self._within_cap(todo)
+
+        def one(ref: Reference) -> Resolution:
+            return resolve(self.client, ref, self.total_s, self._listing, self._saw_manifest)
+
         if len(todo) == 1:
-            fresh = [resolve(self.client, todo[0], self.total_s)]
+            fresh = [one(todo[0])]
         elif todo:
             with ThreadPoolExecutor(max_workers=min(self.workers, len(todo))) as pool:
-                fresh = list(pool.map(lambda r: resolve(self.client, r, self.total_s), todo))
+                fresh = list(pool.map(one, todo))
         else:
             fresh = []
         for res in fresh:
@@ -152,37 +212,114 @@ class Registry:
 
     # -- what the rules need --------------------------------------------------------------------
 
-    def tags(self, name: str) -> list[str]:
+    def tags(self, name: str) -> TagList:
         """Every valid tag of a repository (``docker.io/alpine/kubectl``), de-duplicated, in the
-        registry's order; [] when unknown or on any trouble."""
+        registry's order; empty for a name that is not one or a repository the registry says
+        does not exist (404). Raises :class:`TagsUnavailable` when the registry could not be asked
+        or did not answer with the whole list (any other status, on any page): an outage must never
+        read as "no tags". One list per repository per run (the same object, parsed once), shared
+        with classification, cached in the store."""
         try:
             ref = parse(name)
         except ReferenceError:
-            return []
+            return TagList()
         if ref.tag or ref.digest:
-            return []
+            return TagList()
         try:
-            tags, _ = self.client.tags(self.client.endpoint(ref.domain), ref.path, Deadline(self.total_s))
+            listing = self._listing(ref, Deadline(self.total_s))
         except (Blocked, Unreachable) as exc:
             log.info("no tags for %s: %s", name, exc)
-            return []
-        return tags
+            raise TagsUnavailable(f"could not list the tags of {name}: {exc}") from None
+        if not listing.complete and not (listing.status == 404 and not listing.tags):
+            what = f"HTTP {listing.status}" if listing.status else "no answer"
+            raise TagsUnavailable(f"could not list the tags of {name}: {what}")
+        return listing.tags if isinstance(listing.tags, TagList) else TagList(listing.tags)
 
     def pinned_digest(self, reference: str) -> str | None:
         """The sha256 of the manifest bytes received (GET), only if it agrees with the
-        registry's ``Docker-Content-Digest`` and with a digest the reference pins; else None."""
-        got = self._get_manifest(reference)
-        if got is None:
+        registry's ``Docker-Content-Digest`` and with a digest the reference pins; else None.
+        Asked once per run and cached in the store; a stale entry is revalidated with its ETag."""
+        try:
+            ref = parse(reference)
+        except ReferenceError:
             return None
-        ref, body, header, _ = got
-        digest = sha256_digest(body)
+        return self._digests.get(self._entry_key("digest", ref), lambda: self._fetch_digest(ref))
+
+    def _listing(self, ref: Reference, deadline: Deadline) -> Listing:
+        """The repository's tag list: this run's, the store's while fresh (revalidated with its
+        ETag when stale), or fetched. Only complete 200 answers are stored."""
+        key = self._entry_key("tags", ref)
+        return self._listings.get(key, lambda: self._fetch_listing(ref, key, deadline))
+
+    def _fetch_listing(self, ref: Reference, key: str, deadline: Deadline) -> Listing:
+        entry = self.cache.get_entry(key)
+        stored = entry.get("tags") if entry else None
+        if entry is not None and isinstance(stored, list):
+            if float(entry["fresh"]) > time.time():  # type: ignore[arg-type]
+                return Listing(200, None, TagList(stored))
+        else:
+            entry = None
+        etag = entry.get("etag") if entry else None
+        ep = self.client.endpoint(ref.domain)
+        tags, reply, pages = self.client.tags(
+            ep, ref.path, deadline, if_none_match=etag if isinstance(etag, str) else None
+        )
+        if reply is None:
+            return Listing(0, None, complete=False)
+        if reply.status == 304 and entry is not None and isinstance(stored, list):
+            self.cache.put_entry(key, entry)
+            return Listing(200, None, TagList(stored))
+        status = 200 if tags and pages > 1 else reply.status
+        listing = Listing(status, reply.error_code(), TagList(tags), complete=reply.status == 200)
+        if reply.status == 200:
+            tag = reply.headers.get("etag") if pages == 1 else None
+            self.cache.put_entry(key, {"tags": list(listing.tags), "etag": tag})
+        return listing
+
+    def _fetch_digest(self, ref: Reference) -> str | None:
+        key = self._entry_key("digest", ref)
+        entry = self.cache.get_entry(key)
+        if entry is not None and isinstance(entry.get("digest"), str):
+            if float(entry["fresh"]) > time.time():  # type: ignore[arg-type]
+                return str(entry["digest"])
+        else:
+            entry = None
+        etag = entry.get("etag") if entry else None
+        try:
+            ep = self.client.endpoint(ref.domain)
+            reply = self.client.manifest(
+                ep, ref.path, ref.digest or ref.tag or "latest", "GET", Deadline(self.total_s),
+                if_none_match=etag if isinstance(etag, str) else None,
+            )  # fmt: skip
+        except (Blocked, Unreachable) as exc:
+            log.info("cannot fetch the manifest of %s: %s", ref, exc)
+            return None
+        if reply.status == 304 and entry is not None:
+            self.cache.put_entry(key, entry)
+            return str(entry["digest"])
+        return self._verified_digest(ref, reply)
+
+    def _verified_digest(self, ref: Reference, reply: Reply) -> str | None:
+        """The digest of a GET reply's bytes if the header and the reference agree (then stored)."""
+        if reply.status != 200:
+            return None
+        digest = sha256_digest(reply.body)
+        header = reply.digest()
         if header is not None and header != digest:
             log.warning("%s: Docker-Content-Digest %s does not match the manifest received", ref, header)
             return None
         if ref.digest is not None and ref.digest != digest:
             log.warning("%s: the registry served other content for this digest", ref)
             return None
+        self.cache.put_entry(
+            self._entry_key("digest", ref), {"digest": digest, "etag": reply.headers.get("etag")}
+        )
         return digest
+
+    def _saw_manifest(self, ref: Reference, reply: Reply) -> None:
+        """Classification fetched this manifest whole: keep its digest for ``pinned_digest``."""
+        digest = self._verified_digest(ref, reply)
+        self._digests.put(self._entry_key("digest", ref), digest)
 
     def platforms(self, reference: str) -> tuple[str, ...]:
         """``os/arch[/variant]`` entries of an index, () for a single-platform manifest."""
@@ -239,11 +376,17 @@ class Registry:
             return None
         return ref, reply.body, reply.digest(), reply.media_type()
 
-    def _key(self, ref: Reference) -> str:
-        host = self.config.host(ref.domain)
+    def _scope(self, domain: str) -> str:
+        host = self.config.host(domain)
         user = host.credentials.username if host and host.credentials else ""
-        who = f"{host.endpoint if host else ''}\0{user}"
-        return ResultCache.key(str(ref), who)
+        return f"{host.endpoint if host else ''}\0{user}"
+
+    def _key(self, ref: Reference) -> str:
+        return ResultCache.key(str(ref), self._scope(ref.domain))
+
+    def _entry_key(self, kind: str, ref: Reference) -> str:
+        """Tag lists are keyed by repository, digests by reference."""
+        return ResultCache.entry_key(kind, ref.name if kind == "tags" else str(ref), self._scope(ref.domain))
 
 
 def _aged(res: Resolution) -> Resolution:

@@ -6,6 +6,11 @@ The shared store is Redis when ``REDIS_URL`` is set, else SQLite at
 configured username, so one installation's credentials never answer for another's. Transient
 answers (unreachable, rate-limited, blocked) are kept in memory for one run only. A broken store
 costs speed, never correctness: its errors are logged and treated as misses.
+
+Besides check results the store keeps what the rules ask for (issue 17): a repository's tag list
+and a reference's verified manifest digest, as JSON entries that are fresh for ``FRESH_S`` and
+kept ``KEEP_S`` with the registry's ``ETag``, so that a stale one is revalidated with
+``If-None-Match`` (a 304 costs no body) instead of fetched again.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 OK_TTL_S = 1800.0  # tags move (latest, floating minors): half an hour
 NEGATIVE_TTL_S = 300.0  # missing / private answers: someone may be pushing right now
 TRANSIENT_TTL_S = 60.0  # memory only
+FRESH_S = OK_TTL_S  # tag lists and pinned digests: as fresh as an ok check
+KEEP_S = 86400.0  # ...and kept a day past that for conditional revalidation
 _TRANSIENT = frozenset({Status.UNREACHABLE, Status.RATE_LIMITED, Status.BLOCKED, Status.UNCHECKED})
 _PREFIX = "pullable:registry:v1:"
 
@@ -260,6 +267,33 @@ class ResultCache:
                 self.store.set_many(group, ttl)
             except Exception as exc:  # noqa: BLE001 - a cache must never fail a check
                 self._warn(exc)
+
+    @staticmethod
+    def entry_key(kind: str, name: str, scope: str) -> str:
+        """Key of a JSON entry (``kind``: tags, digest) for ``name`` asked as ``scope``."""
+        return f"{_PREFIX}{kind}:" + hashlib.sha256(f"{name}\0{scope}".encode()).hexdigest()
+
+    def get_entry(self, key: str) -> dict[str, object] | None:
+        """A JSON entry from the store (stale ones included: see ``fresh``), or None."""
+        try:
+            text = self.store.get_many([key]).get(key)
+        except Exception as exc:  # noqa: BLE001 - a cache must never fail a lookup
+            self._warn(exc)
+            return None
+        try:
+            value = json.loads(text) if text is not None else None
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) and isinstance(value.get("fresh"), float | int) else None
+
+    def put_entry(self, key: str, value: dict[str, object], fresh_s: float = FRESH_S) -> dict[str, object]:
+        """Store ``value`` fresh for ``fresh_s`` and kept for revalidation; returns what was stored."""
+        value = {**value, "fresh": time.time() + fresh_s}
+        try:
+            self.store.set_many({key: json.dumps(value)}, fresh_s + KEEP_S)
+        except Exception as exc:  # noqa: BLE001 - a cache must never fail a lookup
+            self._warn(exc)
+        return value
 
     def close(self) -> None:
         """Close the store."""

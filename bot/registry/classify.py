@@ -33,13 +33,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bot.model import Evidence, Resolution, Status
 from bot.reference import Reference
 from bot.registry.auth import parse_challenges
 from bot.registry.client import (
     INDEX_TYPES,
-    SMALL_CAP,
     Blocked,
     Client,
     Deadline,
@@ -57,15 +58,59 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def resolve(client: Client, ref: Reference, total_s: float) -> Resolution:
-    """HEAD the manifest and classify; never raises for registry or network trouble."""
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A repository's tag list as classification needs it: the HTTP status of the (first) page,
+    the registry's error code, and the tags (kept for the rules, which would ask again)."""
+
+    status: int
+    code: str | None
+    tags: Sequence[str] = ()
+    # every page answered 200: only then may the rules read a missing tag as "not there"
+    complete: bool = True
+
+
+# (reference, deadline) -> the repository's tag list; may raise Blocked or Unreachable.
+ListTags = Callable[[Reference, Deadline], Listing]
+# (reference, the GET reply of its manifest): lets the caller keep the verified digest.
+SawManifest = Callable[[Reference, Reply], None]
+
+
+def list_tags(client: Client) -> ListTags:
+    """A plain :data:`ListTags` that fetches every time (the registry passes a caching one)."""
+
+    def fetch(ref: Reference, deadline: Deadline) -> Listing:
+        tags, reply, _ = client.tags(client.endpoint(ref.domain), ref.path, deadline)
+        if reply is None:
+            return Listing(0, None, complete=False)
+        return Listing(reply.status, reply.error_code(), tuple(tags), complete=reply.status == 200)
+
+    return fetch
+
+
+def resolve(
+    client: Client,
+    ref: Reference,
+    total_s: float,
+    tags: ListTags | None = None,
+    saw_manifest: SawManifest | None = None,
+) -> Resolution:
+    """HEAD the manifest and classify; never raises for registry or network trouble.
+
+    A missing manifest is told apart by the repository's tag list (404: no repository), read
+    through ``tags`` so that the list is fetched once per repository and kept for the rules; a
+    manifest fetched whole (no digest header) is handed to ``saw_manifest`` for the same reason.
+    """
     asked = now_iso()
     try:
         ep = client.endpoint(ref.domain)
         deadline = Deadline(total_s)
         target = ref.digest or ref.tag or "latest"
         reply = client.manifest(ep, ref.path, target, "HEAD", deadline)
-        return _classify(client, ep, ref, reply, deadline=deadline, asked=asked)
+        return _classify(
+            client, ep, ref, reply, deadline=deadline, asked=asked, tags=tags or list_tags(client),
+            saw_manifest=saw_manifest,
+        )  # fmt: skip
     except Blocked as exc:
         return Resolution(
             str(ref), Status.BLOCKED, Evidence(error_code="BLOCKED", checked_at=asked, detail=str(exc))
@@ -77,7 +122,15 @@ def resolve(client: Client, ref: Reference, total_s: float) -> Resolution:
 
 
 def _classify(
-    client: Client, ep: Endpoint, ref: Reference, reply: Reply, *, deadline: Deadline, asked: str
+    client: Client,
+    ep: Endpoint,
+    ref: Reference,
+    reply: Reply,
+    *,
+    deadline: Deadline,
+    asked: str,
+    tags: ListTags,
+    saw_manifest: SawManifest | None,
 ) -> Resolution:
     status = reply.status
     limits = _rate_limit(reply)
@@ -94,6 +147,8 @@ def _classify(
             got = client.manifest(ep, ref.path, ref.digest or ref.tag or "latest", "GET", deadline)
             if got.status != 200:
                 return result(Status.UNREACHABLE, f"HEAD said 200 but GET said {got.status}")
+            if saw_manifest is not None:
+                saw_manifest(ref, got)
             digest, media = sha256_digest(got.body), got.media_type() or media
             if ref.digest is not None and digest != ref.digest:
                 return result(Status.DIGEST_MISSING, "the registry served other content for this digest")
@@ -102,15 +157,12 @@ def _classify(
         if ref.digest is not None:
             return result(Status.DIGEST_MISSING, "no manifest with this digest", code="MANIFEST_UNKNOWN")
         try:
-            probe = client.request(
-                ep, "GET", ep.url(f"/v2/{ref.path}/tags/list", {"n": "1"}), ref.path, deadline,
-                accept="application/json", cap=SMALL_CAP,
-            )  # fmt: skip
-        except Unreachable:  # a huge tag list (2.8 ignores n) still proves the repository exists
+            listing = tags(ref, deadline)
+        except Unreachable:  # a huge tag list still proves the repository exists
             return result(Status.TAG_MISSING, "manifest 404, tag list too large", code="MANIFEST_UNKNOWN")
-        if probe.status == 404:
-            return result(Status.REPO_MISSING, "manifest 404, tag list 404", code=probe.error_code())
-        return result(Status.TAG_MISSING, f"manifest 404, tag list {probe.status}", code="MANIFEST_UNKNOWN")
+        if listing.status == 404:
+            return result(Status.REPO_MISSING, "manifest 404, tag list 404", code=listing.code)
+        return result(Status.TAG_MISSING, f"manifest 404, tag list {listing.status}", code="MANIFEST_UNKNOWN")
     if status == 401:
         if reply.auth == "rejected":
             return result(Status.AUTH_FAILED, "the configured credentials were rejected")

@@ -207,21 +207,41 @@ class Client:
 
     # -- the protocol ---------------------------------------------------------------------------
 
-    def manifest(self, ep: Endpoint, path: str, ref: str, method: str, deadline: Deadline) -> Reply:
-        """HEAD or GET a manifest by tag or digest, with the four-type Accept header."""
+    def manifest(
+        self,
+        ep: Endpoint,
+        path: str,
+        ref: str,
+        method: str,
+        deadline: Deadline,
+        *,
+        if_none_match: str | None = None,
+    ) -> Reply:
+        """HEAD or GET a manifest by tag or digest, with the four-type Accept header (and a
+        conditional ``If-None-Match``: a 304 reply means the cached answer still holds)."""
         if not (is_tag(ref) or is_digest(ref)):
             raise Blocked(f"{ref!r} is neither a tag nor a sha256 digest")
         url = ep.url(f"/v2/{path}/manifests/{ref}")
-        return self.request(ep, method, url, path, deadline, accept=MANIFEST_ACCEPT, cap=MANIFEST_CAP)
+        extra = {"If-None-Match": if_none_match} if if_none_match else None
+        return self.request(
+            ep, method, url, path, deadline, accept=MANIFEST_ACCEPT, cap=MANIFEST_CAP, headers=extra
+        )
 
-    def tags(self, ep: Endpoint, path: str, deadline: Deadline) -> tuple[list[str], Reply | None]:
-        """Every valid tag over all pages (same-origin ``Link`` only, page and tag caps)."""
+    def tags(
+        self, ep: Endpoint, path: str, deadline: Deadline, *, if_none_match: str | None = None
+    ) -> tuple[list[str], Reply | None, int]:
+        """Every valid tag over all pages (same-origin ``Link`` only, page and tag caps), the last
+        reply and the number of pages. ``if_none_match`` makes the first page conditional: a 304
+        comes back as the reply, with no tags."""
         url: httpx.URL | None = ep.url(f"/v2/{path}/tags/list", {"n": str(TAGS_PAGE_SIZE)})
         seen: dict[str, None] = {}
         reply: Reply | None = None
         pages = 0
         while url is not None and pages < MAX_TAG_PAGES and len(seen) < MAX_TAGS:
-            reply = self.request(ep, "GET", url, path, deadline, accept="application/json", cap=SMALL_CAP)
+            extra = {"If-None-Match": if_none_match} if if_none_match and not pages else None
+            reply = self.request(
+                ep, "GET", url, path, deadline, accept="application/json", cap=SMALL_CAP, headers=extra
+            )
             pages += 1
             if reply.status != 200:
                 break
@@ -235,7 +255,7 @@ class Client:
                 if isinstance(tag, str) and is_tag(tag) and len(seen) < MAX_TAGS:
                     seen[tag] = None
             url = self._next_page(url, reply.headers.get("link", ""))
-        return list(seen), reply
+        return list(seen), reply, pages
 
     def hub_repository(self, path: str, deadline: Deadline) -> int | None:
         """Status of Docker Hub's public repository API for ``path`` (no credentials sent)."""
@@ -272,14 +292,19 @@ class Client:
         *,
         accept: str,
         cap: int,
+        headers: dict[str, str] | None = None,
     ) -> Reply:
         """One registry request with the auth dance and one polite retry after a 429."""
-        reply = self._authorised(ep, method, url, path, deadline=deadline, accept=accept, cap=cap)
+        reply = self._authorised(
+            ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers
+        )
         if reply.status == 429:
             wait = _retry_after(reply.headers.get("retry-after"))
             if wait is not None and wait <= min(RETRY_AFTER_CAP_S, deadline.remaining()):
                 self.sleep(wait)
-                again = self._authorised(ep, method, url, path, deadline=deadline, accept=accept, cap=cap)
+                again = self._authorised(
+                    ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers
+                )
                 return Reply(again.status, again.headers, again.body, again.url, again.auth, True)
         return reply
 
@@ -293,9 +318,10 @@ class Client:
         deadline: Deadline,
         accept: str,
         cap: int,
+        extra: dict[str, str] | None = None,
     ) -> Reply:
         scope = f"repository:{path}:pull"
-        headers = {"Accept": accept}
+        headers = {"Accept": accept, **(extra or {})}
         api = origin(ep.base)
         known = self._challenges.get(api)
         state = "none"

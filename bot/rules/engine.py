@@ -13,13 +13,13 @@ import datetime as dt
 import fnmatch
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot import versions
 from bot.model import ImageRef, Resolution, Source, Status
-from bot.reference import Reference, ReferenceError, is_digest, is_tag, parse
+from bot.reference import Reference, ReferenceError, is_digest, parse
 from bot.rules.table import Rule, RuleTable
 
 __all__ = ["Decision", "Lookup", "Options", "evaluate"]
@@ -32,7 +32,10 @@ class Lookup(Protocol):
 
     def check(self, reference: str) -> Resolution: ...
 
-    def tags(self, name: str) -> list[str]: ...
+    def tags(self, name: str) -> Sequence[str]:
+        """Best a :class:`~bot.versions.TagList`, the same one for every reference of the
+        repository: it is read as versions once."""
+        ...
 
     def pinned_digest(self, reference: str) -> str | None: ...
 
@@ -65,6 +68,7 @@ class Decision:
     digest: str | None = None  # the target's verified digest, written or not
     checked_at: str | None = None
     advice: str | None = None
+    unsure: bool = False  # no target because a registry could not be asked: an outage, no answer
 
 
 # How to name the credentials a private image needs, per file kind.
@@ -159,7 +163,7 @@ class _Attempt:
     base: Reference | None = None  # the target's name, once the template is filled
     like: str | None = None
     reasons: list[str] = field(default_factory=list)
-    listed: list[str] | None = None
+    listed: versions.TagList | None = None
 
     @property
     def status(self) -> Status:
@@ -195,15 +199,17 @@ class _Attempt:
             out = f"{out} ({reason})" if out else reason
         return out or None
 
-    def tags(self) -> list[str]:
-        """The target repository's own tags, validated; listed once."""
+    def tags(self) -> versions.TagList:
+        """The target repository's own tags, validated; listed once (no copy of a TagList)."""
         assert self.lookup is not None and self.base is not None
         if self.listed is None:
             try:
-                self.listed = [t for t in self.lookup.tags(self.base.name) if is_tag(t)]
+                got = self.lookup.tags(self.base.name)
+                self.listed = got if isinstance(got, versions.TagList) else versions.TagList(got)
             except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
                 raise _Unverified(
-                    f"could not list the tags of {self.base.name}: {type(exc).__name__}"
+                    str(exc) or f"could not list the tags of {self.base.name}: {type(exc).__name__}",
+                    outage=True,
                 ) from None
         return self.listed
 
@@ -212,7 +218,20 @@ class _Attempt:
         try:
             return self.lookup.check(reference)
         except Exception as exc:  # noqa: BLE001 - a registry failure is advice, not a crash
-            raise _Unverified(f"{reference} could not be checked: {type(exc).__name__}") from None
+            raise _Unverified(
+                f"{reference} could not be checked: {type(exc).__name__}", outage=True
+            ) from None
+
+    def reported_digest(self, reference: str) -> str | None:
+        """The digest the registry reports for ``reference`` (its check: a HEAD, usually already
+        made by classification, and free of Docker Hub's pull count), None when not ok. For
+        comparing with ``latest``'s, which is the same kind of answer; a digest that gets written
+        comes from :meth:`digest_of`."""
+        try:
+            res = self.check(reference)
+        except _Unverified:
+            return None
+        return res.evidence.digest if res.status is Status.OK else None
 
     def digest_of(self, reference: str) -> str | None:
         assert self.lookup is not None
@@ -227,7 +246,18 @@ class _Unsatisfied(Exception):
 
 
 class _Unverified(Exception):
-    """A target was chosen but its registry did not confirm it: advice, with the reason."""
+    """A target was chosen but its registry did not confirm it: advice, with the reason.
+    ``outage``: the registry gave no answer (unreachable, refused, rate limited), which must not
+    read as a "no": no other rule is tried and the decision says it is :attr:`Decision.unsure`."""
+
+    def __init__(self, message: str, *, outage: bool = False) -> None:
+        super().__init__(message)
+        self.outage = outage
+
+
+# What a target's check may say that is an answer about the target itself; any other status
+# (auth, forbidden, rate limited, unreachable, blocked) means the registry could not be asked.
+_ANSWERS = frozenset({Status.TAG_MISSING, Status.REPO_MISSING, Status.DIGEST_MISSING, Status.INVALID})
 
 
 def _fill(template: str, groups: tuple[str, ...], values: Mapping[str, str]) -> str:
@@ -259,6 +289,8 @@ def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
             return None  # cannot be satisfied: the next rule may be
         return Decision(rule, advice=a.advise(str(exc)))
     except _Unverified as exc:
+        if exc.outage:
+            return Decision(rule, advice=a.advise(str(exc)), unsure=True)
         if rule.replace.if_unverified == "next":
             return None
         return Decision(rule, advice=a.advise(str(exc)))
@@ -309,7 +341,10 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
     digest = res.evidence.digest
     if res.status is not Status.OK:
         why = res.evidence.detail or res.evidence.error_code or ""
-        raise _Unverified(f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""))
+        raise _Unverified(
+            f"{target} could not be verified: {res.status}" + (f" ({why})" if why else ""),
+            outage=res.status not in _ANSWERS,
+        )
     if not digest or not is_digest(digest):
         raise _Unverified(f"{target} resolved but its registry gave no usable digest")
     _old_enough(a, target)
@@ -437,7 +472,7 @@ def _latest_equivalent(a: _Attempt) -> str | None:
     if latest is None:
         a.reasons.append(f"{name}:latest has no known digest")
         return None
-    tag = versions.latest_equivalent(a.tags(), lambda t: a.digest_of(f"{name}:{t}"), latest)
+    tag = versions.latest_equivalent(a.tags(), lambda t: a.reported_digest(f"{name}:{t}"), latest)
     if tag is None:
         a.reasons.append(f"no versioned tag of {name} has latest's digest")
     return tag

@@ -43,6 +43,7 @@ FINDERS: tuple[str, ...] = (
     "bot.scan.jinja",
     "bot.scan.github_actions",
     "bot.scan.gitlab_ci",
+    "bot.scan.charts",
     "bot.scan.kustomize",
     "bot.scan.compose",
     "bot.scan.ansible",

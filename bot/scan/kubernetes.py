@@ -40,6 +40,9 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    from bot.scan import charts
+
+    yield from charts.uses(text, path, repo)  # Argo CD / Flux chart deployments (own pre-filter)
     if not want_with_values(text):
         return
     listed: list[tuple[str, str | None] | None] = []  # looked up once, when a document needs it

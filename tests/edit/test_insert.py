@@ -131,9 +131,14 @@ def test_refusals(text: str, keys: list[str]) -> None:
 def test_edit_is_the_minimal_span_and_splices_back() -> None:
     old = VALUES.encode()
     new = set_value(VALUES, ["redis", "image", "tag"], "7.2.5").encode()
-    e = edit("values.yaml", old, new)
-    assert e is not None and e.old == "" and e.span.start == e.span.end == len(old)
-    assert e.span.line == VALUES.count("\n") + 1
+    plain = edit("values.yaml", old, new)
+    assert plain is not None and plain.old == "" and plain.span.start == plain.span.end == len(old)
+    e = edit("values.yaml", old, new, anchored=True)
+    # A pure insertion keeps the character before it, so the splice checks where it lands.
+    assert e is not None and e.old == "\n" and (e.span.start, e.span.end) == (len(old) - 1, len(old))
+    assert e.span.line == VALUES.count("\n")
+    with pytest.raises(EditError, match="changed since"):
+        apply(b"# shifted by a line\n" + old, [e])
     assert apply(old, [e]) == new
     assert edit("values.yaml", old, old) is None
     # Multi-byte text before the change: the span counts bytes.
@@ -149,3 +154,33 @@ def test_insertion_goes_before_comments_that_introduce_the_next_key() -> None:
     assert (
         out == "pg:\n  auth:\n    user: a\n  image:\n    tag: x\n\n# --- redis ---\nredis:\n  enabled: true\n"
     )
+
+
+APP = """\
+spec:
+  source:
+    helm:
+      values: |
+        # shared
+        auth:
+          username: app
+
+        replicas: 2
+      parameters: []
+"""
+
+
+def test_set_value_in_a_literal_block_of_yaml() -> None:
+    from bot.edit.insert import set_value_in_string
+
+    out = set_value_in_string(APP, ["spec", "source", "helm", "values"], ["image", "tag"], "1.2")
+    assert out == APP.replace(
+        "        replicas: 2\n", '        replicas: 2\n        image:\n          tag: "1.2"\n'
+    )
+    folded = APP.replace("values: |", "values: >")
+    with pytest.raises(EditError):
+        set_value_in_string(folded, ["spec", "source", "helm", "values"], ["image", "tag"], "1.2")
+    with pytest.raises(EditError):
+        set_value_in_string(
+            APP.replace("values: |", "values: |2"), ["spec", "source", "helm", "values"], ["a"], "b"
+        )

@@ -82,8 +82,9 @@ def test_two_groups_two_prs_and_a_human_fix_retires_only_its_own(w: PrWorld):
     assert scan_job(w).state == "done"
     assert prs[BRANCH].state == "closed" and f"refs/heads/{BRANCH}" not in w.repo.refs
     assert other.state == "open"
-    # the other PR is rebuilt on the moved base, not closed or duplicated
-    assert w.repo.refs["refs/heads/pullable/bitnami-retired"] != other_head
+    # the other PR is neither closed nor duplicated, and its branch stays where it is: the push
+    # touched none of its files (no new commit, no CI re-run)
+    assert w.repo.refs["refs/heads/pullable/bitnami-retired"] == other_head
     assert len(w.fake.pulls(w.repo, "all")) == 2
     w.fake.assert_clean()
 
@@ -195,8 +196,13 @@ def test_a_file_that_stops_parsing_keeps_its_pr_as_it_is_and_the_dashboard_says_
     w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON + "  broken: [unclosed\n"})
     assert scan_job(w).state == "done"
     assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] == head
-    # fixed again: the PR is rebuilt on the new base
+    # fixed again, as they were: the PR's files would read exactly as its branch has them
     w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY, "k8s/cleanup.yaml": CRON})
+    assert scan_job(w).state == "done"
+    assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] == head
+    assert len(w.fake.pulls(w.repo, "all")) == 1
+    # fixed differently (a line of its own beside the reference): rebuilt on the new base
+    w.fake.push(w.repo, {"k8s/migrate.yaml": DEPLOY.replace("name: kubectl", "name: kubectl-1")})
     assert scan_job(w).state == "done"
     assert pr.state == "open" and w.repo.refs[f"refs/heads/{BRANCH}"] != head
     w.fake.assert_clean()
@@ -212,8 +218,10 @@ def test_the_workflows_permission_is_asked_for_only_when_a_workflow_file_changes
     writers = [p for p in minted() if p.get("pull_requests") == "write"]
     assert writers and all("workflows" not in p for p in writers), writers
     w.fake.reset_log()
-    # a person edits a workflow on main: moving the PR's branch onto it changes that file there too
-    w.fake.push(w.repo, {".github/workflows/lint.yml": "on: push\n"})
+    # a person edits a workflow on main and the PR's file: moving the PR's branch onto it (a
+    # rebase: its file moved) changes that workflow file there too
+    moved = DEPLOY.replace("name: kubectl", "name: kubectl-1")
+    w.fake.push(w.repo, {".github/workflows/lint.yml": "on: push\n", "k8s/migrate.yaml": moved})
     assert scan_job(w).state == "done", scan_job(w).error
     assert w.fake.file(w.repo, ".github/workflows/lint.yml", BRANCH) == "on: push\n"
     ci = "on: push\njobs:\n  deploy:\n    runs-on: ubuntu-latest\n    container: bitnami/kubectl:1.31\n"
@@ -304,4 +312,65 @@ def test_a_branch_a_person_holds_is_on_the_dashboard_until_it_is_deleted(w: PrWo
     del w.repo.refs[f"refs/heads/{BRANCH}"]  # the person deletes it
     assert scan_job(w).state == "done"
     assert len(w.fake.pulls(w.repo)) == 1 and "cannot use" not in (board.body or ""), board.body
+    w.fake.assert_clean()
+
+
+# ----------------------------------------------- GitHub faults while writing (issue 11, faults)
+MOVED = DEPLOY.replace("name: kubectl", "name: kubectl-1")  # the PR's own file moves: a rebase
+
+
+def test_a_409_on_the_ref_update_is_retried_with_backoff(w: PrWorld):
+    assert scan_job(w).state == "done"
+    (pr,) = w.fake.pulls(w.repo)
+    w.fake.push(w.repo, {"k8s/migrate.yaml": MOVED})
+    w.sleeps.clear()
+    w.fake.fail(rf"/git/refs/heads/{BRANCH}$", status=409, method="PATCH", times=2,
+                message="Reference update failed")  # fmt: skip
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 1, job.error  # retried in place, not the job
+    assert len([s for s in w.sleeps if s > 0]) >= 2  # with backoff
+    head = w.repo.refs[f"refs/heads/{BRANCH}"]
+    assert w.repo.obj(head, "commit").parents == [w.repo.refs["refs/heads/main"]]
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == MOVED.replace(
+        "bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"
+    )
+    assert w.fake.pulls(w.repo, "all") == [pr]
+    w.fake.assert_clean()
+
+
+def test_a_409_that_lasts_makes_the_job_retry_later_and_nothing_is_lost(w: PrWorld):
+    from bot.github.http import MAX_ATTEMPTS
+
+    assert scan_job(w).state == "done"
+    w.fake.push(w.repo, {"k8s/migrate.yaml": MOVED})
+    w.fake.fail(rf"/git/refs/heads/{BRANCH}$", status=409, method="PATCH", times=MAX_ATTEMPTS)
+    job = scan_job(w)
+    assert job.state == "done" and job.attempts == 2, job.error  # the job ran again, and converged
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == MOVED.replace(
+        "bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"
+    )
+    assert len(w.fake.pulls(w.repo, "all")) == 1
+    w.fake.assert_clean()
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [(rf"/git/refs/heads/{BRANCH}$", "PATCH"), (r"/pulls/1$", "PATCH"), (r"/git/commits$", "POST")],
+)
+def test_a_502_and_a_secondary_rate_limit_while_updating_still_update_one_pr(
+    w: PrWorld, path: str, method: str
+):
+    assert scan_job(w).state == "done"
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.sleeps.clear()
+    w.fake.fail(path, status=502, method=method, after=True)  # applied, but the answer is lost
+    w.fake.fail_secondary_rate_limit(path, retry_after=7, method=method)
+    assert scan_job(w).state == "done"
+    assert 7.0 in w.sleeps  # Retry-After honoured
+    (pr,) = w.fake.pulls(w.repo, "all")
+    assert "`k8s/cleanup.yaml:12`" in (pr.body or "")
+    assert w.fake.file(w.repo, "k8s/cleanup.yaml", BRANCH) == CRON.replace(
+        '"bitnami/kubectl:1.30"', '"alpine/kubectl:1.33.4"'
+    )
+    assert scan_job(w).state == "done" and len(w.fake.pulls(w.repo, "all")) == 1
     w.fake.assert_clean()

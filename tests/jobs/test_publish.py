@@ -4,6 +4,7 @@ retries and lost answers, and the API calls each costs."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from bot.jobs.pr_state import branch_name, state_of
 from bot.model import Status
 from bot.repoconfig import RepoConfig
 from tests.jobs.pr_world import CRON, DEPLOY, PrWorld, build
+from tests.support.registry import FailingProxy
 
 BRANCH = "pullable/bitnami-kubectl"
 FIXED = DEPLOY.replace("bitnami/kubectl:1.31", "alpine/kubectl:1.33.4")
@@ -90,16 +92,6 @@ def test_new_findings_update_the_same_pr_in_place(pr_world: PrWorld):
     assert _pr(w).title == "Replace retired bitnami/kubectl with alpine/kubectl 1.33.4"
 
 
-def test_a_moved_base_rebuilds_the_branch_on_it(pr_world: PrWorld):
-    w = pr_world
-    w.publish()
-    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})
-    report = w.publish()
-    assert report.updated == [1]
-    assert w.repo.obj(head_sha(w), "commit").parents == [w.repo.refs["refs/heads/main"]]
-    assert w.fake.file(w.repo, "docs/notes.md", BRANCH) == "notes\n"
-
-
 def test_a_human_commit_is_left_alone_and_said_once(pr_world: PrWorld):
     w = pr_world
     w.publish()
@@ -162,6 +154,35 @@ def test_an_unreachable_registry_does_not_retire_a_pr(pr_world: PrWorld, tmp_pat
     assert not report.closed and _pr(w).state == "open"
 
 
+@pytest.mark.parametrize("status", [503, 401, 403])
+def test_an_outage_of_the_targets_registry_neither_closes_nor_reopens_the_pr(
+    pr_world: PrWorld, tmp_path, monkeypatch, status: int
+):
+    """Issue 11 §5: only the replacement (``alpine/kubectl``) fails; the old reference still
+    answers "tag missing", so the outage shows only in the target's tags and check."""
+    w = pr_world
+    with FailingProxy(w.registry) as proxy:
+        proxied = tmp_path / "proxied.json"
+        proxied.write_text(json.dumps(proxy.config_mapping(host="docker.io")))
+        w.settings = replace(w.settings, config=str(proxied))
+        assert w.publish().opened == [1]
+        head, body = head_sha(w), _pr(w).body
+        proxy.failing["alpine/kubectl"] = status
+        monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "cold"))  # no cached registry answers
+        outcome = w.scan()
+        assert proxy.failed  # the target's registry was asked, and failed
+        (f,) = outcome.findings
+        assert f.status is Status.TAG_MISSING and f.fix is None and f.unsure
+        report = w.publish(outcome)
+        assert report.held == [1] and not report.closed and not report.updated
+        assert _pr(w).state == "open" and head_sha(w) == head and _pr(w).body == body
+        assert not [c for c in w.repo.comments.values() if c.issue == 1]  # no "closing" notice
+        proxy.failing.clear()  # the registry is back: the same PR, untouched, and no second one
+        monkeypatch.setenv("PULLABLE_DATA_DIR", str(tmp_path / "warm"))
+        assert w.publish().unchanged == [1]
+        assert len(w.fake.pulls(w.repo, "all")) == 1 and head_sha(w) == head
+
+
 def test_group_all_uses_one_branch(pr_world: PrWorld):
     w = pr_world
     w.fake.push(w.repo, {".github/pullable.yml": 'cluster:\n  version: "1.33"\ngroup: all\n'})
@@ -220,7 +241,7 @@ def test_a_reference_that_could_not_be_checked_does_not_shrink_the_pr(pr_world: 
     w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
     w.publish()
     head, body = head_sha(w), _pr(w).body
-    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})  # a moved base would otherwise rebuild it
+    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})  # the base moves too
     outcome = w.scan()
     # this time the registry could not be asked about one of the two references (as
     # pipeline.evaluate reports an outage: no rule, no fix)
@@ -232,8 +253,9 @@ def test_a_reference_that_could_not_be_checked_does_not_shrink_the_pr(pr_world: 
     assert report.held == [1] and not report.updated and not report.closed
     assert head_sha(w) == head and _pr(w).body == body
     assert w.fake.file(w.repo, "k8s/cleanup.yaml", BRANCH) != CRON  # the change is still proposed
-    assert w.publish().updated == [1]  # the registry answers again: rebuilt on the moved base
-    assert w.fake.file(w.repo, "docs/notes.md", BRANCH) == "notes\n"
+    # the registry answers again: the same change, on files the base did not touch: kept
+    assert w.publish().unchanged == [1]
+    assert head_sha(w) == head
 
 
 def test_a_branch_a_person_made_is_never_moved_and_no_pr_opens_from_it(pr_world: PrWorld):
@@ -289,3 +311,94 @@ def test_the_commit_message_mentions_and_links_nothing(pr_world: PrWorld):
         message
     )
     assert "@alice" not in message and "#1" not in message
+
+
+# ------------------------------------------------------------------ GitHub's calls (issue 14 §4)
+COMPOSE = """\
+services:
+  cache:
+    image: bitnami/budget-cache:7.2
+  web:
+    image: budget-web:1.25.99
+"""
+TOKENS = "access_tokens"
+
+
+def _three_groups(w: PrWorld) -> None:
+    """Three rules fire (bitnami-kubectl, bitnami-retired, tag-missing): three PRs."""
+    w.registry.push("bitnamilegacy/budget-cache", "7.2")
+    w.registry.push("library/budget-web", "1.25.3")
+    w.fake.push(w.repo, {"compose.yaml": COMPOSE})
+
+
+def _spent(w: PrWorld) -> list[tuple[str, str, int]]:
+    return [(e.method, e.operation or e.path, e.status) for e in w.fake.log if TOKENS not in e.path]
+
+
+def test_an_installation_scan_spends_few_calls_per_pr_and_no_error_answers(pr_world: PrWorld):
+    w = pr_world
+    _three_groups(w)
+    outcome = w.scan()
+    w.fake.reset_log()
+    report = w.publish(outcome)
+    assert len(report.opened) == 3
+    spent = _spent(w)
+    assert [s for s in spent if s[2] >= 400] == []  # no 422 for a label that exists
+    assert w.fake.count(operation="issues/create-label") == 2  # once per run, each label once
+    assert w.fake.count(operation="pulls/list", include_304=True) == 1  # the pull list, once
+    assert w.fake.count(operation="git/get-tree", include_304=True) == 0  # the scan's tree reused
+    labels = sum(w.fake.count(operation=o) for o in
+                 ("issues/create-label", "issues/add-labels", "issues/list-labels-for-repo"))  # fmt: skip
+    board = w.fake.count(operation="issues/list-for-repo")
+    per_pr = (len([s for s in spent if s[2] != 304]) - labels - board) / 3
+    assert per_pr <= 6, spent
+    assert {tuple(sorted(p.labels)) for p in w.fake.pulls(w.repo)} == {("dependencies", "images")}
+    w.fake.assert_clean()
+    # the next run knows the labels exist, and a label a person made is never re-created
+    w.fake.push(w.repo, {"k8s/cleanup.yaml": CRON})
+    w.fake.reset_log()
+    w.publish()
+    assert w.fake.count(operation="issues/create-label") == 0
+    assert [s for s in _spent(w) if s[2] >= 400] == []
+
+
+def test_a_label_that_exists_is_not_created_again(pr_world: PrWorld):
+    w = pr_world
+    w.repo.labels["dependencies"] = w.fake._new_label("dependencies", "ededed", "made by a person")
+    w.fake.reset_log()
+    w.publish()
+    assert [s for s in _spent(w) if s[2] >= 400] == []
+    assert w.fake.count(operation="issues/create-label") == 1  # "images" only
+    assert w.repo.labels["dependencies"]["color"] == "ededed"  # theirs, untouched
+
+
+def _branch_writes(w: PrWorld) -> list[tuple[str, str, int]]:
+    return [s for s in _spent(w) if s[1] in ("git/create-commit", "git/create-tree", "git/update-ref",
+                                               "git/create-ref")]  # fmt: skip
+
+
+def test_an_unrelated_push_rewrites_no_pr_branch(pr_world: PrWorld):
+    w = pr_world
+    _three_groups(w)
+    w.publish()
+    heads = {b: head_sha(w, b) for b in (p.pull.head for p in w.fake.pulls(w.repo))}  # type: ignore[union-attr]
+    assert len(heads) == 3
+    w.fake.push(w.repo, {"docs/notes.md": "notes\n"})
+    w.fake.reset_log()
+    report = w.publish()
+    assert sorted(report.unchanged) == [1, 2, 3] and not report.updated
+    assert _branch_writes(w) == []
+    assert {b: head_sha(w, b) for b in heads} == heads  # CI is not re-run for nothing
+    # a change to a PR's own file moves only that PR onto the new base
+    moved = DEPLOY.replace('command: [sh, -c, "kubectl apply -f /manifests"]',
+                           'command: [sh, -c, "kubectl apply -k /manifests"]')  # fmt: skip
+    w.fake.push(w.repo, {"k8s/migrate.yaml": moved})
+    report = w.publish()
+    assert report.updated == [1] and sorted(report.unchanged) == [2, 3]
+    assert w.repo.obj(head_sha(w), "commit").parents == [w.repo.refs["refs/heads/main"]]
+    assert w.fake.file(w.repo, "k8s/migrate.yaml", BRANCH) == moved.replace(
+        "bitnami/kubectl:1.31", "alpine/kubectl:1.33.4"
+    )
+    assert w.fake.file(w.repo, "docs/notes.md", BRANCH) == "notes\n"  # rebased: the base's files too
+    others = {b: h for b, h in heads.items() if b != BRANCH}
+    assert {b: head_sha(w, b) for b in others} == others

@@ -15,6 +15,7 @@ from bot.github import GitHubApp, issues
 from bot.jobs import checks, dashboard, inventory
 from bot.jobs.queue import Queue
 from tests.support.fakegithub import Pull
+from tests.support.helmrepo import HelmRepo, chart
 from tests.support.webhooks import app_settings
 from tests.test_pullsecrets import FIXTURE, PRIVATE, PRIVATE_REPOS, PUBLIC
 
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.registry
 
 
 @pytest.fixture
-def world(fake_github, registry_basic, registry_open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def world(
+    fake_github, registry_basic, registry_open, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request
+):
     monkeypatch.setenv("PULLABLE_GITHUB_PACING", "0")
     issues._logins.clear()
     for repo in PRIVATE_REPOS:
@@ -34,6 +37,10 @@ def world(fake_github, registry_basic, registry_open, tmp_path: Path, monkeypatc
     repo = fake_github.create_repo("octo-org/shop", files, installation=inst)
     mapping = registry_basic.config_mapping(host=PRIVATE)
     mapping["registries"].update(registry_open.config_mapping(host=PUBLIC)["registries"])
+    charts = HelmRepo(tmp_path / "charts")  # the chart argocd/billing.yaml deploys, on loopback
+    request.addfinalizer(charts.stop)
+    charts.add(chart("billing", "2.4.1", values="replicaCount: 1\n"))
+    mapping["registries"].update(charts.config_mapping("charts.example.com")["registries"])
     operator = tmp_path / "operator.json"
     operator.write_text(json.dumps(mapping))
     settings = app_settings(tmp_path / "data", app, fake_github.base_url, config=str(operator))
@@ -104,6 +111,9 @@ def test_pull_request_writer_proposes_the_mechanical_fix(world) -> None:
     assert (
         "imagePullSecrets: [{name: batch-pull}]" in pr.body and "Could not be fixed automatically" in pr.body
     )
+    # an addition, not a replacement: the title and the introduction say so
+    assert pr.title.startswith("Add imagePullSecrets for registry.example.com/shop/"), pr.title
+    assert "Replace" not in pr.title and "Only the bytes of each reference" not in pr.body
     cron = world.fake.file(world.repo, "apps/batch/cronjob.yaml", "pullable/pull-secret-missing")
     original = (FIXTURE / "apps" / "batch" / "cronjob.yaml").read_text()
     assert cron == original + "          imagePullSecrets:\n            - name: batch-pull\n"

@@ -28,6 +28,7 @@ def _http_error(status: int, headers: dict[str, str] | None = None) -> httpx.HTT
         (GitHubError(502, "Server Error"), (True, None)),
         (GitHubError(429, "Too Many", {"Retry-After": "3"}), (True, 3.0)),
         (GitHubError(422, "Validation Failed"), (False, None)),
+        (GitHubError(409, "Reference update failed"), (True, None)),
         (RateLimited(403, "rate limit", wait=1800), (True, 1800)),
         (ValueError("a bug"), (False, None)),
     ],

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 
 from bot.model import Status
-from bot.registry import MemoryStore, Registry, RegistryConfig, SQLiteStore
+from bot.registry import MemoryStore, Registry, RegistryConfig, SQLiteStore, TagsUnavailable
+from tests.support.registry import FailingProxy
 
 pytestmark = pytest.mark.registry
 
@@ -187,6 +188,25 @@ def test_from_file_reads_pullable_config(registry_open, images, tmp_path, monkey
 # -- htpasswd Basic ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("status", [503, 429, 403, 401, 500])
+def test_tags_that_could_not_be_listed_are_no_empty_list(registry_open, images, status):
+    """An outage of one repository must not read as "it has no tags" (issue 11 §5)."""
+    r = registry_open
+    with FailingProxy(r) as proxy:
+        config = RegistryConfig.from_mapping(proxy.config_mapping(host=r.host))
+        with Registry(config, store=MemoryStore()) as reg:
+            assert "1.1" in reg.tags(r.ref("local/app"))
+            assert reg.tags(r.ref("local/nope")) == []  # the registry's answer: no such repository
+        proxy.failing["local/app"] = status
+        # a new run with nothing stored (a run keeps its first answer, the store keeps it fresh)
+        failing = pytest.raises(TagsUnavailable, match=f"HTTP {status}")
+        with Registry(config, store=MemoryStore()) as reg, failing:
+            reg.tags(r.ref("local/app"))
+    dead = RegistryConfig.from_mapping({"registries": {r.host: {"endpoint": "http://127.0.0.1:9"}}})
+    with Registry(dead, store=MemoryStore()) as reg, pytest.raises(TagsUnavailable):  # nobody listening
+        reg.tags(r.ref("local/app"))
+
+
 @pytest.fixture(scope="module")
 def basic_image(registry_basic):
     return registry_basic.push("team/app", "1.0")
@@ -197,7 +217,8 @@ def test_basic_auth(registry_basic, basic_image):
     with registry_for(r) as anon:
         assert anon.check(r.ref("team/app", "1.0")).status is Status.AUTH_REQUIRED
         assert anon.check(r.ref("team/nope", "1.0")).status is Status.AUTH_REQUIRED  # nothing leaked
-        assert anon.tags(r.ref("team/app")) == []
+        with pytest.raises(TagsUnavailable, match="HTTP 401"):  # refused: no answer, not "no tags"
+            anon.tags(r.ref("team/app"))
     with registry_for(r, credentials=True) as reg:
         res = reg.check_many([r.ref("team/app", "1.0"), r.ref("team/app", "2.0"), r.ref("team/nope", "1.0")])
         assert [v.status for v in res.values()] == [Status.OK, Status.TAG_MISSING, Status.REPO_MISSING]

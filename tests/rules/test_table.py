@@ -4,6 +4,7 @@ reported with the file, the rule and the field."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,26 @@ def test_params_may_be_used_in_templates():
         "  replace: {name: '{image}'}\n  advise: 'use {image}'\n"
     )
     assert table.rules[0].params == {"image": "docker.io/a/b"}
+
+
+def test_bundled_rules_pass_the_schema() -> None:
+    """load() trusts the bundled table at run time (start-up); this is where it is checked."""
+    import jsonschema
+    import yaml
+
+    from bot.rules.table import SCHEMA, _builtin_files, _validate
+
+    files = _builtin_files()
+    assert files
+    for f, origin in files:
+        doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+        assert not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc)), origin
+        _validate(doc, origin)  # the same check user rule files get
+
+
+def test_user_rule_files_are_still_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n    why: y\n    match: {}\n    replace: {tag: sideways}\n")
+    with pytest.raises(RuleError, match=r"replace\.tag"):
+        rules.load([bad])

@@ -18,6 +18,7 @@ PATHS = {
     "bot.scan.jinja": "roles/x/templates/deploy.yaml.j2",
     "bot.scan.github_actions": ".github/workflows/ci.yml",
     "bot.scan.gitlab_ci": ".gitlab-ci.yml",
+    "bot.scan.charts": "charts/app/Chart.yaml",
     "bot.scan.kustomize": "kustomization.yaml",
     "bot.scan.compose": "docker-compose.yml",
     "bot.scan.ansible": "roles/x/tasks/main.yml",
@@ -29,6 +30,8 @@ PATHS = {
 SEEDS = [
     "FROM nginx:1.27 AS a\nCOPY --from=a / /\n",
     "services:\n  web:\n    image: ${X:-nginx:1}\n",
+    "apiVersion: v2\nname: app\ndependencies:\n  - name: pg\n    version: ^1.0.0\n"
+    "    repository: https://charts.example.com\n    alias: db\n",
     "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - image: a:1\n",
     "image:\n  repository: a\n  tag: 1.10\n",
     "jobs:\n  t:\n    container: node:18\n    steps: [{uses: 'docker://x:1'}]\n",

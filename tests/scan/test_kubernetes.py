@@ -353,5 +353,5 @@ def test_the_driver_routes_each_fixture_to_its_finder() -> None:
         "kustomize/overlays/prod/kustomization.yaml": ["kustomize"],
         "ansible/roles/app/tasks/main.yml": ["ansible"],
         "ansible/deploy.yml": ["ansible"],
-        "argocd/applications.yaml": ["argocd"],
+        "argocd/applications.yaml": ["argocd", "helm-chart"],
     }

@@ -11,7 +11,14 @@ pull requests, issues, comments, reactions, labels, check runs and collaborators
 
 Test hooks: :meth:`FakeGitHub.fail` (N failures of a path with any status and headers, before or
 after the write happens), :attr:`FakeGitHub.log` / :meth:`FakeGitHub.count` (API budget),
-``tree_entry_limit`` / ``compare_file_limit`` (truncation), ``clock`` (token expiry).
+``tree_entry_limit`` / ``compare_file_limit`` (truncation), ``clock`` (token expiry),
+``archive_tamper`` (adds members to the tarballs served, as a hostile or broken archive would).
+
+Archives: ``GET /repos/{owner}/{repo}/tarball/{ref}`` answers 302 to a one-time URL outside the
+API (``/_codeload/...``, GitHub's ``codeload.github.com``), which serves the commit's files as a
+gzipped tar under one top folder (``{owner}-{repo}-{sha7}/``), symlinks as symlinks, submodules
+left out; it takes no credentials (a request that sends any is recorded as a violation) and its
+download is logged with the operation ``codeload`` (it is not a REST call: no rate limit).
 """
 
 from __future__ import annotations
@@ -20,13 +27,15 @@ import base64
 import difflib
 import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import secrets
+import tarfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -392,6 +401,7 @@ PERMISSION: dict[str, tuple[str, bool] | None] = {
     "git/create-ref": ("contents", True),
     "git/update-ref": ("contents", True),
     "git/delete-ref": ("contents", True),
+    "repos/download-tarball-archive": ("contents", False),
     "pulls/list": ("pull_requests", False),
     "pulls/get": ("pull_requests", False),
     "pulls/list-commits": ("pull_requests", False),
@@ -471,6 +481,8 @@ class FakeGitHub:
         self.clock = timedelta(0)  # added to the real clock (token expiry tests)
         self.token_lifetime = timedelta(hours=1)  # GitHub's; shorten to mint nearly expired tokens
         self._ids = itertools.count(1000)
+        self.archives: dict[str, tuple[str, str]] = {}  # one-time codeload token -> (repo, commit)
+        self.archive_tamper: Callable[[tarfile.TarFile, str], None] | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -916,6 +928,8 @@ class FakeGitHub:
         method = request.method
         entry = LogEntry(method, path, request.query_string.decode(), 0, None, "none", None)
         self.log.append(entry)
+        if path.startswith("/_codeload/"):
+            return self._codeload(request, entry)
         if not path.startswith(self.prefix + "/"):
             return self._error(entry, HttpError(404, "Not Found"))
         path = path[len(self.prefix) :]
@@ -979,6 +993,37 @@ class FakeGitHub:
             "application/vnd.github.raw" if isinstance(payload, bytes) else "application/json; charset=utf-8"
         )
         return Response(data, status, headers=headers, content_type=ctype if data else None)
+
+    def _codeload(self, request: Request, entry: LogEntry) -> Response:
+        """The archive a tarball redirect points at (see the module docstring)."""
+        entry.operation = "codeload"
+        if request.headers.get("Authorization"):
+            self.violations.append(Violation("GET", entry.path, "codeload", ["credentials sent to codeload"]))
+        token = request.args.get("token", "")
+        with self.lock:
+            found = self.archives.pop(token, None)
+        if request.method != "GET" or found is None:
+            return self._error(entry, HttpError(404, "Not Found"))
+        repo, sha = self.repos[found[0].lower()], found[1]
+        top = f"{repo.owner}-{repo.name}-{sha[:7]}/"
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+            tf.pax_headers = {"comment": sha}  # as git archive writes it
+            for path, (mode, kind, obj) in sorted(repo.flatten(repo.commit_tree(sha)).items()):
+                if kind != "blob":
+                    continue  # submodules are not in GitHub's archives
+                data = repo.obj(obj, "blob")
+                info = tarfile.TarInfo(top + path)
+                if mode == "120000":
+                    info.type, info.linkname = tarfile.SYMTYPE, data.decode("utf-8", "replace")
+                    tf.addfile(info)
+                    continue
+                info.size, info.mode = len(data), 0o755 if mode == "100755" else 0o644
+                tf.addfile(info, io.BytesIO(data))
+            if self.archive_tamper is not None:
+                self.archive_tamper(tf, top)
+        entry.status = 200
+        return Response(buf.getvalue(), 200, content_type="application/x-gzip")
 
     def _repo_state(self, op: Operation, ctx: Ctx) -> None:
         """What GitHub answers whatever the request: an archived repository refuses writes, an
@@ -1971,6 +2016,19 @@ class FakeGitHub:
         if page == 1:
             out["files"] = files[: self.compare_file_limit]
         return out
+
+    def op_repos_download_tarball_archive(self, ctx: Ctx) -> Any:
+        repo = ctx.repo
+        assert repo is not None
+        sha = repo.resolve(ctx.params["ref"] or repo.default_branch)
+        if sha is None:
+            raise HttpError(404, "Not Found")
+        token = secrets.token_urlsafe(16)
+        with self.lock:
+            self.archives[token] = (repo.full_name, sha)
+        root = self.base_url[: len(self.base_url) - len(self.prefix)] if self.prefix else self.base_url
+        where = f"{root}/_codeload/{repo.full_name}/legacy.tar.gz/{sha}?token={token}"
+        return 302, None, {"Location": where}
 
     def op_repos_get_content(self, ctx: Ctx) -> Any:
         repo = ctx.repo

@@ -372,6 +372,68 @@ class LocalRegistry:
         return {}
 
 
+class FailingProxy:
+    """A loopback proxy in front of a :class:`LocalRegistry` that answers ``failing[repo]`` (an
+    HTTP status) for every request about that repository and passes everything else through:
+    an outage of one repository of a registry that otherwise answers. ``config_mapping`` points
+    ``host`` at the proxy. Use as a context manager."""
+
+    PASSED = ("content-type", "docker-content-digest", "link", "www-authenticate", "content-length")
+
+    def __init__(self, registry: LocalRegistry) -> None:
+        self.registry = registry
+        self.failing: dict[str, int] = {}
+        self.failed: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                path = urlsplit(self.path).path
+                for repo, status in proxy.failing.items():
+                    if path.startswith(f"/v2/{repo}/"):
+                        proxy.failed.append(f"{self.command} {path}")
+                        body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": "outage"}]}).encode()
+                        self.send_response(status)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        if self.command != "HEAD":
+                            self.wfile.write(body)
+                        return
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                resp = proxy.registry.http.request(self.command, self.path, headers=headers)
+                self.send_response(resp.status_code)
+                for k, v in resp.headers.items():
+                    if k.lower() in proxy.PASSED:
+                        self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(resp.content)
+
+            do_GET = do_HEAD = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def config_mapping(self, *, host: str) -> dict[str, Any]:
+        return {"registries": {host: {"endpoint": self.url}}}
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FailingProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def _start(tmp_path_factory: pytest.TempPathFactory, kind: str) -> Iterator[LocalRegistry]:
     reg = LocalRegistry(tmp_path_factory.mktemp(f"registry-{kind}"), kind)
     try:

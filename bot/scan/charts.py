@@ -1,0 +1,587 @@
+"""Charts a repository deploys: where they come from and the values it gives them.
+
+A chart's own ``values.yaml`` may default to an image that no longer exists (the Bitnami
+retirement: ``bitnami/postgresql`` defaults, nothing written in the consuming repository). This
+module finds the *uses* of remote charts, so that the pipeline can fetch each chart and resolve
+its default images with the repository's overrides applied:
+
+- ``Chart.yaml`` ``dependencies`` (``name``, ``version`` or range, ``repository`` ``https://`` or
+  ``oci://``, ``alias``, ``condition``), pinned by ``Chart.lock`` when present; the consumer's
+  values are the parent's ``values.yaml``, under the dependency's alias or name, ``global:``
+  shared. ``file://`` charts are files of the repository, scanned as such.
+- Argo CD ``Application``/``ApplicationSet`` sources with ``chart`` + ``repoURL`` +
+  ``targetRevision`` (``sources`` too): ``helm.valueFiles`` from ``$ref/`` sources of the same
+  repository, ``values``, ``valuesObject``, ``parameters``, in Argo CD's order.
+- Flux ``HelmRelease``: ``spec.chart.spec`` with its ``sourceRef`` (a ``HelmRepository``, by name
+  and namespace, looked up in the same file and the folders around it), or ``chartRef`` to an
+  ``OCIRepository``; ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``.
+- helmfile ``releases`` with their ``repositories`` (``oci: true`` included), ``values`` files
+  and inline maps, and ``set``.
+
+Each use is one :class:`~bot.model.ImageRef` with ``artifact="helm-chart"`` and its
+:class:`~bot.model.ChartUse`; it names no image itself (``reference`` None). This module also
+reads how a chart's templates build an image tag from ``.Chart.AppVersion``
+(:func:`app_version_tag`), for the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bot.model import ChartUse, Context, ImageRef, Skip, Source
+from bot.scan import Repo
+from bot.scan.yamlimages import Where, images, want_with_values
+from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, get, get_path, text_of
+
+SOURCE = Source.HELM_CHART
+_MAX_VALUES_NODES = 100_000
+_SEARCH_FILES = 300  # files read at most when looking for a Flux source or ConfigMap
+_HELMFILE = re.compile(r"(?:^|/)helmfile(?:\.d/[^/]+)?\.ya?ml$|(?:^|/)helmfile\.ya?ml$")
+
+
+def claims(path: str, head: bytes) -> bool:
+    base = posixpath.basename(path)
+    if base in ("Chart.yaml", "Chart.yml"):
+        return True
+    return bool(_HELMFILE.search(path))
+
+
+def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    base = posixpath.basename(path)
+    if base in ("Chart.yaml", "Chart.yml"):
+        yield from _chart_yaml(text, path, repo)
+        return
+    yield from _helmfile(text, path, repo)
+    if want_with_values(text):  # inline values in a helmfile may name images too
+        for doc in documents(text, want=want_with_values):
+            found = images(doc, doc.root, Where(path, Source.YAML))
+            yield from sorted(found, key=lambda r: (r.line, r.column))
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def plain(node: Node | None, budget: list[int] | None = None) -> Any:
+    """A composed node as Python data (strings as written for scalars that are strings, numbers
+    and booleans resolved), bounded in total visits so aliases cannot blow it up."""
+    budget = budget if budget is not None else [_MAX_VALUES_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise YamlRejected("values too large to read")
+    if node is None:
+        return None
+    if isinstance(node, MappingNode):
+        out: dict[str, Any] = {}
+        for k, v in node.value:
+            if isinstance(k, ScalarNode) and k.tag == "tag:yaml.org,2002:merge":
+                merged = plain(v, budget)
+                for m in merged if isinstance(merged, list) else [merged]:
+                    if isinstance(m, dict):
+                        for mk, mv in m.items():
+                            out.setdefault(mk, mv)
+                continue
+            key = text_of(k, numeric=True)
+            if key is not None:
+                out[key] = plain(v, budget)
+        return out
+    if isinstance(node, SequenceNode):
+        return [plain(v, budget) for v in node.value]
+    if isinstance(node, ScalarNode):
+        if node.tag == NULL:
+            return None
+        if node.tag == "tag:yaml.org,2002:bool":
+            return node.value.lower() in ("true", "yes", "on", "y")
+        if node.tag == "tag:yaml.org,2002:int":
+            try:
+                return int(node.value.replace("_", ""), 0)
+            except ValueError:
+                return node.value
+        if node.tag == "tag:yaml.org,2002:float":
+            try:
+                return float(node.value.replace("_", ""))
+            except ValueError:
+                return node.value
+        return node.value
+    return None
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Helm's coalescing of values: maps merge key by key, anything else replaces; a null
+    override deletes the key."""
+    if not isinstance(base, dict) or not isinstance(over, dict):
+        return over
+    out = dict(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def set_dotted(values: dict[str, Any], name: str, value: Any) -> None:
+    """``--set``-style ``a.b.c=value`` into ``values`` (escaped dots ``\\.`` kept in keys)."""
+    keys = [k.replace("\0", ".") for k in name.replace("\\.", "\0").split(".")]
+    here = values
+    for k in keys[:-1]:
+        nxt = here.get(k)
+        if not isinstance(nxt, dict):
+            nxt = here[k] = {}
+        here = nxt
+    here[keys[-1]] = value
+
+
+def _yaml_values(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        docs = documents(text)
+    except YamlRejected:
+        return None
+    value = plain(docs[0].root) if docs else {}
+    return value if isinstance(value, dict) else ({} if value is None else None)
+
+
+def _use(
+    doc: Doc | None,
+    node: Node | None,
+    path: str,
+    use: ChartUse,
+    *,
+    kind: str | None = None,
+    name: str | None = None,
+) -> ImageRef:
+    line, column = doc.position(node) if doc is not None and node is not None else (1, 1)
+    label = f"{use.repository.rstrip('/')}/{use.name}" if use.repository.startswith("oci://") else use.name
+    return ImageRef(
+        path=path,
+        line=line,
+        column=column,
+        source=SOURCE,
+        text=f"{label} {use.version}",
+        parts=(),
+        reference=None,
+        skip=Skip.CHART_DEFAULT,
+        detail=f"chart {use.name} {use.version} from {use.repository} ({use.via})",
+        context=Context(kind=kind, name=name or use.alias or use.name, notes=(use.via,)),
+        artifact="helm-chart",
+        chart=use,
+    )
+
+
+def _json(values: Any) -> str:
+    return json.dumps(values if isinstance(values, dict) else {}, sort_keys=True, default=str)
+
+
+# --- Chart.yaml -----------------------------------------------------------------------------------
+
+
+def _chart_yaml(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    if "dependencies" not in text:
+        return
+    docs = documents(text)
+    if not docs:
+        return
+    deps = get(docs[0].root, "dependencies")
+    if not isinstance(deps, SequenceNode):
+        return
+    here = posixpath.dirname(path)
+    lock = _lock_versions(repo.read_text(posixpath.join(here, "Chart.lock") if here else "Chart.lock"))
+    vpath = posixpath.join(here, "values.yaml") if here else "values.yaml"
+    vtext = repo.read_text(vpath)
+    values = _yaml_values(vtext) if vtext is not None else {}
+    problem = None if values is not None else f"{vpath} cannot be read as YAML"
+    values = values or {}
+    for dep in deps.value:
+        name = text_of(get(dep, "name"))
+        repository = text_of(get(dep, "repository")) or ""
+        version = text_of(get(dep, "version"), numeric=True) or "*"
+        if not name or not repository.startswith(("https://", "http://", "oci://")):
+            continue  # file:// charts are scanned as files; @alias repositories need `helm repo add`
+        alias = text_of(get(dep, "alias"))
+        condition = text_of(get(dep, "condition"))
+        if condition and _disabled(values, condition):
+            continue
+        key = alias or name
+        version = lock.get((name, repository), version)
+        own = values.get(key)
+        scoped: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
+        if isinstance(values.get("global"), dict):
+            scoped["global"] = merge(values["global"], scoped.get("global") or {})
+        use = ChartUse(
+            repository=repository,
+            name=name,
+            version=version,
+            via="Chart.yaml dependency",
+            alias=alias,
+            values=_json(scoped),
+            site=vpath,
+            site_keys=(key,),
+            site_document=0,
+            site_text=vtext if vtext is not None else "",
+            site_problem=problem,
+        )
+        yield _use(docs[0], get(dep, "name"), path, use, kind="Chart.yaml", name=key)
+
+
+def _disabled(values: Mapping[str, Any], condition: str) -> bool:
+    """Helm's ``condition``: the first path that resolves to a boolean decides."""
+    for cond in condition.split(","):
+        here: Any = values
+        for k in cond.strip().split("."):
+            here = here.get(k) if isinstance(here, dict) else None
+        if isinstance(here, bool):
+            return not here
+    return False
+
+
+def _lock_versions(text: str | None) -> dict[tuple[str, str], str]:
+    data = _yaml_values(text)
+    out: dict[tuple[str, str], str] = {}
+    for dep in (data or {}).get("dependencies") or []:
+        if isinstance(dep, dict) and all(
+            isinstance(dep.get(k), str) for k in ("name", "repository", "version")
+        ):
+            out[(dep["name"], dep["repository"])] = dep["version"]
+    return out
+
+
+# --- Argo CD and Flux (handed over by the Kubernetes finder) --------------------------------------
+
+
+def want(chunk: str) -> bool:
+    """Pre-filter for documents that may deploy a chart."""
+    return ("chart" in chunk and ("argoproj.io/" in chunk or "HelmRelease" in chunk)) or "chartRef" in chunk
+
+
+def uses(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    """Chart uses in a YAML file of Kubernetes objects (Argo CD Applications, Flux HelmReleases)."""
+    if not want(text):
+        return
+    try:
+        docs = documents(text)
+    except YamlRejected:
+        return  # the Kubernetes finder reports the file
+    for index, doc in enumerate(docs):
+        root = doc.root
+        api = text_of(get(root, "apiVersion")) or ""
+        kind = text_of(get(root, "kind")) or ""
+        if api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
+            yield from _argocd(doc, index, path, repo, kind)
+        elif api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
+            found = _flux(doc, index, docs, path, repo)
+            if found is not None:
+                yield found
+
+
+def _argocd(doc: Doc, index: int, path: str, repo: Repo, kind: str) -> Iterator[ImageRef]:
+    root = doc.root
+    name = text_of(get_path(root, "metadata", "name"))
+    spec_keys: tuple[str | int, ...] = ("spec", "template", "spec") if kind == "ApplicationSet" else ("spec",)
+    spec = get_path(root, *[str(k) for k in spec_keys])
+    sources: list[tuple[tuple[str | int, ...], Node]] = []
+    single = get(spec, "source")
+    if isinstance(single, MappingNode):
+        sources.append(((*spec_keys, "source"), single))
+    many = get(spec, "sources")
+    if isinstance(many, SequenceNode):
+        sources += [
+            ((*spec_keys, "sources", i), s) for i, s in enumerate(many.value) if isinstance(s, MappingNode)
+        ]
+    refs = {text_of(get(s, "ref")): s for _, s in sources if text_of(get(s, "ref"))}
+    for keys, src in sources:
+        chart, url = text_of(get(src, "chart")), text_of(get(src, "repoURL"))
+        if not chart or not url:
+            continue
+        version = text_of(get(src, "targetRevision"), numeric=True) or "*"
+        repository = url if "://" in url else f"oci://{url}"
+        helm = get(src, "helm")
+        values: Any = {}
+        for vf in (text_of(x) for x in _seq(get(helm, "valueFiles"))):
+            if vf and vf.startswith("$") and "/" in vf:
+                ref, _, rel = vf[1:].partition("/")
+                if ref in refs:
+                    values = merge(values, _yaml_values(repo.read_text(rel)) or {})
+        vstring = get(helm, "values")
+        if isinstance(vstring, ScalarNode) and vstring.value.strip():
+            values = merge(values, _yaml_values(vstring.value) or {})
+        vobj = get(helm, "valuesObject")
+        if isinstance(vobj, MappingNode):
+            values = merge(values, plain(vobj))
+        for p in _seq(get(helm, "parameters")):
+            pname, pvalue = text_of(get(p, "name")), text_of(get(p, "value"), numeric=True)
+            if pname and pvalue is not None:
+                set_dotted(values, pname, pvalue)
+        problem = None
+        in_string = False
+        site_keys: tuple[str | int, ...] = (*keys, "helm", "valuesObject")
+        if isinstance(vstring, ScalarNode) and vstring.value.strip() and not isinstance(vobj, MappingNode):
+            if vstring.style == "|":  # a literal block: edited in place (bot.edit.insert)
+                site_keys, in_string = (*keys, "helm", "values"), True
+            else:
+                problem = "the values are a quoted or folded YAML string (helm.values); edit it by hand"
+        use = ChartUse(
+            repository=repository,
+            name=chart,
+            version=version,
+            via=f"Argo CD {kind}",
+            values=_json(values),
+            site=path,
+            site_keys=site_keys,
+            site_document=index,
+            site_text=doc.loc.text,
+            site_problem=problem,
+            site_in_string=in_string,
+        )
+        yield _use(doc, get(src, "chart"), path, use, kind=kind, name=name)
+
+
+def _seq(node: Node | None) -> list[Node]:
+    return list(node.value) if isinstance(node, SequenceNode) else []
+
+
+def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> ImageRef | None:
+    root = doc.root
+    name = text_of(get_path(root, "metadata", "name"))
+    namespace = text_of(get_path(root, "metadata", "namespace"))
+    spec = get(root, "spec")
+    chart_spec = get_path(spec, "chart", "spec")
+    anchor: Node | None = None
+    if isinstance(chart_spec, MappingNode):
+        chart = text_of(get(chart_spec, "chart"))
+        version = text_of(get(chart_spec, "version"), numeric=True) or "*"
+        src = get(chart_spec, "sourceRef")
+        skind, sname = text_of(get(src, "kind")), text_of(get(src, "name"))
+        sns = text_of(get(src, "namespace")) or namespace
+        if not chart or skind != "HelmRepository" or not sname:
+            return None
+        found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
+        if found is None:
+            return None
+        url = text_of(get_path(found, "spec", "url")) or ""
+        if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
+            url = "oci://" + url.split("://", 1)[-1]
+        repository = url
+        anchor = get(chart_spec, "chart")
+    else:
+        cref = get(spec, "chartRef")
+        if text_of(get(cref, "kind")) != "OCIRepository" or not text_of(get(cref, "name")):
+            return None
+        oname, ons = text_of(get(cref, "name")) or "", text_of(get(cref, "namespace")) or namespace
+        found = _find_object(docs, path, repo, kind="OCIRepository", name=oname, namespace=ons)
+        if found is None:
+            return None
+        url = (text_of(get_path(found, "spec", "url")) or "").rstrip("/")
+        tag = text_of(get_path(found, "spec", "ref", "tag"), numeric=True)
+        if not url.startswith("oci://") or "/" not in url[6:] or not tag:
+            return None
+        repository, _, chart = url.rpartition("/")
+        version = tag
+        anchor = get(cref, "name")
+    values: Any = {}
+    for vf in _seq(get(spec, "valuesFrom")):
+        if text_of(get(vf, "kind")) != "ConfigMap" or get(vf, "targetPath") is not None:
+            continue
+        cname = text_of(get(vf, "name")) or ""
+        cm = _find_object(docs, path, repo, kind="ConfigMap", name=cname, namespace=namespace)
+        key = text_of(get(vf, "valuesKey")) or "values.yaml"
+        data = get_path(cm, "data", key) if cm is not None else None
+        if isinstance(data, ScalarNode):
+            values = merge(values, _yaml_values(data.value) or {})
+    spec_values = get(spec, "values")
+    if isinstance(spec_values, MappingNode):
+        values = merge(values, plain(spec_values))
+    use = ChartUse(
+        repository=repository,
+        name=chart,
+        version=version,
+        via="Flux HelmRelease",
+        values=_json(values),
+        site=path,
+        site_keys=("spec", "values"),
+        site_document=index,
+        site_text=doc.loc.text,
+    )
+    return _use(doc, anchor, path, use, kind="HelmRelease", name=name)
+
+
+def _find_object(
+    docs: list[Doc], path: str, repo: Repo, *, kind: str, name: str, namespace: str | None
+) -> Node | None:
+    """A ``kind``/``name`` object (in ``namespace`` when it says one): in this file, else in the
+    YAML files of this folder and the folders up to two levels above (and their sub-folders)."""
+
+    def match(root: Node) -> bool:
+        if text_of(get(root, "kind")) != kind or text_of(get_path(root, "metadata", "name")) != name:
+            return False
+        ns = text_of(get_path(root, "metadata", "namespace"))
+        return namespace is None or ns is None or ns == namespace
+
+    for d in docs:
+        if match(d.root):
+            return d.root
+    budget = [_SEARCH_FILES]
+    here = posixpath.dirname(path)
+    tops = [here]
+    for _ in range(2):
+        if not here:
+            break
+        here = posixpath.dirname(here)
+        tops.append(here)
+    seen: set[str] = {path}
+    for top in tops:
+        for fpath in _yaml_files(repo, top, budget, depth=3):
+            if fpath in seen:
+                continue
+            seen.add(fpath)
+            text = repo.read_text(fpath)
+            if text is None or f"kind: {kind}" not in text or name not in text:
+                continue
+            try:
+                for d in documents(text, want=lambda c: f"kind: {kind}" in c):
+                    if match(d.root):
+                        return d.root
+            except YamlRejected:
+                continue
+    return None
+
+
+def _yaml_files(repo: Repo, top: str, budget: list[int], depth: int) -> Iterator[str]:
+    for entry in repo.listdir(top):
+        if budget[0] <= 0:
+            return
+        p = posixpath.join(top, entry) if top else entry
+        if entry.endswith((".yaml", ".yml")):
+            budget[0] -= 1
+            yield p
+        elif depth > 0 and "." not in entry and not entry.startswith("_"):
+            yield from _yaml_files(repo, p, budget, depth - 1)
+
+
+# --- helmfile -------------------------------------------------------------------------------------
+
+
+def _helmfile(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
+    if "releases" not in text:
+        return
+    try:
+        docs = documents(text)
+    except YamlRejected:
+        return  # go templates in a .gotmpl-like helmfile: not YAML until rendered
+    here = posixpath.dirname(path)
+    for index, doc in enumerate(docs):
+        root = doc.root
+        repos: dict[str, tuple[str, bool]] = {}
+        for r in _seq(get(root, "repositories")):
+            rname, url = text_of(get(r, "name")), text_of(get(r, "url"))
+            if rname and url:
+                flag = get(r, "oci")
+                oci = (isinstance(flag, ScalarNode) and flag.value.lower() == "true") or url.startswith(
+                    "oci://"
+                )
+                repos[rname] = (url, oci)
+        for i, rel in enumerate(_seq(get(root, "releases"))):
+            chart = text_of(get(rel, "chart"))
+            if not chart or "/" not in chart or "{{" in chart:
+                continue
+            if chart.startswith("oci://"):
+                repository, _, cname = chart.rpartition("/")
+            else:
+                prefix, _, cname = chart.partition("/")
+                if prefix not in repos:
+                    continue  # a local path
+                url, oci = repos[prefix]
+                repository = ("oci://" + url.split("://", 1)[-1]) if oci else url
+            version = text_of(get(rel, "version"), numeric=True) or "*"
+            values: Any = {}
+            site = ""
+            site_keys: tuple[str | int, ...] = ()
+            site_text: str | None = None
+            for j, v in enumerate(_seq(get(rel, "values"))):
+                if isinstance(v, ScalarNode) and "{{" not in v.value:
+                    vpath = posixpath.normpath(posixpath.join(here, v.value)) if here else v.value
+                    vtext = repo.read_text(vpath)
+                    values = merge(values, _yaml_values(vtext) or {})
+                    if not site and vtext is not None:
+                        site, site_keys, site_text = vpath, (), vtext
+                elif isinstance(v, MappingNode):
+                    values = merge(values, plain(v))
+                    if not site:
+                        site, site_keys, site_text = path, ("releases", i, "values", j), doc.loc.text
+            for s in _seq(get(rel, "set")):
+                sname, svalue = text_of(get(s, "name")), text_of(get(s, "value"), numeric=True)
+                if sname and svalue is not None:
+                    set_dotted(values, sname, svalue)
+            use = ChartUse(
+                repository=repository,
+                name=cname,
+                version=version,
+                via="helmfile release",
+                values=_json(values),
+                site=site or path,
+                site_keys=site_keys,
+                site_document=index if site == path else 0,
+                site_text=site_text,
+                site_problem=None if site else "the release has no values file or inline values to add to",
+            )
+            yield _use(
+                doc, get(rel, "chart"), path, use, kind="helmfile release", name=text_of(get(rel, "name"))
+            )
+
+
+# --- what templates do with .Chart.AppVersion -----------------------------------------------------
+
+_PRINTF = re.compile(r'printf\s+"([^"%]*)%s([^"%]*)"\s+\.Chart\.AppVersion')
+_CONCAT = re.compile(r'(?:print|cat)\s+"([^"]*)"\s+\.Chart\.AppVersion')
+
+
+def app_version_tag(templates: Mapping[str, str]) -> str:
+    """A format (``{}``, ``v{}``) saying how the chart's templates turn ``.Chart.AppVersion``
+    into the default tag, when they add a prefix or suffix (``printf "v%s" .Chart.AppVersion``)."""
+    for text in templates.values():
+        if ".Chart.AppVersion" not in text:
+            continue
+        m = _PRINTF.search(text)
+        if m is not None:
+            return m.group(1) + "{}" + m.group(2)
+        m = _CONCAT.search(text)
+        if m is not None:
+            return m.group(1) + "{}"
+    return "{}"
+
+
+_KUBE_VALUES = re.compile(r"\.Values\.([A-Za-z0-9_.]+?)\.tag\b")
+_KUBE_FORMATS = (
+    (re.compile(r'printf\s+"v%s\.%s"\s+\.Capabilities\.KubeVersion\.Major\s+\.Capabilities\.KubeVersion\.Minor'),
+     "v{major}.{minor}"),
+    (re.compile(r'printf\s+"%s\.%s"\s+\.Capabilities\.KubeVersion\.Major\s+\.Capabilities\.KubeVersion\.Minor'),
+     "{major}.{minor}"),
+    (re.compile(r"\.Capabilities\.KubeVersion\.(?:Version|GitVersion)\b"), "v{major}.{minor}.{patch}"),
+)  # fmt: skip
+
+
+def kube_version_tags(templates: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Image tags the templates default to the cluster's version, by the values path of the
+    image (``("kubectl", "image")``): a format with ``{major}``, ``{minor}``, ``{patch}``. Read
+    from template lines that use both ``.Values.<path>.tag`` and ``.Capabilities.KubeVersion``."""
+    out: dict[tuple[str, ...], str] = {}
+    for text in templates.values():
+        if ".Capabilities.KubeVersion" not in text:
+            continue
+        for line in text.splitlines():
+            if ".Capabilities.KubeVersion" not in line:
+                continue
+            fmt = next((f for pattern, f in _KUBE_FORMATS if pattern.search(line)), None)
+            if fmt is None:
+                continue
+            for m in _KUBE_VALUES.finditer(line):
+                out.setdefault(tuple(m.group(1).split(".")), fmt)
+    return out

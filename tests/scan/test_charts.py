@@ -1,0 +1,232 @@
+"""bot.scan.charts: the chart uses a repository declares, with the values it gives each chart."""
+
+from __future__ import annotations
+
+import json
+
+from bot.model import ImageRef, Source
+from bot.scan import scan_file
+from bot.scan.charts import app_version_tag, claims, merge
+from tests.edit.helpers import DictRepo
+
+
+def _uses(files: dict[str, str], path: str) -> list[ImageRef]:
+    repo = DictRepo({k: v.encode() for k, v in files.items()})
+    res = scan_file(path, files[path].encode(), repo)
+    assert res.errors == []
+    return [r for r in res.refs if r.chart is not None]
+
+
+def _values(ref: ImageRef) -> dict:
+    assert ref.chart is not None
+    return json.loads(ref.chart.values)
+
+
+CHART = """\
+apiVersion: v2
+name: shop
+version: 0.1.0
+dependencies:
+  - name: postgresql
+    version: ~15.5.0
+    repository: https://charts.bitnami.com/bitnami
+    alias: db
+  - name: redis
+    version: 19.x
+    repository: oci://registry-1.docker.io/bitnamicharts
+    condition: redis.enabled
+  - name: local
+    version: 0.1.0
+    repository: file://../local
+  - name: common
+    version: 2.x.x
+    repository: "@bitnami"
+"""
+
+
+def test_chart_yaml_dependencies_with_alias_condition_lock_and_global() -> None:
+    files = {
+        "charts/shop/Chart.yaml": CHART,
+        "charts/shop/Chart.lock": "dependencies:\n- name: postgresql\n"
+        "  repository: https://charts.bitnami.com/bitnami\n  version: 15.5.20\n",
+        "charts/shop/values.yaml": "global:\n  imageRegistry: mirror.example\n"
+        "db:\n  image:\n    tag: '16'\nredis:\n  enabled: false\n",
+    }
+    (pg,) = _uses(files, "charts/shop/Chart.yaml")  # redis disabled, file:// and @alias left out
+    use = pg.chart
+    assert use is not None and pg.source is Source.HELM_CHART and pg.artifact == "helm-chart"
+    assert (use.repository, use.name, use.version, use.alias) == (
+        "https://charts.bitnami.com/bitnami", "postgresql", "15.5.20", "db"
+    )  # fmt: skip
+    assert _values(pg) == {"image": {"tag": "16"}, "global": {"imageRegistry": "mirror.example"}}
+    assert (use.site, use.site_keys) == ("charts/shop/values.yaml", ("db",))
+    assert (pg.line, pg.reference) == (5, None)
+    enabled = {**files, "charts/shop/values.yaml": "redis:\n  enabled: true\n"}
+    names = [
+        (u.chart.name, u.chart.repository, u.chart.version) for u in _uses(enabled, "charts/shop/Chart.yaml")
+    ]
+    assert names[1] == ("redis", "oci://registry-1.docker.io/bitnamicharts", "19.x")
+
+
+def test_a_missing_values_file_is_a_new_file_to_write() -> None:
+    text = (
+        "apiVersion: v2\nname: a\ndependencies:\n  - name: pg\n    repository: https://charts.example.com\n"
+    )
+    (pg,) = _uses({"Chart.yaml": text}, "Chart.yaml")
+    assert pg.chart is not None and pg.chart.version == "*"
+    assert pg.chart is not None and pg.chart.site == "values.yaml" and pg.chart.site_text == ""
+
+
+APP = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: db
+spec:
+  sources:
+    - repoURL: https://github.com/acme/deploy.git
+      targetRevision: main
+      ref: values
+    - repoURL: registry-1.docker.io/bitnamicharts
+      chart: postgresql
+      targetRevision: 15.5.20
+      helm:
+        valueFiles:
+          - $values/envs/prod/db.yaml
+        values: |
+          image:
+            tag: "15"
+        valuesObject:
+          auth: {username: app}
+        parameters:
+          - name: image.repository
+            value: acme/postgres
+"""
+
+
+def test_argocd_multi_source_application() -> None:
+    files = {"apps/db.yaml": APP, "envs/prod/db.yaml": "image:\n  registry: mirror.example\n  tag: '14'\n"}
+    (use_ref,) = _uses(files, "apps/db.yaml")
+    use = use_ref.chart
+    assert use is not None
+    assert (use.repository, use.name, use.version) == (
+        "oci://registry-1.docker.io/bitnamicharts",
+        "postgresql",
+        "15.5.20",
+    )
+    # valueFiles < values < valuesObject < parameters, as Argo CD merges them
+    assert _values(use_ref) == {
+        "image": {"registry": "mirror.example", "tag": "15", "repository": "acme/postgres"},
+        "auth": {"username": "app"},
+    }
+    assert use.site_keys == ("spec", "sources", 1, "helm", "valuesObject") and use.site_problem is None
+
+
+def test_argocd_values_string_only_takes_the_override_in_the_string() -> None:
+    text = APP.replace("        valuesObject:\n          auth: {username: app}\n", "")
+    (use_ref,) = _uses({"apps/db.yaml": text}, "apps/db.yaml")
+    assert use_ref.chart is not None and use_ref.chart.site_problem is None and use_ref.chart.site_in_string
+    assert use_ref.chart.site_keys == ("spec", "sources", 1, "helm", "values")
+    folded = _uses({"apps/db.yaml": text.replace("values: |", "values: >")}, "apps/db.yaml")[0].chart
+    assert folded is not None and "helm.values" in (folded.site_problem or "")
+
+
+def test_flux_chart_ref_to_an_oci_repository() -> None:
+    text = """\
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: OCIRepository
+metadata:
+  name: podinfo
+  namespace: apps
+spec:
+  url: oci://ghcr.io/stefanprodan/charts/podinfo
+  ref:
+    tag: 6.7.1
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: apps
+spec:
+  chartRef:
+    kind: OCIRepository
+    name: podinfo
+  values:
+    replicaCount: 2
+"""
+    (use_ref,) = _uses({"podinfo.yaml": text}, "podinfo.yaml")
+    use = use_ref.chart
+    assert use is not None
+    assert (use.repository, use.name, use.version) == (
+        "oci://ghcr.io/stefanprodan/charts",
+        "podinfo",
+        "6.7.1",
+    )
+    assert _values(use_ref) == {"replicaCount": 2}
+    assert (use.site_keys, use.site_document) == (("spec", "values"), 1)
+
+
+def test_flux_source_in_another_namespace_is_not_taken() -> None:
+    files = {
+        "a/source.yaml": "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n"
+        "  name: example\n  namespace: other\nspec:\n  url: https://charts.example.com\n",
+        "a/release.yaml": "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: x\n"
+        "  namespace: apps\nspec:\n  chart:\n    spec:\n      chart: x\n      sourceRef:\n"
+        "        kind: HelmRepository\n        name: example\n",
+    }
+    assert _uses(files, "a/release.yaml") == []
+
+
+def test_helmfile_releases_inline_values_and_set() -> None:
+    text = """\
+repositories:
+  - name: bitnami
+    url: https://charts.bitnami.com/bitnami
+releases:
+  - name: local
+    chart: ./charts/local
+  - name: db
+    chart: bitnami/postgresql
+    version: 15.5.20
+    values:
+      - image:
+          tag: "15"
+    set:
+      - name: image.repository
+        value: acme/pg
+"""
+    (use_ref,) = _uses({"helmfile.yaml": text}, "helmfile.yaml")
+    use = use_ref.chart
+    assert use is not None
+    assert (use.repository, use.name, use.version, use.via) == (
+        "https://charts.bitnami.com/bitnami", "postgresql", "15.5.20", "helmfile release"
+    )  # fmt: skip
+    assert _values(use_ref) == {"image": {"tag": "15", "repository": "acme/pg"}}
+    assert (use.site, use.site_keys) == ("helmfile.yaml", ("releases", 1, "values", 0))
+
+
+def test_claims_and_helpers() -> None:
+    assert claims("charts/x/Chart.yaml", b"") and claims("helmfile.yaml", b"")
+    assert claims("deploy/helmfile.d/10-db.yaml", b"") and not claims("values.yaml", b"")
+    assert merge({"a": {"b": 1, "c": 2}, "d": 1}, {"a": {"b": 3}, "d": None}) == {"a": {"b": 3, "c": 2}}
+    assert (
+        app_version_tag(
+            {"t.yaml": 'image: "x:{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}"'}
+        )
+        == "v{}"
+    )
+    assert app_version_tag({"t.yaml": "image: {{ .Chart.AppVersion }}"}) == "{}"
+
+
+def test_helmfile_inline_values_images_are_still_found() -> None:
+    text = (
+        "repositories:\n  - name: r\n    url: https://charts.example.com\nreleases:\n  - name: a\n"
+        "    chart: r/a\n    values:\n      - image: nginx:1.27\n"
+    )
+    repo = DictRepo({"helmfile.yaml": text.encode()})
+    refs = scan_file("helmfile.yaml", text.encode(), repo).refs
+    assert [(r.source, r.reference) for r in refs if r.chart is None] == [
+        (Source.YAML, "docker.io/library/nginx:1.27")
+    ]
+    assert [r.chart.name for r in refs if r.chart is not None] == ["a"]
