@@ -23,6 +23,11 @@ A candidate is *explained* when one of these holds, checked in this order:
      whose value is a chart repository URL;
    - YAML: an ``image`` key naming a Dockerfile (an action's ``runs.image: Dockerfile``), or a
      ``*image`` key whose block builds the image (Ansible ``docker_image`` with ``source: build``);
+   - Jsonnet: it is in a comment or a ``|||`` text block, in a string that is not a qualified
+     reference (prose, URLs), or in a field name whose ``{ }`` block holds a part;
+   - shell scripts and Makefiles: the assignment of a variable that a reference reported as
+     skipped uses (``IMAGE ?= ghcr.io/x/app`` for ``docker run $(IMAGE):$(VERSION)``: the skip
+     names it);
    - Dockerfile: an ``ARG`` whose value a reported ``FROM`` uses, the continuation lines of a
      reported instruction, ``FROM scratch`` or ``FROM <stage>`` of a stage named earlier with ``AS``, and
      any line in the body of a ``RUN <<EOF`` heredoc (a script, not instructions).
@@ -65,6 +70,8 @@ _TEXT_FINDERS = frozenset({"bot.scan.dockerfile", "bot.scan.helm_template", "bot
 _STAGE = re.compile(r"(?im)^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*\S+[ \t]+AS[ \t]+(\S+)")
 _ARG = re.compile(r"(?i)^[ \t]*ARG[ \t]+([A-Za-z_][A-Za-z0-9_]*)=")
 _FROM = re.compile(r"(?i)^[ \t]*FROM[ \t]+(?:--\S+[ \t]+)*(\S+)")
+_ASSIGNMENT = re.compile(r"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)[ \t]*(?:[?:+]?=)")
+_USES = re.compile(r"\$[({]?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +115,10 @@ def recall(root: str | Path, under: str = "") -> Recall:
         except ValueError:
             continue
     part_lines: dict[str, set[int]] = {}
+    skipped_vars: dict[str, set[str]] = {}
     for r in refs:
+        if r.skip is not None:
+            skipped_vars.setdefault(r.path, set()).update(_USES.findall(r.text))
         (out.skipped if r.skip is not None else out.found)[str(r.source)] += 1
         part_lines.setdefault(r.path, set()).add(r.line)
         for p in r.parts:
@@ -140,9 +150,49 @@ def recall(root: str | Path, under: str = "") -> Recall:
                 continue
             if _matches_explained(line, start, yaml_info, stages, templated):
                 continue
+            if module == "bot.scan.jsonnet" and _jsonnet_explained(text, line, start, parts):
+                continue
+            assigned = _ASSIGNMENT.match(line) if module == "bot.scan.shell" else None
+            if assigned is not None and assigned.group(1) in skipped_vars.get(rel, set()):
+                continue
             out.unexplained.append(Gap(rel, number, source, line.strip()))
     out.unexplained.sort(key=lambda g: (g.path, g.line))
     return out
+
+
+def _jsonnet_explained(text: str, line: str, start: int, parts: set[int]) -> bool:
+    """Every candidate match on a Jsonnet line is outside code (a comment, a text block), in a
+    string that is no qualified reference, or a field name whose block holds a part."""
+    import bisect
+
+    from bot.scan.jsonnet import _qualified, tokens
+
+    toks = tokens(text)
+    starts = [t.start for t in toks]
+    for m in CANDIDATE.finditer(line):
+        at = start + m.start()
+        k = bisect.bisect_right(starts, at) - 1
+        tok = toks[k] if k >= 0 and toks[k].start <= at < toks[k].end else None
+        if tok is None:
+            continue  # a comment or a ||| text block
+        if tok.kind == "str" and not _qualified(tok.value):
+            continue
+        if tok.kind in ("id", "str") and k + 2 < len(toks) and toks[k + 1].value == ":":
+            j = k + 2
+            while j < len(toks) and toks[j].value == ":":
+                j += 1
+            if j < len(toks) and toks[j].value == "{":
+                depth, e = 0, j
+                for e in range(j, len(toks)):
+                    depth += {"{": 1, "}": -1}.get(toks[e].value, 0) if toks[e].kind == "op" else 0
+                    if depth == 0:
+                        break
+                first = text.count("\n", 0, toks[j].start) + 1
+                last = text.count("\n", 0, toks[e].start) + 1
+                if any(first <= p <= last for p in parts):
+                    continue
+        return False
+    return True
 
 
 class _Yaml:

@@ -4,4 +4,5 @@ import sys
 
 from bot.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # scan workers (bot.scan.sandbox) may import the main module
+    sys.exit(main())

@@ -55,6 +55,21 @@ def command(name: str, help: str, setup: Setup) -> Callable[[Run], Run]:
     return register
 
 
+def _max_file_arg(p: argparse.ArgumentParser) -> None:
+    default = os.environ.get("PULLABLE_MAX_FILE_BYTES")
+    p.add_argument(
+        "--max-file-mb",
+        type=float,
+        metavar="MB",
+        default=int(default) / (1 << 20) if default and default.strip().isdigit() else 32.0,
+        help="skip (and report) files larger than this; default 32, or $PULLABLE_MAX_FILE_BYTES",
+    )
+
+
+def _max_bytes(args: argparse.Namespace) -> int:
+    return max(1, int(args.max_file_mb * (1 << 20)))
+
+
 def _config_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
@@ -282,6 +297,7 @@ def _scan_setup(p: argparse.ArgumentParser) -> None:
     _repo_config_arg(p)
     _config_arg(p)
     _registry_args(p)
+    _max_file_arg(p)
 
 
 def _output_ok(args: argparse.Namespace) -> None:
@@ -312,17 +328,17 @@ KINDS = (
 )
 
 
-def _scan_target(target: Path, config: RepoConfig, what: str) -> tuple[Path, ScanResult]:
+def _scan_target(target: Path, config: RepoConfig, what: str, max_bytes: int) -> tuple[Path, ScanResult]:
     """Scan a directory, or one file (its directory standing in for the repository); returns the
     repository root and the result. A file no finder claims is an error that says so."""
     from bot.scan import scan_single, scan_tree
 
     if target.is_dir():
-        result = scan_tree(target, ignore=config.ignore_paths, progress=_progress())
+        result = scan_tree(target, ignore=config.ignore_paths, progress=_progress(), max_bytes=max_bytes)
         if result.files == 0 and not result.errors:
             _warn(f"{what}: no file here is of a kind Pullable reads ({KINDS})")
         return target, result
-    result = scan_single(target)
+    result = scan_single(target, max_bytes=max_bytes)
     if result.files == 0 and not result.errors:
         raise UsageError(
             f"{what}: no finder claims this file, so it has no references to check; Pullable reads {KINDS}"
@@ -371,18 +387,18 @@ def _scan_paths(args: argparse.Namespace) -> tuple[Path, ScanResult, RepoConfig,
     if args.root is None and len(args.path) == 1:
         target = Path(args.path[0])
         config, table = _repo_rules(target, args)
-        found_in, result = _scan_target(target, config, args.path[0])
+        found_in, result = _scan_target(target, config, args.path[0], _max_bytes(args))
         return found_in, result, config, table
     root = Path(args.root or ".")
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
     config, table = _repo_rules(root, args)
-    repo, out = LocalRepo(root), ScanResult()
+    repo, out = LocalRepo(root, _max_bytes(args)), ScanResult()
     for given in args.path:
         rel = os.path.relpath(Path(given).resolve(), repo.root)
         if Path(given).is_dir() or rel.startswith(".."):
             raise UsageError(f"{given}: not a file inside {root} (give files with --root or several paths)")
-        one = scan_file(rel, repo.read_bytes(rel) or b"", repo)
+        one = scan_file(rel, repo.read_bytes(rel) or b"", repo, max_bytes=_max_bytes(args))
         out.refs += one.refs
         out.errors += one.errors
         out.files += one.files
@@ -456,6 +472,7 @@ def _fix_setup(p: argparse.ArgumentParser) -> None:
     _repo_config_arg(p)
     _config_arg(p)
     _registry_args(p)
+    _max_file_arg(p)
     p.epilog = (
         "--fail-on judges what the fix leaves: findings it could not fix (or, with --dry-run, would not)."
     )
@@ -472,8 +489,8 @@ def fix_command(args: argparse.Namespace) -> int:
     if not target.exists():
         raise UsageError(f"{args.path}: no such file or directory")
     config, table = _repo_rules(target, args)
-    root, scanned = _scan_target(target, config, args.path)
-    repo = LocalRepo(root)
+    root, scanned = _scan_target(target, config, args.path, _max_bytes(args))
+    repo = LocalRepo(root, _max_bytes(args))
     with _lookups(args) as lookup:
         facts = scanned.facts if target.is_dir() else None  # a whole repository only, as scan
         result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=facts)

@@ -70,6 +70,9 @@ class Skip(enum.StrEnum):
     NON_STRING = "non-string-value"  # `image: 123`, `image: !Ref x`, a list where a string goes
     INVALID = "invalid-reference"  # does not parse under Docker's grammar; `detail` says why
     CHART_DEFAULT = "tag-from-chart-default"  # repository written, tag left to the chart
+    TAG_FROM_BASE = "tag-from-base"  # kustomize newName without newTag: the base's tag stays
+    NO_TAG = "no-tag"  # a repository written with no tag anywhere this scan can read
+    BUILT_LOCALLY = "built-locally"  # compose build + image, Tilt/Skaffold: built, never pulled
     REPOSITORY_ONLY = "repository-only"  # names a repository to watch (Flux ImageRepository)
     EMPTY = "empty"
 
@@ -106,6 +109,9 @@ class Source(enum.StrEnum):
     ARGOCD = "argocd"
     FLUX = "flux"
     JINJA = "jinja"
+    SHELL = "shell"  # docker/podman/crane/skopeo command lines in scripts, Makefiles, CI steps
+    JSONNET = "jsonnet"
+    TILT = "tilt"
     YAML = "yaml"  # any other YAML with an `image:` key (Argo Workflows, Tekton, CRDs)
     HELM_CHART = "helm-chart"  # an image a chart's own defaults name (bot.scan.charts)
 
@@ -175,10 +181,13 @@ class ImageRef:
 
 @dataclass(frozen=True, slots=True)
 class ScanError:
-    """A file that could not be read or parsed; the scan goes on without it."""
+    """A file that could not be read or parsed; the scan goes on without it. ``level``
+    ``"warning"``: the file was read, but something in it deserves a look (a duplicate key,
+    whose last value was used as Kubernetes tooling does)."""
 
     path: str
     message: str
+    level: str = "error"
 
 
 class Status(enum.StrEnum):

@@ -86,7 +86,7 @@ def level(f: Finding) -> str:
 def to_json(findings: Sequence[Finding], errors: Sequence[ScanError]) -> str:
     doc = {
         "findings": [f.to_json() for f in findings],
-        "errors": [{"path": e.path, "message": e.message} for e in errors],
+        "errors": [{"path": e.path, "message": e.message, "level": e.level} for e in errors],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
@@ -209,10 +209,12 @@ def to_table(
         for text, fs in notes.items():
             head = f"  [{number[text]}] " + (f"({len(fs)} references) " if len(fs) > 1 else "")
             lines.extend(_wrap(head, text, width))
-    if errors:
-        lines.append("")
-        lines.append("errors:")
-        lines.extend(_cell(f"  {e.path}: {e.message}", width) for e in errors)
+    for level in ("error", "warning"):
+        these = [e for e in errors if e.level == level]
+        if these:
+            lines.append("")
+            lines.append(f"{level}s:")
+            lines.extend(_cell(f"  {e.path}: {e.message}", width) for e in these)
     counts: dict[str, int] = defaultdict(int)
     refs = {f.ref.key: f for f in reversed(findings)}  # a reference may have several findings
     for f in refs.values():
@@ -222,7 +224,8 @@ def to_table(
     shown = f" shown of {total}" if total is not None and total != len(findings) else ""
     lines.append("")
     lines.append(f"{len(refs)} references{shown}{scanned}" + (f" ({summary})" if summary else "")
-                 + (f", {len(errors)} errors" if errors else ""))  # fmt: skip
+                 + "".join(f", {n} {lv}s" for lv in ("error", "warning")
+                           if (n := sum(e.level == lv for e in errors))))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -308,7 +311,7 @@ def to_sarif(
         })  # fmt: skip
     notifications = [
         {
-            "level": "warning",
+            "level": "warning" if e.level == "error" else "note",
             "message": {"text": e.message},
             "locations": [
                 {"physicalLocation": {"artifactLocation": {"uri": e.path, "uriBaseId": "%SRCROOT%"}}}

@@ -46,6 +46,7 @@ class Settings:
     max_attempts: int = 5
     retry_base: float = 10.0  # first retry delay; doubles per attempt, capped at 15 minutes
     requeue_after: float = 900.0  # a queued job older than this gets its queue message re-sent
+    max_file_bytes: int = 32 << 20  # larger files are reported as skipped (bot.scan.MAX_FILE_BYTES)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +86,7 @@ class Settings:
             max_attempts=number("PULLABLE_MAX_ATTEMPTS", "5"),
             retry_base=number("PULLABLE_RETRY_BASE", "10", float),
             requeue_after=number("PULLABLE_REQUEUE_AFTER", "900", float),
+            max_file_bytes=number("PULLABLE_MAX_FILE_BYTES", str(32 << 20)),
         )
 
     def require_webhook_secret(self) -> str:

@@ -300,7 +300,8 @@ def test_the_project_scans_itself_and_every_image_it_names_is_pinned():
     assert {"Dockerfile", "deploy/compose.yml", "deploy/kubernetes/web.yaml"} <= paths
     for f in findings:
         assert not f["path"].startswith(("tests/", "examples/", "bench/", "rules/")), f["path"]
-        ref = f["reference"] or ""
+        # An image compose builds (build: + image:) is not pulled: its written name is checked.
+        ref = f["reference"] or (f["text"] if f["skip"] == "built-locally" else "")
         tag = ref.rsplit("@", 1)[0].rpartition(":")[2]
         assert DIGEST.search(ref) or re.match(r"v?\d+\.\d+\.\d+", tag), f"{f['path']}:{f['line']} {ref}"
         assert f["rule"] is None and f["status"] == "unchecked", f

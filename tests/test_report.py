@@ -83,7 +83,7 @@ def test_json_shape(findings: list[Finding]) -> None:
     assert first["context"]["container"] == "kubectl"
     assert doc["findings"][1]["digest"] == "sha256:" + "b" * 64
     assert doc["findings"][2]["reference"] is None and doc["findings"][2]["skip"] == "invalid-reference"
-    assert doc["errors"] == [{"path": "x.yaml", "message": "invalid YAML at line 3"}]
+    assert doc["errors"] == [{"path": "x.yaml", "message": "invalid YAML at line 3", "level": "error"}]
 
 
 def test_sarif_validates_against_the_official_schema(findings: list[Finding]) -> None:

@@ -59,12 +59,15 @@ _TEXT_SOURCES = frozenset(
         Source.COMPOSE,
         Source.GITLAB_CI,
         Source.GITHUB_ACTIONS,
+        Source.SHELL,
+        Source.JSONNET,
     }
 )
 _TEMPLATE_MARKS = ("{{", "{%", "${", "$(", "<%")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _GLOBAL = "global.imageRegistry"  # the helm_values finder's note when that value is used
 _HEX = "sha is the digest's hex without sha256:"  # the finders' note (bot.scan.yamlimages.HEX_DIGEST)
+_TAG_PREFIX = "fixed tag prefix written apart: "  # the finders' note (bot.scan.common.TAG_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +140,13 @@ def plan(ref: ImageRef, target: str, *, digest: str | None = None, unpin: bool =
                 f"{ref.path}:{lay.tag.span.line}: the tag has a field of its own; a target without "
                 "a tag cannot be written there"
             )
-        tag_new = want.tag
+        prefix = _tag_prefix(ref)
+        if not want.tag.startswith(prefix):
+            raise EditError(
+                f"{ref.path}:{ref.line}: the tag is written as {prefix!r} + a value kept apart; "
+                f"{want.tag!r} does not start with {prefix!r}"
+            )
+        tag_new = want.tag[len(prefix) :]
     else:
         tag_new = None
         if implied is not None and want.tag == implied:
@@ -240,6 +249,11 @@ def _split_tag(part: Part | None) -> tuple[str | None, str | None]:
 def _hex_digest(ref: ImageRef) -> bool:
     """Whether the digest part holds the hex alone (a chart's ``sha:``, rendered ``@sha256:<sha>``)."""
     return _HEX in ref.context.notes
+
+
+def _tag_prefix(ref: ImageRef) -> str:
+    """A fixed prefix the tag has before its TAG part (Jsonnet ``'repo:v' + versions.x``)."""
+    return next((n[len(_TAG_PREFIX) :] for n in ref.context.notes if n.startswith(_TAG_PREFIX)), "")
 
 
 def _digest_text(part: Part | None) -> str | None:
@@ -356,7 +370,7 @@ def _join_parts(ref: ImageRef, lay: _Layout, new: dict[int, str]) -> str:
     if lay.registry is not None and text(lay.registry):
         joined = f"{text(lay.registry).rstrip('/')}/{joined}"
     if lay.tag is not None:
-        joined += f":{text(lay.tag)}"
+        joined += f":{_tag_prefix(ref)}{text(lay.tag)}"
     if lay.digest is not None and text(lay.digest):
         joined += ("@sha256:" if _hex_digest(ref) else "@") + text(lay.digest).removeprefix("@")
     return joined

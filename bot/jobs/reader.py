@@ -5,7 +5,8 @@ blob SHA and size. Which files are fetched: a file is fetched when a finder clai
 alone (``claimant(path, b"")``: Dockerfiles, workflow files, compose files...) or when its name
 says it could be one whose kind is only known from its content (YAML, Dockerfile/Containerfile
 variants, Jinja and Helm templates). Everything else (sources, images, lock files) is never
-downloaded. The fetched bytes then go through :func:`bot.scan.scan_file`, whose ``claimant`` on
+downloaded. The fetched bytes then go through :func:`bot.scan.scan_file` in a contained worker process
+(:func:`bot.scan.contained`), whose ``claimant`` on
 the real head decides, exactly as for a checkout. Files over the size cap are skipped from the
 tree's metadata without a download.
 
@@ -37,7 +38,17 @@ from bot.github.archive import ArchiveError, archive_files, archive_limit
 from bot.github.http import GitHubError
 from bot.github.tree import Entry, read_tree, resolve
 from bot.model import ScanError
-from bot.scan import MAX_FILE_BYTES, SKIP_DIRS, ScanResult, claimant, decode, scan_file
+from bot.scan import (
+    MAX_FILE_BYTES,
+    SKIP_DIRS,
+    ScanResult,
+    claimant,
+    contained,
+    decode,
+    local_builds,
+    too_large,
+)
+from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.github import Session
@@ -232,9 +243,13 @@ def scan_repository(
     full_name: str | None = None,
     ref: str | None = None,
     paths: list[str] | None = None,
+    max_bytes: int | None = None,
 ) -> RepoScan:
     """Scan ``session``'s repository at ``ref`` (default branch when None). ``paths``: only these
-    files (a push); None scans every file that can hold an image."""
+    files (a push); None scans every file that can hold an image. ``max_bytes``: the size cap
+    (default: the operator's ``PULLABLE_MAX_FILE_BYTES``)."""
+    if max_bytes is None:
+        max_bytes = Settings.from_env().max_file_bytes
     if full_name is not None and full_name.lower() != session.full_name.lower():
         raise ValueError(f"this session is for {session.full_name}, not {full_name}")
     branch, sha = resolve(session, ref)
@@ -252,10 +267,10 @@ def scan_repository(
         how = wanted(path)
         if how is None:
             continue
-        if e.size > MAX_FILE_BYTES:
+        if e.size > max_bytes:
             if how == "claim":
                 out.files += 1
-                out.errors.append(ScanError(path, f"skipped: larger than {MAX_FILE_BYTES} bytes"))
+                out.errors.append(ScanError(path, too_large(max_bytes)))
             continue
         cache_key = f"scan:{key}:{path}:{e.sha}"
         cached = store.get(cache_key)
@@ -271,7 +286,7 @@ def scan_repository(
         else:
             with repo.tracking() as deps:
                 data = repo.read_bytes(path) or b""
-                one = scan_file(path, data, repo)
+                one = contained(path, data, repo, max_bytes)  # a parser crash costs this file, not the worker
             deps.pop(path, None)
             store.put(cache_key, (one, deps))
         out.refs.extend(one.refs)
@@ -280,6 +295,7 @@ def scan_repository(
         out.files += one.files
         out.bytes += one.bytes
     out.fetched = repo.fetched
+    out.refs = local_builds(out.refs)  # images the repository builds itself are not pulls
     return out
 
 

@@ -18,10 +18,12 @@ and one line there. Every YAML file a finder read is also read for what it says 
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import fnmatch
 import importlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,11 @@ from bot.model import ImageRef, Part, ScanError, Span
 if TYPE_CHECKING:
     from bot.scan.pullsecrets import FileFacts
 
-MAX_FILE_BYTES = 1 << 20
+# Files above this many bytes are reported as skipped, unread. Far above real generated
+# manifests (argo-cd's install.yaml is 1.9 MB); large multi-document files are composed
+# document by document, each within yamlsrc's bounds. Operators and the CLI can change it
+# (``PULLABLE_MAX_FILE_BYTES``, ``pullable scan --max-file-mb``).
+MAX_FILE_BYTES = 32 << 20
 HEAD_BYTES = 4096
 
 # Order matters: specific kinds (by name or unmistakable content) before the catch-all YAML walker.
@@ -49,6 +55,9 @@ FINDERS: tuple[str, ...] = (
     "bot.scan.ansible",
     "bot.scan.helm_values",
     "bot.scan.kubernetes",
+    "bot.scan.shell",
+    "bot.scan.jsonnet",
+    "bot.scan.tilt",
 )
 
 SKIP_DIRS = frozenset(
@@ -88,8 +97,9 @@ def finders() -> list[ModuleType]:
     return _loaded
 
 
-def claimant(path: str, head: bytes) -> ModuleType | None:
-    for mod in finders():
+def claimant(path: str, head: bytes, mods: Iterable[ModuleType] | None = None) -> ModuleType | None:
+    """The first finder (of ``mods``, default :data:`FINDERS`) that claims the file."""
+    for mod in finders() if mods is None else mods:
         if mod.claims(path, head):
             return mod
     return None
@@ -120,34 +130,57 @@ def decode(data: bytes) -> tuple[str, int]:
     return text, 0
 
 
-def scan_file(path: str, data: bytes, repo: Repo, finder: ModuleType | None = None) -> ScanResult:
-    """References in one file; problems become ``errors``, never exceptions."""
+def scan_file(
+    path: str,
+    data: bytes,
+    repo: Repo,
+    finder: ModuleType | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> ScanResult:
+    """References in one file, in this process; problems become ``errors`` (and warnings such as
+    a duplicate key become errors of level ``warning``), never exceptions. A parser crash here
+    would take the process with it: :mod:`bot.scan.sandbox` runs this in contained workers."""
+    from bot.scan.yamlsrc import collecting
+
     out = ScanResult()
     mod = finder or claimant(path, data[:HEAD_BYTES])
     if mod is None:
         return out
     out.files, out.bytes = 1, len(data)
-    if len(data) > MAX_FILE_BYTES:
-        out.errors.append(ScanError(path, f"skipped: larger than {MAX_FILE_BYTES} bytes"))
+    if len(data) > max_bytes:
+        out.errors.append(ScanError(path, too_large(max_bytes)))
         return out
     try:
         text, bom = decode(data)
     except ValueError as exc:
         out.errors.append(ScanError(path, f"skipped: {exc}"))
         return out
-    try:
-        refs = list(mod.find(text, path, repo))
-    except Exception as exc:  # noqa: BLE001 - a finder failing on one file must not stop the scan
-        out.errors.append(ScanError(path, _describe(exc)))
-        return out
+    with collecting() as warnings:
+        try:
+            refs = list(mod.find(text, path, repo))
+        except Exception as exc:  # noqa: BLE001 - a finder failing on one file must not stop the scan
+            out.errors.append(ScanError(path, _describe(exc)))
+            return out
+    out.errors.extend(ScanError(path, w, "warning") for w in warnings)
     out.refs = [_shift(r, bom) for r in refs] if bom else refs
     if mod.__name__ not in _NOT_YAML:
         out.facts = _pull_facts(text, path, bom, out.errors)
     return out
 
 
+def too_large(max_bytes: int) -> str:
+    """The skip message for a file over the size cap, saying how to raise it."""
+    return (
+        f"skipped: larger than {max_bytes:,} bytes "
+        "(raise with PULLABLE_MAX_FILE_BYTES or pullable scan --max-file-mb)"
+    )
+
+
 # Finders of files that are templates, not YAML: their pull secrets are not known before rendering.
-_NOT_YAML = frozenset({"bot.scan.dockerfile", "bot.scan.helm_template", "bot.scan.jinja"})
+_NOT_YAML = frozenset(
+    {"bot.scan.dockerfile", "bot.scan.helm_template", "bot.scan.jinja", "bot.scan.shell", "bot.scan.jsonnet",
+     "bot.scan.tilt"}
+)  # fmt: skip
 
 
 def _pull_facts(text: str, path: str, bom: int, errors: list[ScanError]) -> list[FileFacts]:
@@ -193,8 +226,9 @@ class LocalRepo:
     symlink, a path a finder asks for) is resolved first and must stay under ``root``.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> None:
         self.root = Path(root).resolve()
+        self.max_bytes = max_bytes
         self._root = str(self.root)
         self._plain: set[str] = set()
 
@@ -217,13 +251,24 @@ class LocalRepo:
                 head = fh.read(HEAD_BYTES)
                 if claim is not None and not claim(head):
                     return None
-                return head + fh.read(MAX_FILE_BYTES + 1 - len(head))
+                return head + fh.read(max(0, self.max_bytes + 1 - len(head)))
+        except OSError:
+            return None
+
+    def head(self, path: str) -> tuple[bytes, int] | None:
+        """The first ``HEAD_BYTES`` of a file and its size (what ``claims`` needs), or None."""
+        p = self._inside(path)
+        if p is None or (path not in self._plain and not os.path.isfile(p)):
+            return None
+        try:
+            with open(p, "rb") as fh:
+                return fh.read(HEAD_BYTES), os.fstat(fh.fileno()).st_size
         except OSError:
             return None
 
     def read_text(self, path: str) -> str | None:
         data = self.read_bytes(path)
-        if data is None or len(data) > MAX_FILE_BYTES:
+        if data is None or len(data) > self.max_bytes:
             return None
         try:
             return decode(data)[0]
@@ -268,35 +313,135 @@ def scan_tree(
     root: str | os.PathLike[str],
     ignore: Iterable[str] = (),
     progress: Callable[[int, int], None] | None = None,
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    contain: bool | None = None,
+    workers: int | None = None,
 ) -> ScanResult:
-    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read."""
-    repo = LocalRepo(root)
-    paths = list(repo.files(ignore))
+    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read.
+
+    ``contain``: parse in :class:`~bot.scan.sandbox.Sandbox` workers (a parser crash costs one
+    file; both cores). None decides by size: a tree with fewer than ``POOL_MIN_FILES`` claimed
+    files and ``POOL_MIN_BYTES`` is scanned in this process, where start-up costs nothing.
+    """
+    from bot.scan import sandbox
+
+    repo = LocalRepo(root, max_bytes)
+    jobs: list[tuple[str, int, str]] = []  # (path, size, finder): heads read and claimed here
     out = ScanResult()
-    for i, rel in enumerate(paths, 1):
-        mod: ModuleType | None = None
-
-        def claim(head: bytes, rel: str = rel) -> bool:
-            nonlocal mod
-            mod = claimant(rel, head)
-            return mod is not None
-
-        data = repo.read_bytes(rel, claim)
-        if data is not None:
-            one = scan_file(rel, data, repo, mod)
+    for rel in repo.files(ignore):
+        got = repo.head(rel)
+        if got is None:
+            continue
+        head, size = got
+        mod = claimant(rel, head)
+        if mod is None:
+            continue
+        if size > max_bytes:  # reported from here: never read
+            out.files, out.bytes = out.files + 1, out.bytes + size
+            out.errors.append(ScanError(rel, too_large(max_bytes)))
+            continue
+        jobs.append((rel, size, mod.__name__))
+    if contain is None:
+        size = sum(j[1] for j in jobs)
+        contain = len(jobs) >= sandbox.POOL_MIN_FILES or size >= sandbox.POOL_MIN_BYTES
+    results: list[ScanResult | None] = [None] * len(jobs)
+    done = 0
+    if contain:  # the workers read the files themselves, from the same checkout
+        box = sandbox.Sandbox(
+            scan_file,
+            ScanResult,
+            LocalRepo,
+            finders=FINDERS,
+            workers=workers,
+            max_bytes=max_bytes,
+            root=str(repo.root),
+        )
+        with box:
+            for i, one in box.run(((rel, None, name) for rel, _n, name in jobs), repo):
+                results[i] = one
+                done += 1
+                if progress is not None:
+                    progress(done, len(jobs))
+    else:
+        mods = {m.__name__: m for m in finders()}
+        for i, (rel, _size, name) in enumerate(jobs):
+            data = repo.read_bytes(rel)
+            if data is not None:
+                results[i] = scan_file(rel, data, repo, mods[name], max_bytes)
+            if progress is not None:
+                progress(i + 1, len(jobs))
+    for one in results:
+        if one is not None:
             out.refs.extend(one.refs)
             out.errors.extend(one.errors)
             out.facts.extend(one.facts)
             out.files += one.files
             out.bytes += one.bytes
-        if progress is not None:
-            progress(i, len(paths))
+    out.refs = local_builds(out.refs)
     return out
 
 
-def scan_single(path: str | os.PathLike[str]) -> ScanResult:
+_SHARED: list[object] = []  # this process's contained() sandbox, started on first use
+_SHARED_LOCK = threading.Lock()
+
+
+def contained(path: str, data: bytes, repo: Repo, max_bytes: int = MAX_FILE_BYTES) -> ScanResult:
+    """:func:`scan_file` in a worker process (:mod:`bot.scan.sandbox`), so a parser crash costs
+    this file, not the caller: how the App scans every file. The sandbox is shared by the process
+    and kept (a long-lived App worker pays its start-up once), one file at a time across threads."""
+    from bot.scan import sandbox
+
+    mod = claimant(path, data[:HEAD_BYTES])
+    if mod is None:
+        return ScanResult()
+    if len(data) > max_bytes:
+        return ScanResult(errors=[ScanError(path, too_large(max_bytes))], files=1, bytes=len(data))
+    with _SHARED_LOCK:
+        if not _SHARED:
+            started = sandbox.Sandbox(scan_file, ScanResult, LocalRepo, finders=FINDERS, workers=1)
+            atexit.register(started.close)
+            _SHARED.append(started)
+        box = _SHARED[0]
+        assert isinstance(box, sandbox.Sandbox)
+        result: ScanResult = box.one(path, data, mod.__name__, repo)
+        return result
+
+
+def local_builds(refs: list[ImageRef]) -> list[ImageRef]:
+    """Mark every reference to an image the repository builds itself (a compose service with
+    ``build:``, a Skaffold artifact, a Tilt ``docker_build``: reported as ``built-locally``) as
+    built locally too: a manifest deploying ``myapp`` that Skaffold builds pulls nothing from a
+    registry, so it is never called rotten nor changed. Run over a whole scan's references."""
+    from bot.model import Skip
+    from bot.reference import ReferenceError, parse
+
+    def name(text: str) -> str | None:
+        try:
+            return parse(text).name
+        except ReferenceError:
+            return None
+
+    built: dict[str, str] = {}
+    for r in refs:
+        if r.skip is Skip.BUILT_LOCALLY and (n := name(r.text)) is not None:
+            built.setdefault(n, r.path)
+    if not built:
+        return refs
+    out = []
+    for r in refs:
+        n = name(r.reference) if r.reference else None
+        if n is not None and n in built and r.skip is None:
+            why = f"{r.text}: an image {built[n]} builds, not pulled"
+            out.append(dataclasses.replace(r, reference=None, skip=Skip.BUILT_LOCALLY, detail=why))
+        else:
+            out.append(r)
+    return out
+
+
+def scan_single(path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> ScanResult:
     """Scan one file given on the command line (its directory stands in for the repository)."""
     p = Path(path).resolve()
-    repo = LocalRepo(p.parent)
+    repo = LocalRepo(p.parent, max_bytes)
     data = repo.read_bytes(p.name) or b""
-    return scan_file(p.name, data, repo)
+    return scan_file(p.name, data, repo, max_bytes=max_bytes)

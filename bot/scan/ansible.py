@@ -112,7 +112,7 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         found: list[ImageRef] = []
         if molecule:
             found += _platforms(doc, where)
-        for link, node in mappings(doc.root):
+        for link, node in mappings(doc.root, doc=doc):
             found += _task(doc, node, link, where)
         found += images(doc, doc.root, where)
         found.sort(key=lambda r: (r.line, r.column))

@@ -9,6 +9,10 @@ from collections.abc import Sequence
 
 from bot.model import Context, ImageRef, Part, Skip, Source
 
+# The note on a reference whose tag is ``prefix + value`` with the prefix written apart from the
+# TAG part (Jsonnet's ``'repo:v' + versions.x``): bot.edit.plan writes only what follows it.
+TAG_PREFIX = "fixed tag prefix written apart: "
+
 # Go/Helm/Jinja templates, shell and compose variables, GitHub expressions, ERB.
 TEMPLATE = re.compile(r"\{\{|\{%|\$\{|\$\(|\$[A-Za-z_]|<%|\[\[")
 

@@ -9,8 +9,8 @@ the environment says otherwise, so the default is the reference and its part spa
 text; ``${VAR}`` alone is ``Skip.VARIABLE``; ``$$`` is a literal dollar.
 
 A service with both ``build:`` and ``image:`` names the image compose *builds* (and tags, and may
-push); it is reported with the note ``built locally`` so the rules can tell it from a pull: its
-tag missing from the registry before the first push is not rot. A build-only service has no
+push), not one it pulls: it is reported as skipped (``built-locally``, with the note ``built
+locally``), so it is never checked, called rotten or changed. A build-only service has no
 reference.
 """
 
@@ -96,14 +96,14 @@ class _Compose:
         if not is_map(root):
             return []
         services = get(root, "services")
-        for key, _k, value in items(root):  # type: ignore[arg-type]
+        for key, _k, value in items(root, self.doc):  # type: ignore[arg-type]
             if key and key.startswith("x-"):
                 self._extension(key, value)
         if is_map(services):
-            for name, _k, svc in items(services):  # type: ignore[arg-type]
+            for name, _k, svc in items(services, self.doc):  # type: ignore[arg-type]
                 self._service(name or "?", svc, f"services.{name}")
         elif services is None:  # version 1: services at the top level
-            for name, _k, svc in items(root):  # type: ignore[arg-type]
+            for name, _k, svc in items(root, self.doc):  # type: ignore[arg-type]
                 if name and name not in _V1_SKIP and not name.startswith("x-") and is_map(svc):
                     self._service(name, svc, name)
         uses = sorted(self.uses.values(), key=lambda u: u.node.start_mark.index)
@@ -166,7 +166,11 @@ class _Compose:
                 written = dataclasses.replace(
                     written, span=doc.loc.span(piece.start, piece.start + len(piece.text))
                 )
-        return _expanded(self.path, doc, piece, written, ctx)
+        ref = _expanded(self.path, doc, piece, written, ctx)
+        if use.built:
+            detail = f"{ref.text}: the image this service builds (build: and image:), not pulled"
+            ref = dataclasses.replace(ref, reference=None, skip=Skip.BUILT_LOCALLY, detail=detail)
+        return ref
 
 
 def _expanded(path: str, doc: Doc, piece: Piece, written: Part, ctx: Context) -> ImageRef:

@@ -5,7 +5,8 @@ a string as Renovate accepts), steps ``uses: docker://...``, and steps' ``with: 
 that hold a reference (``docker/setup-qemu-action``'s ``image: tonistiigi/binfmt@sha256:...``),
 and ``strategy.matrix`` values under ``*image`` keys (what ``container: ${{ matrix.image }}`` pulls).
 Actions: ``runs.image: docker://...`` (``runs.image: Dockerfile`` is a path, built on the
-runner) and composite actions' ``runs.steps[*].uses``. Dependabot reads none of these.
+runner) and composite actions' ``runs.steps[*].uses``. Dependabot reads none of these. Steps'
+``run:`` scripts are read for ``docker run|pull|create`` and the like (:mod:`bot.scan.shell`).
 ``${{ }}`` expressions are ``Skip.TEMPLATED`` (matrix values are not resolved).
 
 A job container runs the job's ``run:`` steps through a shell, so ``needs_shell`` is True for it
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from yaml.nodes import Node, ScalarNode
 
 from bot.model import Context, ImageRef, Role, Source
+from bot.scan import shell
 from bot.scan.common import make_ref
 from bot.scan.interpolate import check_keys, non_string
 from bot.scan.yamlimages import strict_reference
@@ -52,7 +54,9 @@ def claims(path: str, head: bytes) -> bool:
 def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
     """The references in a workflow or action, in file order."""
     out: list[ImageRef] = []
-    for doc in documents(text, lambda c: "image" in c or "docker://" in c or "container" in c):
+    for doc in documents(
+        text, lambda c: "image" in c or "docker" in c or "container" in c or shell.mentions(c)
+    ):
         if is_map(doc.root):
             out.extend(_Reader(doc, path).refs())
     return iter(sorted(out, key=lambda r: (r.line, r.column)))
@@ -148,6 +152,11 @@ class _Reader:
             step_name = text_of(get(step, "name")) or text_of(get(step, "id"))
             if isinstance(uses, ScalarNode) and uses.value.startswith(DOCKER_PREFIX):
                 self._docker(uses, dataclasses.replace(ctx, container=step_name, field=f"{field}[{i}].uses"))
+            run = get(step, "run")
+            if isinstance(run, ScalarNode) and text_of(run) is not None and id(run) not in self.seen:
+                self.seen.add(id(run))
+                at = dataclasses.replace(ctx, container=step_name, field=f"{field}[{i}].run")
+                self.out += shell.commands(run.value, self.path, SOURCE, shell.in_scalar(self.doc, run), at)
             image = get(get(step, "with"), "image")
             if isinstance(image, ScalarNode) and _input_image(image):
                 action = text_of(uses)

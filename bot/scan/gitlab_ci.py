@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from yaml.nodes import Node, ScalarNode
 
 from bot.model import Context, ImageRef, Role, Skip, Source
+from bot.scan import shell
 from bot.scan.common import make_ref
 from bot.scan.interpolate import (
     MAX_DEPTH,
@@ -65,7 +66,7 @@ def claims(path: str, head: bytes) -> bool:
 def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
     """The references in a GitLab CI file, in file order."""
     out: list[ImageRef] = []
-    for doc in documents(text, lambda c: "image" in c or "services" in c):
+    for doc in documents(text, lambda c: "image" in c or "services" in c or shell.mentions(c)):
         if is_map(doc.root):
             out.extend(_Reader(doc, path).refs())
     return iter(sorted(out, key=lambda r: (r.line, r.column)))
@@ -108,9 +109,32 @@ class _Reader:
             if name is None or name in RESERVED or not is_map(job):
                 continue
             local = {**self.globals, **_variables(get(job, "variables"))}
-            shell = True if get(job, "script") is not None or get(job, "before_script") else None
-            self._holder(job, Context(kind="job", name=name, needs_shell=shell), f"{name}.", local)
+            runs_shell = True if get(job, "script") is not None or get(job, "before_script") else None
+            self._holder(job, Context(kind="job", name=name, needs_shell=runs_shell), f"{name}.", local)
+        for name, _k, job in items(root):  # type: ignore[arg-type]
+            if name is not None and (
+                name in ("before_script", "after_script") or (name not in RESERVED and is_map(job))
+            ):
+                self._scripts(job, name)
+        self._scripts(get(root, "default"), "default")
         return self.out
+
+    def _scripts(self, node: Node | None, name: str) -> None:
+        """``script``/``before_script``/``after_script`` lines: ``docker run|pull`` and the like
+        (:mod:`bot.scan.shell`); a top-level ``before_script:`` list is ``node`` itself."""
+        blocks = (
+            [(name, node)]
+            if name in ("before_script", "after_script")
+            else [(f"{name}.{key}", get(node, key)) for key in ("before_script", "script", "after_script")]
+        )
+        for field, block in blocks:
+            lines = block.value if is_seq(block) else [block]  # type: ignore[union-attr]
+            for i, line in enumerate(lines):
+                if not isinstance(line, ScalarNode) or text_of(line) is None or id(line) in self.seen:
+                    continue
+                self.seen.add(id(line))
+                at = Context(kind="job", name=name, field=f"{field}[{i}]" if is_seq(block) else field)
+                self.out += shell.commands(line.value, self.path, SOURCE, shell.in_scalar(self.doc, line), at)
 
     def _holder(self, node: Node | None, ctx: Context, field: str, env: dict[str, ScalarNode | None]) -> None:
         """``image`` and ``services`` of the top level, ``default:`` or a job."""

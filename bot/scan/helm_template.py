@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import yaml
 
-from bot.model import Context, ImageRef, Part, Role, Source
+from bot.model import Context, ImageRef, Part, Role, Skip, Source, Span
 from bot.scan.common import make_ref
 from bot.scan.text import Locator
 
@@ -49,8 +49,132 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: object = None) -> Iterator[ImageRef]:
-    """The ``image:`` lines of a chart template, in file order."""
-    return image_lines(text, path, SOURCE)
+    """The ``image:`` lines of a chart template, in file order; a templated one built only from
+    ``.Values`` paths the chart's ``values.yaml`` sets literally is resolved (:class:`_Values`)."""
+    values: _Values | None = None
+    for ref in image_lines(text, path, SOURCE):
+        if ref.skip is Skip.TEMPLATED and ".Values." in ref.text and ref.parts[0].raw:
+            if values is None:
+                values = _Values(path, repo, text.isascii())
+            yield values.resolve(ref)
+        else:
+            yield ref
+
+
+_EXPR = re.compile(r"\{\{-?\s*\.Values\.([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)\s*-?\}\}")
+
+
+class _Values:
+    """The chart's ``values.yaml`` (beside ``templates/``), read once, for resolving
+    ``{{ .Values.a.b }}`` pieces: each must be a literal, non-empty string there, and the
+    reference's registry, repository, tag and digest each written in one place (a values scalar
+    or the template's own text). A reference the Helm values finder already reports from the
+    same scalars is not reported twice: the template line says where it is."""
+
+    def __init__(self, path: str, repo: object, ascii_text: bool) -> None:
+        import posixpath
+
+        chart = path.split("templates/", 1)[0].rstrip("/")
+        self.path = posixpath.join(chart, "values.yaml") if chart else "values.yaml"
+        read = getattr(repo, "read_text", None)
+        self.text = read(self.path) if read is not None else None
+        self.repo = repo
+        self.ascii = ascii_text  # literal pieces of the template are located by character count
+        self._root: object = None
+        self._reported: set[tuple[int, int]] | None = None
+
+    def _scalar(self, keys: list[str]) -> tuple[str, int, Part] | None:
+        from bot.scan.yamlsrc import YamlRejected, documents, get_path, text_of
+
+        if self.text is None:
+            return None
+        if self._root is None:
+            try:
+                docs = documents(self.text)
+            except YamlRejected:
+                docs = []
+            self._root = docs[0] if docs else False
+        if not self._root:
+            return None
+        doc = self._root
+        node = get_path(doc.root, *keys)  # type: ignore[attr-defined]
+        value = text_of(node, numeric=True)
+        if not value or "{{" in value:
+            return None
+        part = doc.part(node, Role.IMAGE, self.path)  # type: ignore[attr-defined]
+        if not part.raw:
+            return None
+        return value, part.span.start, part
+
+    def reported(self) -> set[tuple[int, int]]:
+        """Spans of the parts the Helm values finder reports in ``values.yaml``."""
+        if self._reported is None:
+            from bot.scan import helm_values
+
+            self._reported = set()
+            if self.text is not None:
+                try:
+                    refs = list(helm_values.find(self.text, self.path, self.repo))  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - an unreadable values file only means no dedupe
+                    refs = []
+                self._reported = {(p.span.start, p.span.end) for r in refs for p in r.parts if p.path is None}
+        return self._reported
+
+    def resolve(self, ref: ImageRef) -> ImageRef:
+        import dataclasses
+
+        from bot.scan.interpolate import components
+
+        written = ref.parts[0]
+        pieces: list[tuple[str, Part | None, int]] = []  # (text, values part, offset in template value)
+        pos = 0
+        for m in _EXPR.finditer(ref.text):
+            if m.start() > pos:
+                pieces.append((ref.text[pos : m.start()], None, pos))
+            got = self._scalar(m.group(1).split("."))
+            if got is None:
+                return ref
+            pieces.append((got[0], got[2], m.start()))
+            pos = m.end()
+        if pos < len(ref.text):
+            pieces.append((ref.text[pos:], None, pos))
+        if "{{" in "".join(t for t, p, _o in pieces if p is None):
+            return ref  # other template logic remains
+        text = "".join(t for t, _p, _o in pieces)
+        bounds, at = [], 0
+        for t, _p, _o in pieces:
+            bounds.append(at)
+            at += len(t)
+        parts: list[Part] = []
+        comps = components(text)
+        if len(comps) > 1 and comps[0][0] is Role.REGISTRY:
+            joined = (Role.REPOSITORY, 0, comps[1][2])  # registry and path in one place: one part
+            if any(
+                b <= 0 and comps[1][2] <= b + len(t) for b, (t, _p, _o) in zip(bounds, pieces, strict=True)
+            ):
+                comps = [joined, *comps[2:]]
+        for role, s, e in comps:
+            hit = None
+            for k, (t, vpart, off) in enumerate(pieces):
+                b = bounds[k]
+                if vpart is not None and (s, e) == (b, b + len(t)):
+                    hit = dataclasses.replace(vpart, role=role)
+                elif vpart is None and self.ascii and b <= s and e <= b + len(t):
+                    start = written.span.start + off + (s - b)  # template text is ASCII-safe here
+                    span = Span(start, start + e - s, written.span.line, written.span.column + off + s - b)
+                    hit = Part(role, text[s:e], span, written.quote, written.raw)
+            if hit is None:
+                return dataclasses.replace(
+                    ref, detail=f"{ref.detail}; {text!r} in values, not editable piece by piece"
+                )
+            parts.append(hit)
+        from_values = [p for p in parts if p.path is not None]
+        if from_values and all((p.span.start, p.span.end) in self.reported() for p in from_values):
+            return dataclasses.replace(ref, detail=f"{ref.detail}; renders {text}, reported from {self.path}")
+        notes = (*ref.context.notes, f"resolved from {self.path}")
+        ctx = dataclasses.replace(ref.context, notes=notes)
+        out = make_ref(ref.path, SOURCE, text, parts, ctx)
+        return dataclasses.replace(out, line=ref.line, column=ref.column)
 
 
 def image_lines(text: str, path: str, source: Source, *, from_lines: bool = False) -> Iterator[ImageRef]:

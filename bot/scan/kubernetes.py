@@ -18,12 +18,14 @@ Kubernetes object with the kind the patch or its ``target`` names. A JSON 6902 p
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
+import re
 from collections.abc import Iterator
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.model import ImageRef, Source
+from bot.model import ImageRef, Skip, Source
 from bot.scan import Repo
 from bot.scan.manifests import objects
 from bot.scan.yamlimages import Where, images, is_object, json_patch, want_with_values
@@ -50,6 +52,8 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         root = doc.root
         if is_object(root):
             found = list(objects(doc, root, Where(path, Source.KUBERNETES)))
+            if (text_of(get(root, "apiVersion")) or "").startswith("skaffold/"):
+                found = [_built_by_skaffold(r) for r in found]
         else:
             if not listed:
                 listed.append(patch_of(path, repo))
@@ -57,6 +61,17 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
             found = list(json_patch(doc, root, where)) + list(images(doc, root, where))
         found.sort(key=lambda r: (r.line, r.column))
         yield from found
+
+
+_ARTIFACT = re.compile(r"(?:^|\.)build\.artifacts\[\d+\]\.image$")
+
+
+def _built_by_skaffold(ref: ImageRef) -> ImageRef:
+    """Skaffold's ``build.artifacts[].image`` names an image it builds, never a pull."""
+    if not _ARTIFACT.search(ref.context.field or ""):
+        return ref
+    detail = f"{ref.text}: an image Skaffold builds (build.artifacts), not pulled"
+    return dataclasses.replace(ref, reference=None, skip=Skip.BUILT_LOCALLY, detail=detail)
 
 
 def _patch_where(path: str, root: Node, listed: tuple[str, str | None] | None) -> Where:

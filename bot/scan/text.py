@@ -7,11 +7,9 @@ Finders work on ``str``; edits work on bytes. Every position a finder reports go
 from __future__ import annotations
 
 import bisect
-import re
+from itertools import accumulate
 
 from bot.model import Span
-
-_NEWLINE = re.compile(r"\n")
 
 
 class Locator:
@@ -24,8 +22,9 @@ class Locator:
         self.text = text
         self._base = base
         self._ascii = text.isascii()
-        starts = [0]
-        starts.extend(m.end() for m in _NEWLINE.finditer(text))
+        # Line starts: lengths of the lines, accumulated (C-level iteration: 2-MB files are common).
+        starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))
+        starts.pop()  # the end of the text is not a line start
         self._line_chars = starts
         self._line_bytes: list[int] | None = None
 

@@ -42,10 +42,12 @@ from bot.scan.yamlsrc import (
     NULL,
     Doc,
     YamlRejected,
+    dedupe,
     documents,
     dotted,
     get,
     get_path,
+    has_key_with,
     items,
     text_of,
 )
@@ -53,7 +55,7 @@ from bot.scan.yamlsrc import (
 Path = tuple[str | int, ...]
 
 # Helm image-map keys, in the order of preference when several name the same piece.
-_REPO_KEYS = ("repository", "name", "image")
+_REPO_KEYS = ("repository", "repo", "name", "image")
 _TAG_KEYS = ("tag", "version")
 _SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "fish", "pwsh", "powershell"})
 _WRAPPERS = frozenset({"env", "tini", "dumb-init", "exec", "nice", "nohup", "su-exec", "gosu", "busybox"})
@@ -63,8 +65,17 @@ _HEREDOC = re.compile(r"<<-?\s*['\"]?[A-Za-z_]")
 def want(chunk: str) -> bool:
     """Linear pre-filter: a document that never spells ``image`` (``images``, ``docker_image``,
     ``image.repository`` parameters included) nor ``oci://`` (a Flux OCIRepository) holds
-    nothing for these finders."""
-    return "mage" in chunk or "MAGE" in chunk or "oci://" in chunk
+    nothing for these finders. A large document (a CRD bundle whose every description says
+    "image") must have a key spelling it (:func:`~bot.scan.yamlsrc.has_key_with`), unless it is
+    an Argo CD object, whose Helm parameters name images in values (``name: sidecar.image``)."""
+    if "mage" not in chunk and "MAGE" not in chunk:
+        return "oci://" in chunk
+    if len(chunk) < _LARGE_DOC or "argoproj.io/" in chunk:
+        return True
+    return has_key_with(chunk) or "oci://" in chunk
+
+
+_LARGE_DOC = 32 << 10
 
 
 def want_values(chunk: str) -> bool:
@@ -100,7 +111,7 @@ class Where:
     name: str | None = None
     strings: Callable[[str], bool] = image_key_only
     registry: Part | None = None  # global.imageRegistry in force, as written
-    chart: Callable[[], tuple[str, str] | None] | None = None  # -> (appVersion, Chart.yaml path)
+    chart: Callable[[Path], tuple[str | None, str]] | None = None  # image map path -> (tag, note)
     notes: tuple[str, ...] = ()
     seen: set[int] = field(default_factory=set)  # value nodes already reported
 
@@ -134,9 +145,12 @@ def unlink(link: Link) -> Path:
     return tuple(reversed(out))
 
 
-def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, MappingNode]]:
+def mappings(
+    root: Node, limit: int = MAX_NODES, doc: Doc | None = None
+) -> Iterator[tuple[Link, MappingNode]]:
     """Pre-order (path, mapping) over the tree: :func:`~bot.scan.yamlsrc.walk`'s guarantees
-    (each node once, iterative, node and depth limits, duplicate keys rejected) without yielding
+    (each node once, iterative, node and depth limits, a duplicate key's last value only, whose
+    warning names the file's line given ``doc``) without yielding
     scalars, which are most nodes and never interesting on their own, and with paths as links
     that cost nothing until a reference needs its field."""
     seen: set[int] = set()
@@ -154,11 +168,9 @@ def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, Mapping
         if count > limit:
             raise YamlRejected(f"more than {limit} YAML nodes")
         if isinstance(node, MappingNode):
+            dedupe(node, doc)  # a duplicate key's last value only, with a warning
+            pairs = node.value
             yield link, node
-            keys = [k.value for k, _v in pairs if isinstance(k, ScalarNode) and k.value != "<<"]
-            if len(keys) != len(set(keys)):
-                for _ in items(node):  # raises with the duplicate's name and line
-                    pass
             for k, v in reversed(pairs):
                 if not isinstance(v, ScalarNode):
                     stack.append(((link, k.value if isinstance(k, ScalarNode) else "?"), depth + 1, v))
@@ -170,7 +182,7 @@ def mappings(root: Node, limit: int = MAX_NODES) -> Iterator[tuple[Link, Mapping
 
 def images(doc: Doc, root: Node, where: Where, prefix: Path = ()) -> Iterator[ImageRef]:
     """Every reference under ``root``; ``prefix`` is the path of ``root`` in its document."""
-    for link, node in mappings(root):
+    for link, node in mappings(root, doc=doc):
         path: Path | None = None
         found: list[tuple[int, ImageRef]] = []  # (value node id, reference) in key order
         split = False
@@ -384,16 +396,40 @@ def _split_fields(
             continue
         key, _role, repo = chosen["repository"]
         fpath = (*path, key)
+        if "tag" not in chosen and "digest" not in chosen:
+            _sibling_tag(node, chosen)
         if "tag" in chosen or "digest" in chosen:
             ref = compose(doc, chosen, fpath, where)
         elif len(chosen) == 1 and isinstance(repo, ScalarNode) and strict_reference(text_of(repo) or ""):
             ref = string_ref(doc, repo, fpath, where, node)
+        elif len(chosen) == 1 and isinstance(repo, ScalarNode) and _repository_path(repo):
+            part = doc.part(repo, Role.REPOSITORY)  # a repository, and no tag anywhere: skipped
+            detail = f"{part.text}: no tag is written in this block"
+            ref = make_ref(where.path, where.source, part.text, [part], where.context(fpath, node),
+                           skip=Skip.NO_TAG, detail=detail)  # fmt: skip
         else:
             continue  # `imageRepository: registry.k8s.io` alone (kubeadm) is a registry prefix
         for _k, _r, v in chosen.values():
             where.seen.add(id(v))
         out.append((id(repo), ref))
     return out
+
+
+def _sibling_tag(node: MappingNode, chosen: dict[str, tuple[str, Role, Node]]) -> None:
+    """``imageRepository: x`` with its tag under a plain ``tag:``/``version:`` in the same block
+    (charts that name only the repository after the image)."""
+    for k, v in node.value:
+        if isinstance(k, ScalarNode) and k.value.lower() in ("tag", "version", "imagetag"):
+            text = text_of(v, numeric=True)
+            if text and is_tag(text):
+                chosen["tag"] = (k.value, Role.TAG, v)
+                return
+
+
+def _repository_path(node: Node) -> bool:
+    """A repository with a path (``ghcr.io/org/app``, ``org/app``), not a registry prefix alone."""
+    text = text_of(node) or ""
+    return bool(text) and "/" in text.strip("/") and not TEMPLATE.search(text) and "://" not in text
 
 
 def _image_table(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> Iterator[ImageRef]:
@@ -522,6 +558,7 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
 _ROLES = {
     "registry": Role.REGISTRY,
     "repository": Role.REPOSITORY,
+    "repo": Role.REPOSITORY,
     "name": Role.NAME,
     "image": Role.NAME,
     "tag": Role.TAG,
@@ -591,10 +628,10 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
         parts = [p for p in parts if p.role is not Role.REGISTRY] + [where.registry]
     effective = f"{eff_registry}/{repository}" if eff_registry else repository
     if hex_digest and digest:  # `repository:tag@sha256:<sha>`; no tag: the appVersion, if known
-        chart = None if tag or where.chart is None else where.chart()
+        chart = None if tag or where.chart is None else where.chart(fpath)
         if not tag and chart is not None and chart[0]:
             tag = chart[0]
-            notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+            notes.append(chart[1])
         effective += (f":{tag}" if tag else "") + f"@{digest}"
     elif digest:
         effective += f"@{digest}"
@@ -602,9 +639,20 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
             notes.append(f"tag {tag} is ignored: the digest wins (bitnami common.images)")
     elif tag:
         effective += f":{tag}"
+    elif not where.values:  # not Helm values: no chart supplies a tag
+        return make_ref(
+            where.path,
+            where.source,
+            written,
+            parts,
+            _with(ctx, tuple(notes)),
+            skip=Skip.NO_TAG,
+            detail=f"{repository}: no tag is written",
+        )
     else:
-        chart = where.chart() if where.chart is not None else None
+        chart = where.chart(fpath) if where.chart is not None else None
         if chart is None or not chart[0]:
+            why = chart[1] if chart is not None else "no tag written, the chart's appVersion is used"
             return make_ref(
                 where.path,
                 where.source,
@@ -612,10 +660,10 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
                 parts,
                 _with(ctx, tuple(notes)),
                 skip=Skip.CHART_DEFAULT,
-                detail=f"{repository}: no tag written, the chart's appVersion is used",
+                detail=f"{repository}: {why}",
             )
         effective += f":{chart[0]}"
-        notes.append(f"tag from appVersion {chart[0]} in {chart[1]}")
+        notes.append(chart[1])
     return make_ref(where.path, where.source, written, parts, _with(ctx, tuple(notes)), effective=effective)
 
 
@@ -635,42 +683,22 @@ def global_registry(doc: Doc, values_root: Node | None) -> Part | None:
     return None
 
 
-def chart_lookup(path: str, repo: object) -> Callable[[], tuple[str, str] | None]:
-    """A lazy, memoised reader of the ``appVersion`` of the chart that owns values file ``path``:
-    ``Chart.yaml`` next to it, else one directory up (``ci/``, ``values/`` folders)."""
-    cache: list[tuple[str, str] | None] = []
+def chart_lookup(path: str, repo: object) -> Callable[[Path], tuple[str | None, str]]:
+    """A memoised reader of the tag the chart owning values file ``path`` renders for the image
+    map at a path when its tag is empty: ``(tag, note)``, or ``(None, reason)`` (see
+    :mod:`bot.scan._chart`: appVersion, ``printf "v%s"``, the cluster version, a sub-chart)."""
+    from bot.scan import _chart
 
-    def lookup() -> tuple[str, str] | None:
-        if not cache:
-            cache.append(_read_chart(path, repo))
-        return cache[0]
+    cache: dict[Path, tuple[str | None, str]] = {}
+    read: Callable[[str], str | None] = getattr(repo, "read_text", None) or (lambda _p: None)
+    listdir: Callable[[str], list[str]] = getattr(repo, "listdir", None) or (lambda _p: [])
+
+    def lookup(fpath: Path) -> tuple[str | None, str]:
+        if fpath not in cache:
+            cache[fpath] = _chart.default_tag(path, fpath, read, listdir)
+        return cache[fpath]
 
     return lookup
-
-
-def _read_chart(path: str, repo: object) -> tuple[str, str] | None:
-    read = getattr(repo, "read_text", None)
-    if read is None:
-        return None
-    here = posixpath.dirname(path)
-    for d in dict.fromkeys((here, posixpath.dirname(here) if here else None)):
-        if d is None:
-            continue
-        for name in ("Chart.yaml", "Chart.yml"):
-            cpath = posixpath.join(d, name) if d else name
-            text = read(cpath)
-            if text is None:
-                continue
-            try:
-                docs = documents(text, want=lambda c: "appVersion" in c)
-            except YamlRejected:
-                return None
-            for cdoc in docs[:1]:
-                version = text_of(get(cdoc.root, "appVersion"), numeric=True)
-                if version:
-                    return version, cpath
-            return None
-    return None
 
 
 # --- containers ------------------------------------------------------------------------------

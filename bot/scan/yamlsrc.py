@@ -13,6 +13,7 @@ recurses and segfaults around 8-30k levels), control and bidi characters, too ma
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import threading
@@ -132,9 +133,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
         memo.update(text=text, loc=Locator(text), roots={})
     loc: Locator = memo["loc"]
     roots: dict[int, list[Node]] = memo["roots"]
-    starts = [m.start() for m in _DOC_START.finditer(text)]
-    if not starts or starts[0] != 0:
-        starts.insert(0, 0)
+    starts = _doc_starts(text)
     if len(starts) > MAX_DOCS:
         raise YamlRejected(f"more than {MAX_DOCS} YAML documents")
     bounds = list(zip(starts, [*starts[1:], len(text)], strict=True))
@@ -149,8 +148,23 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     return out
 
 
+def _doc_starts(text: str) -> list[int]:
+    """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
+    ``---`` and a space (what ``_DOC_START`` matches), found with ``str.find``."""
+    starts = [0]
+    i = 0 if text.startswith("---") else text.find("\n---")
+    while i >= 0:
+        at = i if i == 0 and text.startswith("---") else i + 1
+        after = text[at + 3 : at + 4]
+        if after in ("", " ", "\t", "\r", "\n") and at != starts[-1]:
+            starts.append(at)
+        i = text.find("\n---", at + 3)
+    return starts
+
+
 # The last file's composed documents, per thread: a file read by a finder and then for its
-# pull-secret facts (bot.scan.pullsecrets) is composed once. Nodes are never modified by readers.
+# pull-secret facts (bot.scan.pullsecrets) is composed once. Readers never change nodes,
+# except dedupe (a duplicate key's earlier values dropped), which every reader wants.
 _last = threading.local()
 
 
@@ -228,6 +242,53 @@ def _measure_depth(text: str, first_line: int) -> int:
     return 0
 
 
+# --- pre-filters -----------------------------------------------------------------------------
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def has_key_with(chunk: str, word: str = "mage") -> bool:
+    """Whether some mapping key of ``chunk`` contains ``word`` (any case of its first letter,
+    ``mage`` finding ``image``, ``Image``, ``initImage``, ``imageRepository``, ``images``), as a
+    block key (``image:``, ``- image:``) or a flow one (``{name: a, image: b}``). Linear: it
+    looks only around each occurrence of the word (``str.find``), so the prose of a 2-MB CRD
+    that says "image" in every description costs a few checks, not a parse. A word that only
+    looks like a key inside a block scalar is a false positive: the document is parsed anyway."""
+    for w in (word, word.upper()):
+        if w not in chunk:
+            continue
+        pattern = _KEY_AFTER.get(w)
+        if pattern is None:  # a literal prefix: the regex engine skips ahead to it at C speed
+            pattern = _KEY_AFTER[w] = re.compile(re.escape(w) + r"[\w.-]*['\"]?[ \t]*:(?=[ \t\r\n]|$)")
+        if any(_is_key_at(chunk, m.start(), len(w)) for m in pattern.finditer(chunk)):
+            return True
+    return False
+
+
+_KEY_AFTER: dict[str, re.Pattern[str]] = {}
+
+
+def _is_key_at(text: str, i: int, n: int) -> bool:
+    j = i + n
+    end = len(text)
+    while j < end and text[j] in _KEY_CHARS:
+        j += 1
+    if j < end and text[j] in "'\"":
+        j += 1
+    while j < end and text[j] in " \t":
+        j += 1
+    if j >= end or text[j] != ":" or (j + 1 < end and text[j + 1] not in " \t\r\n"):
+        return False
+    k = i - 1
+    while k >= 0 and text[k] in _KEY_CHARS:
+        k -= 1
+    if k >= 0 and text[k] in "'\"":
+        k -= 1
+    while k >= 0 and text[k] in " \t":
+        k -= 1
+    return k < 0 or text[k] in "\n{,-?"
+
+
 # --- node helpers ---------------------------------------------------------------------------
 
 
@@ -253,25 +314,78 @@ def text_of(node: object, numeric: bool = False) -> str | None:
     return None
 
 
-def items(node: MappingNode) -> Iterator[tuple[str | None, ScalarNode | Node, Node]]:
-    """(key text, key node, value node) for each pair; duplicate keys reject the file (the
-    cluster's parser and ours may keep different ones: a parser differential). ``<<`` merge
-    pairs are yielded like others; their targets are the anchored nodes."""
-    seen: set[str] = set()
+def items(node: MappingNode, doc: Doc | None = None) -> Iterator[tuple[str | None, ScalarNode | Node, Node]]:
+    """(key text, key node, value node) for each pair, a duplicate key's last value only (see
+    :func:`dedupe`). ``<<`` merge pairs are yielded like others; their targets are the anchored
+    nodes."""
+    dedupe(node, doc)
     for k, v in node.value:
-        key = k.value if isinstance(k, ScalarNode) else None
-        if key is not None and key != "<<":
-            if key in seen:
-                raise YamlRejected(f"duplicate key {key!r} at line {k.start_mark.line + 1}")
-            seen.add(key)
-        yield key, k, v
+        yield (k.value if isinstance(k, ScalarNode) else None), k, v
+
+
+def dedupe(node: MappingNode, doc: Doc | None = None) -> None:
+    """Drop all but the last value of a key written twice, as kubectl, Helm and compose (Go
+    YAML decoders that keep the last) do, with a :func:`warn` naming the key and line (the
+    file's line given ``doc``, else the line in its YAML document). Cheap when there is nothing
+    to drop; changes ``node`` in place so every reader agrees."""
+    keys = [k.value for k, _v in node.value if isinstance(k, ScalarNode) and k.value != "<<"]
+    if len(keys) == len(set(keys)):
+        return
+    last: dict[str, int] = {}
+    for i, (k, _v) in enumerate(node.value):
+        if isinstance(k, ScalarNode) and k.value != "<<":
+            last[k.value] = i
+    kept = []
+    for i, (k, v) in enumerate(node.value):
+        if isinstance(k, ScalarNode) and k.value != "<<" and last[k.value] != i:
+            later = node.value[last[k.value]][0]
+            at, then = (
+                (doc.span(k).line, doc.span(later).line)
+                if doc is not None
+                else (k.start_mark.line + 1, later.start_mark.line + 1)
+            )
+            warn(
+                f"duplicate key {k.value!r} at line {at} (again at line {then}): "
+                "the last value is used, as Kubernetes tooling does"
+            )
+            continue
+        kept.append((k, v))
+    node.value = kept
+
+
+class _Warnings(threading.local):
+    stack: list[list[str]]
+
+    def __init__(self) -> None:
+        self.stack = []
+
+
+_WARNINGS = _Warnings()
+
+
+def warn(message: str) -> None:
+    """Record a warning about the file being read (reported by :func:`bot.scan.scan_file` as a
+    ``ScanError`` of level ``warning``); lines are 1-based in the composed text."""
+    if _WARNINGS.stack and message not in _WARNINGS.stack[-1]:
+        _WARNINGS.stack[-1].append(message)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[str]]:
+    """Collect the :func:`warn` messages raised while the block runs (per thread)."""
+    out: list[str] = []
+    _WARNINGS.stack.append(out)
+    try:
+        yield out
+    finally:
+        _WARNINGS.stack.pop()
 
 
 def get(node: Node | None, key: str) -> Node | None:
     """The value under ``key`` in a mapping (None when absent or not a mapping)."""
     if not isinstance(node, MappingNode):
         return None
-    for k, v in node.value:
+    for k, v in reversed(node.value):  # the last of a duplicate key wins (see dedupe)
         if isinstance(k, ScalarNode) and k.value == key:
             return v
     return None

@@ -35,7 +35,7 @@ def test_fixture_services_extensions_and_defaults() -> None:
          "service", "web", ("default of ${WEB_IMAGE:-nginx:1.27-alpine}",)),
         (22, 30, "python:3.12-slim", "docker.io/library/python:3.12-slim", None,
          "service", "api", ()),
-        (23, 12, "registry.example.com/shop/api:1.4.2", "registry.example.com/shop/api:1.4.2", None,
+        (23, 12, "registry.example.com/shop/api:1.4.2", None, "built-locally",
          "service", "api", (cf.BUILT_LOCALLY, "default of registry.example.com/shop/api:${API_TAG-1.4.2}")),
         (26, 12, "postgres:16.3", "docker.io/library/postgres:16.3", None, "service", "db", ()),
         (29, 12, "$MIGRATE_IMAGE", None, "variable-without-default", "service", "migrate", ()),
@@ -113,13 +113,19 @@ def test_version_one_layout_and_crlf_bom() -> None:
     assert data[s.start : s.end] == b"nginx:1.27"
 
 
-def test_malformed_and_duplicate_keys_are_errors() -> None:
-    for text, message in [
-        ("services:\n  web:\n    image: [nginx\n", "invalid YAML"),
-        ("services:\n  web:\n    image: a:1\n    image: b:1\n", "duplicate key 'image'"),
-    ]:
-        res = scan_data("docker-compose.yml", text.encode(), None)
-        assert res.refs == [] and len(res.errors) == 1 and message in res.errors[0].message
+def test_malformed_yaml_is_an_error() -> None:
+    res = scan_data("docker-compose.yml", b"services:\n  web:\n    image: [nginx\n", None)
+    assert res.refs == [] and len(res.errors) == 1 and "invalid YAML" in res.errors[0].message
+
+
+def test_duplicate_key_keeps_the_last_value_with_a_warning() -> None:
+    """Issue 14 §1: compose (Go YAML) keeps the last value; the file is read, not dropped."""
+    text = "services:\n  web:\n    image: a:1\n    image: b:1\n  db:\n    image: postgres:16\n"
+    res = scan_data("docker-compose.yml", text.encode(), None)
+    assert [r.text for r in res.refs] == ["b:1", "postgres:16"]
+    (warning,) = res.errors
+    assert warning.level == "warning"
+    assert "duplicate key 'image' at line 3 (again at line 4)" in warning.message
 
 
 def test_billion_laughs_under_an_extension_is_visited_once() -> None:

@@ -24,6 +24,9 @@ PATHS = {
     "bot.scan.ansible": "roles/x/tasks/main.yml",
     "bot.scan.helm_values": "charts/x/values.yaml",
     "bot.scan.kubernetes": "k8s/deploy.yaml",
+    "bot.scan.shell": "scripts/release.sh",
+    "bot.scan.jsonnet": "jsonnet/main.libsonnet",
+    "bot.scan.tilt": "Tiltfile",
 }
 
 # Text that looks like each kind, so hypothesis mutates near real structure as well as noise.
@@ -37,6 +40,9 @@ SEEDS = [
     "jobs:\n  t:\n    container: node:18\n    steps: [{uses: 'docker://x:1'}]\n",
     "- hosts: all\n  tasks:\n  - docker_container: {image: '{{ x }}'}\n",
     "images:\n- name: a\n  newTag: '1'\n",
+    "{ image: 'quay.io/a/b:v' + $.versions.b, c: |||\n x\n |||, d: @'q''u' }  // x\n",
+    "docker_build('a/b', '.')\ncustom_build(ref='x', command='make')\n",
+    "docker run --rm -v \"$PWD:/x\" nginx:1 sh -c 'echo'\ncrane copy a:1 b:1 \\\n  && skopeo inspect docker://x:1\n",
 ]
 
 

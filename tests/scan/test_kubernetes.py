@@ -198,12 +198,11 @@ def test_f1_f2_f5_bombs_are_walked_once(finder: ModuleType) -> None:
             "".join(f"{'  ' * i}k{i}:\n" for i in range(200)) + "  " * 200 + "image: x\n",
             "nesting deeper",
         ),  # F4
-        ("service:\n  image: nginx:1.25\n  image: evil:1\n", "duplicate key 'image'"),  # F7
         ("---\nimage: nginx:1\n" * 10_000, "more than 2000 YAML documents"),  # F8
         ("image: nginx:1.25\u202e\u2066\n", "bidi"),  # F11
         ("image: nginx\x1b:1.25\n", "control"),  # F10 ESC
     ],
-    ids=["F3-flow", "F4-block", "F7-dup", "F8-docs", "F11-bidi", "F10-esc"],
+    ids=["F3-flow", "F4-block", "F8-docs", "F11-bidi", "F10-esc"],
 )
 def test_hazards_become_errors(finder: ModuleType, text: str, message: str | re.Pattern[str]) -> None:
     res = scan_text(text, finder, "values.yaml")
@@ -213,6 +212,19 @@ def test_hazards_become_errors(finder: ModuleType, text: str, message: str | re.
         assert message.search(res.errors[0].message), res.errors
     else:
         assert message in res.errors[0].message, res.errors
+
+
+@pytest.mark.parametrize("finder", YAML_FINDERS, ids=lambda m: m.__name__.rsplit(".", 1)[1])
+def test_duplicate_key_keeps_the_last_value_with_a_warning(finder: ModuleType) -> None:
+    """F7, issue 14 §1: kubectl and Helm keep a duplicate key's last value, so do we, and say so;
+    the file's other references are still reported (it used to be dropped whole)."""
+    text = "---\nkind: ConfigMap\n---\nservice:\n  image: nginx:1.25\n  image: evil:1\n"
+    text += "other:\n  image: redis:7\n"
+    res = scan_text(text, finder, "values.yaml")
+    assert sorted(r.text for r in res.refs) == ["evil:1", "redis:7"]
+    (warning,) = res.errors
+    assert warning.level == "warning"
+    assert "duplicate key 'image' at line 5 (again at line 6)" in warning.message
 
 
 @pytest.mark.parametrize(

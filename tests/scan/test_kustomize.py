@@ -33,11 +33,14 @@ def test_images_entries() -> None:
          "images[1]"),
         (12, 11, f"redis@{DIGEST}", f"docker.io/library/redis@{DIGEST}", None, "images[2]"),
         # images[3] (postgres) has only a name: it overrides nothing.
-        (15, 11, "docker.io/library/busybox", None, Skip.CHART_DEFAULT, "images[4]"),
+        (15, 11, "docker.io/library/busybox", None, Skip.TAG_FROM_BASE, "images[4]"),
         (23, 21, "bitnami/redis:7.4.1-debian-12-r0", "docker.io/bitnami/redis:7.4.1-debian-12-r0", None,
          "helmCharts[0].valuesInline.image"),
     ]  # fmt: skip
-    assert refs[3].detail == "docker.io/library/busybox: the tag is kept from the manifests' busybox"
+    assert refs[3].detail == (
+        "docker.io/library/busybox: the tag is kept from the manifests' busybox; "
+        "no base this scan can read names busybox"
+    )
     assert refs[1].context.notes == ("overrides image ghcr.io/acme/api",)
     assert refs[4].context.name == "redis"
 
@@ -72,3 +75,17 @@ def test_claims() -> None:
     assert kustomize.claims("base/Kustomization", b"")
     assert kustomize.claims("comp.yaml", b"apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n")
     assert not kustomize.claims("flux.yaml", b"apiVersion: kustomize.toolkit.fluxcd.io/v1\n")
+
+
+def test_new_name_without_new_tag_takes_the_bases_tag() -> None:
+    """Issue 14 §2: the tag comes from the base the entry rewrites (its manifests, and its own
+    ``images:`` entries over them); a name no base uses stays skipped, saying so."""
+    busybox, worker, nginx = scan("kustomize/rename/overlay/kustomization.yaml").refs
+    assert busybox.reference == "mirror.example.com/library/busybox:1.36"
+    assert busybox.context.notes[-1] == (
+        "tag 1.36 from kustomize/rename/base/deployment.yaml, the image this entry renames"
+    )
+    assert [p.role for p in busybox.parts] == [Role.NAME, Role.REPOSITORY]  # the tag is the base's
+    assert worker.reference == "registry.example.com/acme/worker:2.2.0"  # the base's newTag wins
+    assert (nginx.reference, nginx.skip) == (None, Skip.TAG_FROM_BASE)
+    assert "no base this scan can read names nginx" in (nginx.detail or "")

@@ -83,7 +83,6 @@ def test_raw_is_false_when_bytes_differ_from_value() -> None:
         # refuses it first, so assert the refusal and that its reason names nesting, not the wording.
         ("[" * 50_000, "nesting|depth"),
         ("- " * 20_000 + "x", "nesting deeper"),
-        ("a: 1\na: 2\n", "duplicate key 'a'"),
         ("a: [1, 2\n", "invalid YAML"),
         ("image: nginx\u202e:1\n", "bidi"),
         ("image: x\x1b[2J\n", "control"),
@@ -94,6 +93,16 @@ def test_hazards_are_rejected(text: str, message: str) -> None:
     with pytest.raises(y.YamlRejected, match=message):
         for doc in y.documents(text):
             list(y.walk(doc.root))
+
+
+def test_duplicate_keys_keep_the_last_value_and_warn() -> None:
+    with y.collecting() as warnings:
+        (doc,) = y.documents("a: 1\nb: 2\na: 3\n")
+        assert [k for k, _k, _v in y.items(doc.root, doc)] == ["b", "a"]
+        assert y.text_of(y.get(doc.root, "a"), numeric=True) == "3"
+    assert warnings == [
+        "duplicate key 'a' at line 1 (again at line 3): the last value is used, as Kubernetes tooling does"
+    ]
 
 
 def test_billion_laughs_walks_each_node_once() -> None:
