@@ -111,7 +111,8 @@ def main() -> int:
         Queue(settings)  # create the tables before the web workers race to
         port = free_port()
         env = {**os.environ, "WEBHOOK_SECRET": SECRET, "PULLABLE_DATA_DIR": str(settings.data_dir),
-               "REDIS_URL": redis_url, "LOG_LEVEL": "warning"}  # fmt: skip
+               "REDIS_URL": redis_url, "LOG_LEVEL": "warning",
+               "APP_ID": "1"}  # fmt: skip  (create_app takes deliveries only once the App exists)
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
              "--worker-class", "gthread", "--threads", "8", "--log-level", "warning", "bot.web:create_app()"],

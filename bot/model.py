@@ -130,7 +130,7 @@ class ChartUse:
     edit is planned on it; None when no override can be written there, with ``site_problem``).
     """
 
-    repository: str  # https://... Helm repository or oci://...
+    repository: str  # https://... Helm repository, oci://..., or file://<path in this repository>
     name: str
     version: str  # exact version or range
     via: str  # "Chart.yaml dependency", "Argo CD Application", "Flux HelmRelease", "helmfile release"
@@ -142,6 +142,9 @@ class ChartUse:
     site_text: str | None = None
     site_problem: str | None = None
     site_in_string: bool = False  # site_keys name a literal block of YAML (Argo CD helm.values: |)
+    # A chart in this repository (``file://`` dependency, Flux GitRepository path): its files as
+    # read by the finder (``Chart.yaml``, ``values.yaml``, ``templates/...``), no network needed.
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

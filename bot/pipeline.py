@@ -559,6 +559,8 @@ class ChartRun:
     planned: dict[tuple[object, ...], tuple[list[tuple[tuple[str | int, ...], Any]], str]] = field(
         default_factory=dict
     )
+    # (values file, image key) of a chart in this repository -> why its default is not deployed
+    shadowed: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _chart_key(ref: ImageRef) -> tuple[object, ...]:
@@ -583,14 +585,21 @@ def expand_charts(
     failed: dict[tuple[str, int, int], Evidence] = {}
     if not uses:
         return out, failed
+    from bot.registry.charts import local_chart
+
     fetcher = _chart_fetcher(lookup)
-    if fetcher is None:
-        return out, failed
     for r in uses:
         use = r.chart
         assert use is not None
+        local = use.repository.startswith("file://")
+        if fetcher is None and not local:
+            continue  # offline: a remote chart cannot be read
         try:
-            chart = fetcher.fetch(use.repository, use.name, use.version)
+            if local:
+                chart = local_chart(use.files, use.repository, use.name)
+            else:
+                assert fetcher is not None
+                chart = fetcher.fetch(use.repository, use.name, use.version)
         except _chart_error() as exc:
             failed[r.key] = Evidence(error_code=exc.code.upper(), checked_at=_now(), detail=exc.detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
@@ -601,7 +610,67 @@ def expand_charts(
             detail = f"the chart's values cannot be read: {type(exc).__name__}"
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
-    return out, failed
+    return _mark_shadowed(_one_finding_per_image(out, uses, failed), run), failed
+
+
+def _one_finding_per_image(
+    refs: list[ImageRef], uses: Sequence[ImageRef], failed: Mapping[tuple[str, int, int], Evidence]
+) -> list[ImageRef]:
+    """Consumer values that write part of an image (``image.repository``, no tag) were reported
+    as ``tag-from-chart-default``: once the chart is read, the effective image replaces that
+    finding (a note says where the written part is); when it could not be read, the skip stays
+    and says why."""
+    from bot.scan.yamlsrc import dotted
+
+    covered: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(refs):
+        use = r.chart
+        if use is None or r.reference is None or use.site_in_string or not r.context.field:
+            continue
+        covered[(use.site, dotted((*use.site_keys, *r.context.field.split("."))))] = i
+    unread = {
+        (u.chart.site, dotted(u.chart.site_keys)): failed[u.key].detail
+        for u in uses
+        if u.chart is not None and u.key in failed and u.chart.site_keys
+    }
+    out = list(refs)
+    drop: set[int] = set()
+    for i, r in enumerate(refs):
+        if r.chart is not None or r.skip is not Skip.CHART_DEFAULT:
+            continue
+        at = covered.get((r.path, r.context.field or ""))
+        if at is not None:
+            syn = out[at]
+            note = (
+                f"the repository writes part of it at {r.path}:{r.line} ({r.text}); the rest is the chart's"
+            )
+            out[at] = dataclasses.replace(
+                syn, context=dataclasses.replace(syn.context, notes=(*syn.context.notes, note))
+            )
+            drop.add(i)
+            continue
+        for (site, prefix), why in unread.items():
+            if r.path == site and (r.context.field or "").startswith(prefix + "."):
+                out[i] = dataclasses.replace(r, detail=f"{r.detail}; the chart could not be read: {why}")
+                break
+    return [r for i, r in enumerate(out) if i not in drop]
+
+
+def _mark_shadowed(refs: list[ImageRef], run: ChartRun) -> list[ImageRef]:
+    """A default of a chart kept in this repository that the parent overrides stays a finding
+    of the chart's own values file (a rotten default there is fixed in place), marked as not
+    what the parent deploys: the deployed image is the one reported at the dependency."""
+    if not run.shadowed:
+        return refs
+    out: list[ImageRef] = []
+    for r in refs:
+        note = run.shadowed.get((r.path, r.context.field or "")) if r.chart is None else None
+        if note is None:
+            out.append(r)
+        else:
+            ctx = dataclasses.replace(r.context, notes=(*r.context.notes, note))
+            out.append(dataclasses.replace(r, context=ctx))
+    return out
 
 
 # Why a chart could not be read (bot.registry.charts.ChartError codes) -> the finding's status.
@@ -696,6 +765,15 @@ def _chart_images(
             continue  # the consumer writes this image in full: reported where it is written
         default = base.get(keys)
         where = "`" + ".".join(keys) + "`"
+        if use.files and default is not None:
+            # A chart in this repository: a default deployed as written is reported (and fixed)
+            # in the chart's own values file; one the parent overrides is reported here.
+            if default.reference == ref.reference:
+                continue
+            run.shadowed[(_local_values(use), ".".join(keys))] = (
+                f"not deployed as written by {use_ref.path}: it deploys {ref.reference} "
+                f"(its values at `{'.'.join(str(k) for k in (*use.site_keys, *keys))}` in {use.site})"
+            )
         came = f"default of `{use.name}` {chart.version}, values.yaml key {where}"
         if default is not None and default.reference != ref.reference:
             came = (
@@ -743,6 +821,12 @@ def _chart_images(
             )
             out.extend(_chart_images(use_ref, sub_use, sub, run, depth=depth + 1, offset=offset + 100 * n))
     return out
+
+
+def _local_values(use: ChartUse) -> str:
+    """The values file of a chart kept in this repository (``file://charts/common``)."""
+    top = use.repository.removeprefix("file://")
+    return f"{top}/values.yaml" if top else "values.yaml"
 
 
 @dataclass

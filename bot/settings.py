@@ -16,6 +16,23 @@ from urllib.parse import urlsplit
 MIN_SECRET_CHARS = 20
 DEFAULT_API_URL = "https://api.github.com"
 DEFAULT_SCHEDULE = "17 3 * * *"  # daily; an odd minute so installations do not all hit GitHub at :00
+# LOG_LEVEL words (Probot's, plus Python's) -> Python logging level names (gunicorn knows these too)
+LOG_LEVELS = {
+    "fatal": "critical", "critical": "critical", "error": "error", "warn": "warning",
+    "warning": "warning", "info": "info", "debug": "debug", "trace": "debug",
+}  # fmt: skip
+LOG_FORMATS = ("text", "json")
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/pullable``, else ``~/.local/share/pullable``: absolute, so a web process
+    and a worker started in different directories share one queue (and the registry cache)."""
+    e = os.environ if env is None else env
+    base = e.get("XDG_DATA_HOME") or ""
+    if not base or not Path(base).is_absolute():
+        home = e.get("HOME") or str(Path.home())
+        base = str(Path(home) / ".local" / "share")
+    return Path(base) / "pullable"
 
 
 class SettingsError(RuntimeError):
@@ -37,7 +54,13 @@ class Settings:
     port: int = 3000
     redis_url: str = field(default="", repr=False)  # may carry a password
     log_level: str = "info"
-    data_dir: Path = Path("data")
+    log_format: str = "text"
+    data_dir: Path = Path("data")  # from_env: PULLABLE_DATA_DIR, else default_data_dir()
+    public_url: str = ""  # where GitHub reaches this App (PULLABLE_PUBLIC_URL); "" = as requested
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-* headers are believed
+    stall_after: float = 300.0  # jobs due this long with no worker heartbeat: /healthz says 503
+    report_only: bool = False  # scan and keep the dashboard, open no pull requests
+    metrics_port: int = 0  # a worker's own /metrics port (workers on other machines than the web)
     schedule: str = DEFAULT_SCHEDULE
     config: str = ""
     job_lease: float = 120.0  # seconds a worker holds a job without renewing its lease
@@ -76,8 +99,14 @@ class Settings:
             host=get("HOST", "127.0.0.1"),
             port=number("PORT", "3000"),
             redis_url=get("REDIS_URL"),
-            log_level=get("LOG_LEVEL", "info").lower(),
-            data_dir=Path(get("PULLABLE_DATA_DIR", "data")),
+            log_level=_choice(get("LOG_LEVEL", "info").lower(), "LOG_LEVEL", tuple(LOG_LEVELS)),
+            log_format=_choice(get("LOG_FORMAT", "text").lower(), "LOG_FORMAT", LOG_FORMATS),
+            data_dir=_data_dir(get("PULLABLE_DATA_DIR"), e),
+            public_url=_public_url(get("PULLABLE_PUBLIC_URL")),
+            trusted_proxies=number("PULLABLE_TRUSTED_PROXIES", "0"),
+            stall_after=number("PULLABLE_STALL_AFTER", "300", float),
+            report_only=_flag(get("PULLABLE_REPORT_ONLY"), "PULLABLE_REPORT_ONLY"),
+            metrics_port=number("PULLABLE_METRICS_PORT", "0"),
             schedule=get("PULLABLE_SCHEDULE", DEFAULT_SCHEDULE),
             config=get("PULLABLE_CONFIG"),
             job_lease=number("PULLABLE_JOB_LEASE", "120", float),
@@ -88,6 +117,39 @@ class Settings:
             requeue_after=number("PULLABLE_REQUEUE_AFTER", "900", float),
             max_file_bytes=number("PULLABLE_MAX_FILE_BYTES", str(32 << 20)),
         )
+
+    @property
+    def python_log_level(self) -> str:
+        """The level as Python's logging (and gunicorn) names it: ``warn`` -> ``WARNING``."""
+        return LOG_LEVELS.get(self.log_level, "info").upper()
+
+    def require_app(self) -> None:
+        """What a worker (and a web process taking deliveries) needs to act as the App: APP_ID
+        and a readable private key. One clear line instead of a traceback in every job."""
+        if not self.app_id:
+            raise SettingsError("APP_ID is not set (create the App on /setup, then set APP_ID, PRIVATE_KEY)")
+        if not self.app_id.isdigit():
+            raise SettingsError(f"APP_ID={self.app_id!r} is not the App's numeric id")
+        try:
+            pem = self.private_key_pem()
+        except OSError as exc:
+            where = self.private_key_path
+            raise SettingsError(f"PRIVATE_KEY_PATH={where}: cannot read it: {exc.strerror}") from None
+        if not pem.strip():
+            raise SettingsError("PRIVATE_KEY (or PRIVATE_KEY_PATH) is not set: the App's key is needed")
+        import jwt
+
+        try:  # what the App does with it: sign its JWT (PyJWT, with cryptography underneath)
+            jwt.encode({"iss": self.app_id}, pem, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError):
+            raise SettingsError(
+                "PRIVATE_KEY is not the App's PEM private key (-----BEGIN ... PRIVATE KEY-----)"
+            ) from None
+
+    def secrets(self) -> list[str]:
+        """Values no log line may show (the logging filter redacts them)."""
+        out = [self.webhook_secret, self.private_key, self.private_key.replace("\\n", "\n")]
+        return [s for s in out if len(s) >= 8]
 
     def require_webhook_secret(self) -> str:
         """An empty key is a MAC anyone can compute, so a weak secret stops the web process."""
@@ -114,3 +176,33 @@ class Settings:
         if self.private_key_path:
             return Path(self.private_key_path).read_text()
         return ""
+
+
+def _choice(value: str, name: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _flag(value: str, name: str) -> bool:
+    v = value.lower()
+    if v in ("", "0", "false", "no", "off"):
+        return False
+    if v in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={value!r} is not true or false")
+
+
+def _data_dir(value: str, env: Mapping[str, str]) -> Path:
+    """An explicit PULLABLE_DATA_DIR is made absolute at once (so a ``cd`` later changes
+    nothing); unset, the per-user default."""
+    return Path(value).expanduser().absolute() if value else default_data_dir(env)
+
+
+def _public_url(value: str) -> str:
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise SettingsError(f"PULLABLE_PUBLIC_URL={value!r} is not an http(s) URL such as https://pullable.example.com")
+    return value.rstrip("/")

@@ -526,3 +526,241 @@ def test_a_rotten_image_of_a_bundled_subchart_is_overridden_under_both_names(
         f"repository: bitnamilegacy/{ns}-exporter, tag: 0.1.0" + "}}}\n"
         "global:\n  security:\n    allowInsecureImages: true\n"
     )
+
+
+# --- file:// sub-charts: the parent's overrides applied to a chart read from the repository --------
+
+
+def test_a_local_file_dependency_gets_the_parents_overrides_and_each_image_is_reported_once(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "2.0")  # what the parent deploys (its override of the tag)
+    registry_open.push(f"acme/{ns}-sidecar", "3.0")
+    common_values = (
+        f"image:\n  registry: docker.io\n  repository: acme/{ns}\n  tag: '1.0'\n"
+        f"sidecar:\n  image:\n    repository: acme/{ns}-sidecar\n    tag: '3.0'\n"
+    )
+    root = _repo(tmp_path / "repo", {
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                                 "  - name: common\n    version: 0.1.0\n    repository: file://../common\n",
+        "charts/app/values.yaml": "common:\n  image:\n    tag: '2.0'\n",
+        "charts/common/Chart.yaml": "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        "charts/common/values.yaml": common_values,
+    })  # fmt: skip
+    operator = _operator(tmp_path, registry_open, None)
+    report = _scan(root, operator, capsys)
+    found = _chart_findings(report)
+    # What the parent deploys: the sub-chart's image with the parent's tag, at the dependency.
+    assert [(f["path"], f["reference"], f["status"]) for f in found] == [
+        ("charts/app/Chart.yaml", f"docker.io/acme/{ns}:2.0", "ok")
+    ], found
+    assert any("at `common.image`" in n for n in found[0]["context"]["notes"])
+    # Each image once: the sidecar the parent does not override is reported where it is written
+    # (its own values.yaml, fixed in place), never again at the dependency.
+    refs = [f["reference"] for f in report["findings"] if f["reference"]]
+    assert refs.count(f"docker.io/acme/{ns}-sidecar:3.0") == 1
+    # The overridden default stays a finding of the repository's own file (a rotten default there
+    # can be fixed in place), marked as not what the parent deploys.
+    (own,) = [f for f in report["findings"] if f["reference"] == f"docker.io/acme/{ns}:1.0"]
+    assert own["path"] == "charts/common/values.yaml" and own["status"] in ("tag-missing", "repo-missing")
+    assert any("not deployed as written" in n and "charts/app" in n for n in own["context"]["notes"])
+
+
+def test_a_local_file_dependency_with_global_image_registry_and_an_escaping_path(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "1.0")
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                      "  - name: lib\n    alias: db\n    version: '*'\n    repository: file://./sub/lib\n"
+                      "  - name: evil\n    version: '*'\n    repository: file://../../etc\n",
+        "values.yaml": f"global:\n  imageRegistry: {registry_open.host}\n",
+        "sub/lib/Chart.yaml": "apiVersion: v2\nname: lib\nversion: 0.2.0\n",
+        "sub/lib/values.yaml": f"image:\n  repository: acme/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    found = _chart_findings(_scan(root, _operator(tmp_path, registry_open, None), capsys))
+    by_ref = {f["reference"]: f for f in found}
+    f = by_ref[f"{registry_open.host}/acme/{ns}:1.0"]
+    assert f["status"] == "ok" and f["context"]["name"] == "db"
+    (evil,) = [f for f in found if f["reference"] is None]
+    assert "outside the repository" in evil["detail"]
+
+
+def _release_writing_only_the_repository(ns: str, url: str) -> str:
+    return f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: example
+spec:
+  url: {url}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: db
+spec:
+  chart:
+    spec:
+      chart: {ns}
+      version: 1.2.3
+      sourceRef:
+        kind: HelmRepository
+        name: example
+  values:
+    image:
+      repository: acme/{ns}
+"""
+
+
+def test_a_release_writing_only_the_repository_is_reported_once_with_the_charts_tag(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"acme/{ns}", "15.5.0")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    root = _repo(
+        tmp_path / "repo",
+        {"db.yaml": _release_writing_only_the_repository(ns, f"https://{CHART_HOST}/stable")},
+    )
+    report = _scan(root, _operator(tmp_path, registry_open, helm_repo), capsys)
+    mine = [f for f in report["findings"] if f"acme/{ns}" in f["text"]]
+    assert [(f["source"], f["reference"], f["status"], f["skip"]) for f in mine] == [
+        ("helm-chart", f"docker.io/acme/{ns}:15.5.0", "ok", None)
+    ], mine
+
+
+def test_the_chart_default_skip_stays_when_the_chart_cannot_be_read(registry_open, tmp_path, capsys):
+    ns = _ns()
+    root = _repo(
+        tmp_path / "repo",
+        {"db.yaml": _release_writing_only_the_repository(ns, "https://down.example.test/c")},
+    )
+    mapping = registry_open.config_mapping(host="docker.io")
+    mapping["registries"]["down.example.test"] = {"endpoint": "http://127.0.0.1:9"}
+    operator = tmp_path / "operator.yml"
+    operator.write_text(json.dumps(mapping))
+    report = _scan(root, operator, capsys)
+    (skipped,) = [f for f in report["findings"] if f["skip"] == "tag-from-chart-default"]
+    assert f"acme/{ns}" in skipped["text"]
+    assert "the chart could not be read" in skipped["detail"] and "down.example.test" in skipped["detail"]
+
+
+def test_flux_charts_from_a_git_source_and_values_from_secrets(registry_open, tmp_path, capsys):
+    ns = _ns()
+    for tag in ("2.0", "3.0"):
+        registry_open.push(f"acme/{ns}", tag)
+    flux = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: flux-system
+  namespace: flux-system
+spec:
+  url: ssh://git@github.com/acme/fleet
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: app
+  namespace: flux-system
+spec:
+  chart:
+    spec:
+      chart: ./charts/app
+      sourceRef:
+        kind: GitRepository
+        name: flux-system
+  valuesFrom:
+    - kind: Secret
+      name: app-secret-values
+  values:
+    image:
+      tag: "2.0"
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmChart
+metadata:
+  name: app-chart
+  namespace: flux-system
+spec:
+  chart: charts/app
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: app-by-ref
+  namespace: flux-system
+spec:
+  chartRef:
+    kind: HelmChart
+    name: app-chart
+  values:
+    image:
+      tag: "3.0"
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: elsewhere
+  namespace: flux-system
+spec:
+  chart:
+    spec:
+      chart: ./charts/not-here
+      sourceRef:
+        kind: GitRepository
+        name: other-repo
+"""
+    root = _repo(tmp_path / "repo", {
+        "clusters/prod/apps.yaml": flux,
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "charts/app/values.yaml": f"image:\n  repository: acme/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    report = _scan(root, _operator(tmp_path, registry_open, None), capsys)
+    found = _chart_findings(report)
+    got = sorted((f["line"], f["reference"], f["status"]) for f in found if f["reference"])
+    assert got == [
+        (17, f"docker.io/acme/{ns}:2.0", "ok"),  # chart.spec.chart of the release `app`
+        (47, f"docker.io/acme/{ns}:3.0", "ok"),  # chartRef.name of `app-by-ref`
+    ], found
+    skipped = {f["context"]["name"]: f for f in found if f["skip"]}
+    assert "chart from a git source outside this repository" in skipped["elsewhere"]["detail"]
+    secret = skipped["app-secret-values"]
+    assert secret["path"] == "clusters/prod/apps.yaml" and "Secret" in secret["detail"]
+    assert "never read" in secret["detail"]
+
+
+def test_fix_of_a_local_file_dependency_overrides_in_the_parent_and_fixes_the_default_in_place(
+    registry_open, tmp_path, capsys
+):
+    ns = _ns()
+    for tag in ("1.0", "2.0"):
+        registry_open.push(f"bitnamilegacy/{ns}", tag)
+    root = _repo(tmp_path / "repo", {
+        "Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                      "  - name: common\n    version: 0.1.0\n    repository: file://charts/common\n",
+        "values.yaml": "common:\n  image:\n    tag: '2.0'  # ours\n",
+        "charts/common/Chart.yaml": "apiVersion: v2\nname: common\nversion: 0.1.0\n",
+        "charts/common/values.yaml": f"image:\n  registry: docker.io\n"
+                                     f"  repository: bitnami/{ns}\n  tag: '1.0'\n",
+    })  # fmt: skip
+    operator = _operator(tmp_path, registry_open, None)
+    out = _fix(root, operator, capsys)
+    assert "2 reference(s) fixed" in out, out
+    # What the parent deploys: overridden in the parent's values, where its tag already is.
+    assert (root / "values.yaml").read_text() == (
+        "common:\n  image:\n    tag: '2.0'  # ours\n    registry: docker.io\n"
+        f"    repository: bitnamilegacy/{ns}\n"
+    )
+    # The chart's own rotten default: fixed in place, in the repository's own file.
+    assert (root / "charts/common/values.yaml").read_text() == (
+        f"image:\n  registry: docker.io\n  repository: bitnamilegacy/{ns}\n  tag: '1.0'\n"
+    )
+    again = _scan(root, operator, capsys)
+    assert all(f["status"] == "ok" for f in again["findings"] if f["reference"]), again["findings"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 BOT = Path(__file__).resolve().parents[1] / "bot"
 
-BASE = frozenset({"__init__", "model", "reference", "versions", "settings", "metrics", "report"})
+BASE = frozenset({"__init__", "model", "reference", "versions", "settings", "metrics", "report", "logs"})
 SIBLINGS = frozenset({"scan", "registry", "rules", "edit", "github"})
 RANK = {
     **dict.fromkeys(BASE, 0),

@@ -221,13 +221,15 @@ def test_kubernetes_manifests_web_worker_redis_secret_probes_and_metrics():
     assert docs[("ConfigMap", "pullable")]["data"]["REDIS_URL"] == "redis://pullable-redis:6379/0"
     (c,) = web["spec"]["containers"]
     assert c["command"] == ["pullable", "serve"] and c["image"] == IMAGE
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert c[probe]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/livez"  # a stalled worker: no reason to restart
     assert web["metadata"]["annotations"] == {
         "prometheus.io/scrape": "true", "prometheus.io/port": "3000", "prometheus.io/path": "/metrics"
     }  # fmt: skip
     (w,) = worker["spec"]["containers"]
     assert w["command"] == ["pullable", "worker"] and w["image"] == IMAGE
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9300"
+    assert {"name": "PULLABLE_METRICS_PORT", "value": "9300"} in w["env"]
     for pod in (web, worker):
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
         keys = [v for v in pod["spec"]["volumes"] if "secret" in v]

@@ -33,7 +33,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.github.auth import CredentialsError, InstallationToken, TokenCache, load_private_key
+from bot.github.auth import (
+    OWNER,
+    CredentialsError,
+    InstallationToken,
+    TokenCache,
+    job_tokens,
+    load_private_key,
+)
 from bot.github.http import (
     RATE_LISTENERS,
     GitHubError,
@@ -116,8 +123,10 @@ class GitHubApp:
     def installation_repositories(self, installation_id: int) -> list[dict[str, Any]]:
         """The repositories an installation can see (a metadata-only token for the listing)."""
 
+        owner = OWNER.get()
+
         def auth() -> str:
-            return f"token {self.tokens.get(installation_id, None, {'metadata': 'read'}).token}"
+            return f"token {self.tokens.get(installation_id, None, {'metadata': 'read'}, owner).token}"
 
         return list(
             self._pages("/installation/repositories", auth, installation_id, lambda d: d["repositories"])
@@ -155,13 +164,14 @@ class Session:
         self.full_name = full_name
         self.permissions = permissions
         self.store = app.store
+        self.owner = OWNER.get()  # the job it was made in (see bot.github.auth.job_tokens)
 
     def __repr__(self) -> str:
         return f"Session({self.full_name!r}, installation={self.installation_id})"
 
     @property
     def token(self) -> InstallationToken:
-        return self.app.tokens.get(self.installation_id, self.full_name, self.permissions)
+        return self.app.tokens.get(self.installation_id, self.full_name, self.permissions, self.owner)
 
     def auth(self) -> str:
         return f"token {self.token.token}"
@@ -262,6 +272,7 @@ __all__ = [
     "changed_files",
     "installation_ids",
     "installed_repositories",
+    "job_tokens",
     "load_private_key",
     "rate_limit_remaining",
     "rate_limits",

@@ -1,7 +1,11 @@
 """App authentication: the private key, the App's JWT, and installation tokens scoped to one job.
 
 A job gets a token limited to ONE repository and the permissions it needs, so a bug or a leaked
-token cannot touch the rest of an installation. PyGithub cannot scope tokens to repositories, so
+token cannot touch the rest of an installation. Tokens minted while a job runs (inside
+:func:`job_tokens`) are that job's own: no other job reuses them, and they are revoked at GitHub
+(``DELETE /installation/token``) when the job ends, whether it succeeded or failed (security.md
+C2), so a token outlives its job only when the process dies with it (it then expires within the
+hour GitHub gives it). PyGithub cannot scope tokens to repositories, so
 tokens are minted with a direct POST to ``/app/installations/{id}/access_tokens``. Tokens are
 never logged, and their length is never assumed (GitHub's ``ghs_APPID_JWT`` format is longer).
 """
@@ -10,9 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import contextvars
+import logging
 import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +32,26 @@ if TYPE_CHECKING:
     from bot.github.http import Http
 
 REFRESH_MARGIN = 300.0  # a cached token is replaced 5 minutes before it expires
+
+log = logging.getLogger(__name__)
+
+# The job whose tokens are being minted (None outside jobs: tokens then are shared and cached).
+OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("pullable_token_owner", default=None)
+_caches: weakref.WeakSet[TokenCache] = weakref.WeakSet()
+
+
+@contextlib.contextmanager
+def job_tokens(owner: str) -> Iterator[None]:
+    """Run a job: the tokens minted inside belong to ``owner`` alone and are revoked on the way
+    out, however the block ends. Revocation failures are logged, never raised (the token expires
+    anyway, and the job's own outcome is what matters)."""
+    mark = OWNER.set(owner)
+    try:
+        yield
+    finally:
+        OWNER.reset(mark)
+        for cache in list(_caches):
+            cache.release(owner)
 
 
 class CredentialsError(RuntimeError):
@@ -79,6 +107,7 @@ class TokenCache:
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[object, ...], threading.Lock] = {}
         self._tokens: dict[tuple[object, ...], InstallationToken] = {}
+        _caches.add(self)
 
     def jwt(self) -> str:
         """A fresh App JWT (PyGithub signs it: iat 60 s back, 5 minutes valid)."""
@@ -89,11 +118,13 @@ class TokenCache:
         installation_id: int,
         repository: str | int | None = None,
         permissions: Mapping[str, str] | None = None,
+        owner: str | None = None,
     ) -> InstallationToken:
         """A token for ``installation_id``; ``repository`` (``owner/name``, ``name`` or numeric id)
-        limits it to that repository, ``permissions`` down-scopes it."""
+        limits it to that repository, ``permissions`` down-scopes it; ``owner`` (a job, see
+        :func:`job_tokens`) keeps it from every other job."""
         perms = tuple(sorted((permissions or {}).items()))
-        key = (installation_id, repository, perms)
+        key = (installation_id, repository, perms, owner)
         with self._lock:
             tok = self._tokens.get(key)
             if tok is not None and tok.fresh():
@@ -137,6 +168,24 @@ class TokenCache:
                 if tok.token == token.token:
                     del self._tokens[key]
         self.http.request("DELETE", "/installation/token", auth=f"token {token.token}")
+
+    def release(self, owner: str) -> int:
+        """Revoke and forget every token of ``owner``; how many were revoked."""
+        with self._lock:
+            mine = [k for k in self._tokens if k[-1] == owner]
+            tokens = [self._tokens.pop(k) for k in mine]
+            for k in mine:
+                self._key_locks.pop(k, None)
+        done = 0
+        for tok in tokens:
+            if tok.expires_at <= time.time() + 5:
+                continue  # expired (or about to): GitHub would refuse the DELETE
+            try:
+                self.http.request("DELETE", "/installation/token", auth=f"token {tok.token}")
+                done += 1
+            except Exception as exc:  # noqa: BLE001 - see job_tokens
+                log.warning("could not revoke a token of installation %s: %s", tok.installation_id, exc)
+        return done
 
     def forget_all(self) -> None:
         with self._lock:

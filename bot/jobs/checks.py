@@ -32,6 +32,7 @@ from bot.github import GitHubError, Session
 from bot.github import checks as gh_checks
 from bot.github.markdown import strip
 from bot.jobs import inventory
+from bot.jobs.extends import config_fetcher
 from bot.jobs.ignores import read_state
 from bot.jobs.reader import scan_repository
 from bot.model import Finding, Status
@@ -118,10 +119,12 @@ class ContentsReader:
             return None
 
 
-def _config(session: Session, ref: str) -> tuple[repoconfig.RepoConfig, str | None]:
-    """``.github/pullable.yml`` at ``ref`` (defaults when absent; defaults and the error when broken)."""
+def _config(settings: Settings, session: Session, ref: str) -> tuple[repoconfig.RepoConfig, str | None]:
+    """``.github/pullable.yml`` at ``ref``, with its ``_extends`` base (defaults when absent;
+    defaults and the error when broken)."""
     try:
-        return repoconfig.read(ContentsReader(session, ref), inventory.rule_table()), None
+        table = inventory.rule_table(settings)
+        return repoconfig.read(ContentsReader(session, ref), table, fetch=config_fetcher(session)), None
     except repoconfig.ConfigError as exc:
         return repoconfig.RepoConfig(), str(exc)
 
@@ -131,7 +134,7 @@ def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: s
     files = sorted(
         {f["filename"] for f in gh_checks.pull_files(session, number) if f.get("status") != "removed"}
     )
-    config, problem = _config(session, base)
+    config, problem = _config(settings, session, base)
     if not files:
         return Result([], [], problem, config.check == "strict")
     scanned = scan_repository(session, ref=head_sha, paths=files)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from bot import pipeline, repoconfig
 from bot.github import READ_PERMISSIONS, GitHubApp, GitHubError, Session
+from bot.jobs.extends import config_fetcher
 from bot.jobs.reader import ApiRepo, scan_repository
 from bot.model import Finding, ImageRef, ScanError
 from bot.registry import Registry
@@ -61,11 +62,24 @@ def session(
     return BlobCachingSession(app, installation_id, repo, dict(permissions or READ_PERMISSIONS))
 
 
-@functools.cache
-def rule_table() -> RuleTable:
-    from bot import rules
+def rule_table(settings: Settings | None = None) -> RuleTable:
+    """The built-in rules plus the operator's (``rules:`` in ``PULLABLE_CONFIG``), validated
+    like the built-ins; read once per configuration file. Without ``settings``, the
+    environment's configuration (what the worker runs with)."""
+    if settings is None:
+        from bot.settings import Settings
 
-    return rules.load()
+        settings = Settings.from_env()
+    return _rule_table(settings.config or "")
+
+
+@functools.cache
+def _rule_table(config: str) -> RuleTable:
+    from bot import rules
+    from bot.registry import RegistryConfig
+
+    extra = RegistryConfig.load(config).rules if config else ()
+    return rules.load_layered(extra) if extra else rules.load()
 
 
 def evaluate(
@@ -80,7 +94,7 @@ def evaluate(
     asked once per distinct reference and closed. ``facts`` (the whole repository's, or how to
     get them) add the pull-secret findings; ``reader`` lets their fixes be planned."""
     with Registry.from_file(settings.config or None) as registry:
-        return pipeline.evaluate(refs, registry, config, rule_table(), facts=facts, reader=reader)
+        return pipeline.evaluate(refs, registry, config, rule_table(settings), facts=facts, reader=reader)
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,7 @@ def take(
         reader = ApiRepo(s, scanned.sha, scanned.entries)  # the listing just made, not asked again
         config, problem = repoconfig.RepoConfig(), None
         try:
-            config = repoconfig.read(reader, rule_table())
+            config = repoconfig.read(reader, rule_table(settings), fetch=config_fetcher(s))
         except repoconfig.ConfigError as exc:
             problem = str(exc)
         findings = evaluate(settings, scanned.refs, config, facts=scanned.facts, reader=reader)

@@ -85,6 +85,8 @@ class Txn(Protocol):
     def open_jobs(self, repo: str | None = None) -> list[Job]: ...
     def delivery(self, delivery_id: str) -> dict[str, Any] | None: ...
     def put_delivery(self, d: dict[str, Any]) -> None: ...
+    def limit(self, key: str) -> dict[str, Any] | None: ...
+    def put_limit(self, key: str, doc: dict[str, Any], until: float) -> None: ...
 
 
 class Store(Protocol):
@@ -287,8 +289,64 @@ class Journal:
                 out[job.state] += 1
         return out
 
+    def waiting(self, now: float | None = None) -> tuple[int, float]:
+        """Queued jobs that are due (not delayed), and how long the oldest has been due, in
+        seconds: what a stalled worker shows first."""
+        now = time.time() if now is None else now
+        ages = [
+            now - max(j.created_at, j.not_before)
+            for j in self._open()
+            if j.state == "queued" and j.not_before <= now
+        ]
+        return len(ages), max(ages, default=0.0)
+
+    def _open(self) -> list[Job]:
+        with self.store.transaction() as t:
+            return t.open_jobs()
+
+    # -- notes: small durable documents beside the jobs ------------------------------------------
+    WORKER_BEAT = "worker-heartbeat"
+
+    def worker_beat(self, who: str, now: float | None = None) -> None:
+        """A worker says it is alive and consuming (any worker's beat counts)."""
+        self.store.put_doc(self.WORKER_BEAT, {"at": time.time() if now is None else now, "worker": who})
+
+    def last_worker_beat(self) -> float | None:
+        doc = self.store.get_doc(self.WORKER_BEAT)
+        return float(doc["at"]) if doc and "at" in doc else None
+
+    def note(self, key: str, doc: Mapping[str, Any]) -> None:
+        self.store.put_doc(key, doc)
+
+    def noted(self, key: str) -> dict[str, Any] | None:
+        return self.store.get_doc(key)
+
     def ping(self) -> None:
         self.store.ping()
+
+    # -- limits ---------------------------------------------------------------------------------
+    # Small records that expire, shared by every web and worker process (so a limit holds however
+    # many workers run): rate limits of comment commands, and whom Pullable has refused lately.
+    def count(self, key: str, window: float, cap: int = 100) -> int:
+        """Count one event under ``key``; returns how many fell in the last ``window`` seconds,
+        this one included (at most ``cap + 1``: beyond that the exact number does not matter)."""
+        now = time.time()
+        with self.store.transaction() as t:
+            doc = t.limit(key) or {}
+            times = [x for x in doc.get("times", []) if x > now - window][-cap:]
+            times.append(now)
+            t.put_limit(key, {"times": times}, now + window)
+            return len(times)
+
+    def remember(self, key: str, doc: Mapping[str, Any], ttl: float) -> None:
+        """Remember ``doc`` under ``key`` for ``ttl`` seconds (unlike :meth:`note`, it expires)."""
+        with self.store.transaction() as t:
+            t.put_limit(key, dict(doc), time.time() + ttl)
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        """What :meth:`remember` remembered under ``key``, unless it expired."""
+        with self.store.transaction() as t:
+            return t.limit(key)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,6 +361,8 @@ class SqliteStore:
     CREATE TABLE IF NOT EXISTS pullable_deliveries(
         id TEXT PRIMARY KEY, created_at REAL NOT NULL, data TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS pullable_docs(key TEXT PRIMARY KEY, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS pullable_limits(
+        key TEXT PRIMARY KEY, until REAL NOT NULL, data TEXT NOT NULL);
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -338,6 +398,7 @@ class SqliteStore:
                 "DELETE FROM pullable_jobs WHERE state IN ('done','failed') AND finished_at < ?", (before,)
             )
             db.execute("DELETE FROM pullable_deliveries WHERE created_at < ?", (before,))
+            db.execute("DELETE FROM pullable_limits WHERE until < ?", (time.time(),))
 
     def put_doc(self, key: str, doc: Mapping[str, Any]) -> None:
         self._conn().execute("INSERT OR REPLACE INTO pullable_docs VALUES (?, ?)", (key, json.dumps(doc)))
@@ -377,6 +438,17 @@ class _SqliteTxn:
         self.db.execute(
             "INSERT OR REPLACE INTO pullable_deliveries VALUES (?, ?, ?)",
             (d["id"], d["created_at"], json.dumps(d)),
+        )
+
+    def limit(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT data FROM pullable_limits WHERE key = ? AND until >= ?", (key, time.time())
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put_limit(self, key: str, doc: dict[str, Any], until: float) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO pullable_limits VALUES (?, ?, ?)", (key, until, json.dumps(doc))
         )
 
 
@@ -423,6 +495,7 @@ class _RedisTxn:
         self.r, self.p = r, prefix
         self.jobs: dict[str, Job] = {}
         self.deliveries: dict[str, dict[str, Any]] = {}
+        self.limits: dict[str, tuple[dict[str, Any], float]] = {}
 
     def job(self, job_id: str) -> Job | None:
         if job_id in self.jobs:
@@ -450,8 +523,17 @@ class _RedisTxn:
     def put_delivery(self, d: dict[str, Any]) -> None:
         self.deliveries[d["id"]] = json.loads(json.dumps(d))
 
+    def limit(self, key: str) -> dict[str, Any] | None:
+        if key in self.limits:
+            return json.loads(json.dumps(self.limits[key][0]))
+        raw = self.r.get(f"{self.p}limit:{key}")  # Redis expires it
+        return None if raw is None else json.loads(raw)
+
+    def put_limit(self, key: str, doc: dict[str, Any], until: float) -> None:
+        self.limits[key] = (json.loads(json.dumps(doc)), until)
+
     def commit(self) -> None:
-        if not self.jobs and not self.deliveries:
+        if not self.jobs and not self.deliveries and not self.limits:
             return
         pipe = self.r.pipeline(transaction=True)
         for job in self.jobs.values():
@@ -467,4 +549,7 @@ class _RedisTxn:
                     pipe.srem(s, job.id)
         for d in self.deliveries.values():
             pipe.set(f"{self.p}delivery:{d['id']}", json.dumps(d), ex=KEEP_SECONDS)
+        now = time.time()
+        for key, (doc, until) in self.limits.items():
+            pipe.set(f"{self.p}limit:{key}", json.dumps(doc), px=max(1, int((until - now) * 1000)))
         pipe.execute()

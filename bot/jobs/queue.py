@@ -21,7 +21,8 @@ from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
-from bot import metrics
+from bot import logs, metrics
+from bot.github import job_tokens
 from bot.jobs import Context, Kind, is_transient
 from bot.jobs.app import KINDS
 from bot.jobs.journal import Claim, Job, Journal, RedisStore, SqliteStore, Wake
@@ -153,6 +154,11 @@ def execute(queue: Queue, job_id: str) -> None:
         log.debug("job %s not run: %s", job_id, claimed.value)
         return
     job: Job = claimed
+    with logs.context(delivery=job.deliveries[0] if job.deliveries else None, repo=job.repo, job=job.id):
+        _run_claimed(queue, job, lease)
+
+
+def _run_claimed(queue: Queue, job: Job, lease: float) -> None:
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(queue, job, lease, stop), daemon=True)
     beat.start()
@@ -163,7 +169,8 @@ def execute(queue: Queue, job_id: str) -> None:
         spec = queue.kinds.get(job.kind)
         if spec is None:
             raise LookupError(f"no job kind {job.kind!r} is registered in this worker")
-        spec.run(job, Context(queue, job))
+        with job_tokens(f"{job.id}#{job.attempts}"):  # revoked when the job ends, however (C2)
+            spec.run(job, Context(queue, job))
         outcome = "done"
     except Exception as exc:
         transient, after = is_transient(exc)

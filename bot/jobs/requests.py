@@ -22,8 +22,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECK", "COMMAND", "SCAN", "SCHEDULE",
-    "check", "command", "merge_check", "merge_scan", "scan", "schedule",
+    "check", "command", "merge_check", "merge_scan", "scan", "scanned_key", "schedule",
 ]  # fmt: skip
+
+def scanned_key(repo: str) -> str:
+    """The journal note of a repository's last full scan (its time, and its ``schedule:``), which
+    the ``scan`` job writes and the ``schedule`` job reads to decide whether it is due."""
+    return "scanned:" + repo.lower()
+
 
 SCAN = "scan"
 CHECK = "check"

@@ -8,6 +8,10 @@ The whole job is :func:`scan_job`, and its order is the order of the lines there
 3. the dashboard (:func:`bot.jobs.dashboard.write`): the issue follows it, listing the branches
    the PR writer could not use and the open PRs the writer just left.
 
+With ``PULLABLE_REPORT_ONLY`` (Renovate's ``dryRun``) step 2 is left out: the dashboard is kept,
+no pull request is opened, updated or closed. A full scan that finished is noted in the journal
+with the repository's ``schedule:``, which the ``schedule`` job reads (:mod:`bot.jobs.handlers.schedule`).
+
 Check runs are not part of it: they belong to pull request heads, not to the default branch, and
 run as their own ``check`` job when a pull request is opened or pushed to (:mod:`bot.jobs.checks`).
 A repository without a commit has nothing to write; an archived one is read-only on GitHub.
@@ -16,9 +20,10 @@ A repository without a commit has nothing to write; an archived one is read-only
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
-from bot.jobs import dashboard, inventory, publish
+from bot.jobs import dashboard, inventory, publish, requests
 
 if TYPE_CHECKING:
     from bot.jobs import Context
@@ -36,8 +41,15 @@ def scan_job(job: Job, ctx: Context) -> None:
     )  # fmt: skip
     if inv is None:
         return
-    if inv.archived:
+    if not inv.archived:
+        if ctx.queue.settings.report_only:
+            log.info("%s: report-only mode: no pull request is written", inv.repo)
+            skipped: list[str] = []
+        else:
+            skipped = publish.write(inv, ctx).skipped
+        dashboard.write(inv, skipped, ctx)
+    else:
         log.info("%s: archived, read-only: no pull request or dashboard is written", inv.repo)
-        return
-    prs = publish.write(inv, ctx)
-    dashboard.write(inv, prs.skipped, ctx)
+    if inv.full:
+        note = {"at": time.time(), "schedule": inv.config.schedule}
+        ctx.queue.journal.note(requests.scanned_key(inv.repo), note)

@@ -23,13 +23,12 @@ import dataclasses
 import gzip
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import posixpath
 import re
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,6 @@ import yaml
 
 from bot.registry.cache import Store
 from bot.registry.client import Blocked, Client, Deadline, Endpoint, Unreachable, sha256_digest
-from bot.registry.guard import Network
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +191,16 @@ class Charts:
             raise ChartError("invalid", f"{url!r} is not a URL") from None
         host = u.host + (f":{u.port}" if u.port else "")
         ep = self.client.endpoint(host)
-        if not ep.configured and _in_allowed(u.host, self.client.config.allow):
-            # An address in an operator-trusted range: any port, plain http included.
-            port = u.port or (443 if u.scheme == "https" else 80)
-            self.client.backend.trust(u.scheme, u.host, port)
+        port = u.port or (443 if u.scheme == "https" else 80)
+        if not ep.configured and self.client.config.allow and (u.scheme != "https" or port != 443):
+            # The operator trusts the network.allow ranges: any port, plain http included, for a
+            # host (address or name) that resolves only inside them, checked by the guard when it
+            # connects (as image lookups are); anything else is refused there.
+            self.client.backend.trust_in_range(u.scheme, u.host, port)
             ep = Endpoint(
-                host, httpx.URL(f"{u.scheme}://{u.netloc.decode('ascii')}"), ep.credentials, True, False
+                host, httpx.URL(f"{u.scheme}://{u.netloc.decode('ascii')}"), ep.credentials, False, False
             )
-        if not ep.configured and u.scheme != "https":
+        elif not ep.configured and u.scheme != "https":
             raise ChartError("unreachable", f"{host}: plain http is only allowed to configured endpoints")
         target = ep.url(u.raw_path.decode("ascii"))
         reply = self.client.request(ep, "GET", target, "", deadline, accept=accept, cap=cap)
@@ -328,16 +328,6 @@ def _join(base: str, url: str) -> str:
     if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", url):
         return url
     return str(httpx.URL(base + "/").join(url))
-
-
-def _in_allowed(host: str, allow: tuple[Network, ...]) -> bool:
-    """Whether ``host`` is an IP address inside a ``network.allow`` range (names are not
-    resolved here: the guard checks them at connect time, with the default port and https)."""
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in allow)
 
 
 def _host(repository: str) -> str:
@@ -639,6 +629,15 @@ def _chart_at(
         subs,
         chart_yaml,
     )
+
+
+def local_chart(files: Iterable[tuple[str, str]], repository: str, name: str) -> Chart:
+    """A chart kept in the scanned repository (``file://`` dependency), from the files the
+    finder read there (path inside the chart -> text): no network, no archive."""
+    data = {f"{name}/{path}": text.encode("utf-8") for path, text in files}
+    if f"{name}/Chart.yaml" not in data:
+        raise ChartError("not-found", f"{repository}: no Chart.yaml there in the repository")
+    return _chart_at(data, name, repository, name, version="", digest="", budget=[UNPACKED_CAP], depth=0)
 
 
 def chart_name(path: str) -> str:

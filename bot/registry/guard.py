@@ -5,7 +5,9 @@ A name is resolved once; if *any* answer is loopback, private, link-local, metad
 reserved (IPv4 embedded in IPv6 unwrapped), the whole name is refused; otherwise the socket goes
 to the checked address, while httpcore keeps SNI and certificate checks on the name. Checking URLs
 as strings is not enough (``2130706433``, ``127.1`` and DNS rebinding all pass such checks).
-Origins the operator configured are trusted, and so are addresses inside ``network.allow``.
+Origins the operator configured are trusted, and so are addresses inside ``network.allow``; an
+origin marked with :meth:`GuardedBackend.trust_in_range` (chart repositories on another port or
+plain http) is contacted only when every address its name resolves to lies inside those ranges.
 
 Every socket operation (resolve, connect, TLS handshake, each read and write) is also bounded by
 the calling thread's deadline (:meth:`GuardedBackend.deadline`): httpx's timeouts are per
@@ -117,6 +119,11 @@ def ip_is_forbidden(ip: IPAddress, allow: Iterable[Network] = ()) -> bool:
     return False
 
 
+def ip_in_ranges(ip: IPAddress, allow: Iterable[Network]) -> bool:
+    """Whether ``ip`` lies inside one of the operator's ``network.allow`` ranges."""
+    return any(ip.version == n.version and ip in n for n in allow)
+
+
 def _origin(host: str, port: int) -> tuple[str, int]:
     return (host.strip("[]").lower(), port)
 
@@ -164,6 +171,7 @@ class GuardedBackend(httpcore.SyncBackend):
         self.allow = tuple(allow)
         self.ports = ports
         self._trusted: dict[tuple[str, int], str] = {}
+        self._in_range: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -213,9 +221,17 @@ class GuardedBackend(httpcore.SyncBackend):
         with self._lock:
             self._trusted[_origin(host, port)] = scheme
 
+    def trust_in_range(self, scheme: str, host: str, port: int) -> None:
+        """Let an origin use ``scheme`` and any port *provided* every address its name resolves
+        to lies inside ``network.allow`` (checked at connect time, on the one resolution that is
+        connected to): the operator trusts those ranges, whatever name a repository uses."""
+        with self._lock:
+            self._in_range[_origin(host, port)] = scheme
+
     def trusted_scheme(self, host: str, port: int) -> str | None:
-        """The scheme the operator configured for this host and port, if any."""
-        return self._trusted.get(_origin(host, port))
+        """The scheme the operator configured (or allowed by range) for this host and port."""
+        o = _origin(host, port)
+        return self._trusted.get(o) or self._in_range.get(o)
 
     def is_trusted(self, host: str, port: int) -> bool:
         """Whether the operator configured this exact host and port."""
@@ -231,13 +247,16 @@ class GuardedBackend(httpcore.SyncBackend):
     ) -> httpcore.NetworkStream:
         """Refuse, or connect to an address that was checked (never resolve twice)."""
         trusted = self.is_trusted(host, port)
-        if not trusted and port not in self.ports:
+        in_range = not trusted and _origin(host, port) in self._in_range
+        if not trusted and port not in self.ports and not in_range:
             raise EgressDenied(f"port {port} is not allowed for {host}")
         ips: list[str] = []
         for answer in self.resolve(host, port, timeout):
             ip = ipaddress.ip_address(answer)
             if not trusted and ip_is_forbidden(ip, self.allow):
                 raise EgressDenied(f"{host} resolves to an address Pullable will not contact")
+            if in_range and not ip_in_ranges(ip, self.allow):
+                raise EgressDenied(f"{host} resolves outside network.allow (port {port})")
             ips.append(str(ip))
         if not ips:
             raise httpcore.ConnectError(f"cannot resolve {host}")

@@ -8,13 +8,24 @@ its default images with the repository's overrides applied:
 - ``Chart.yaml`` ``dependencies`` (``name``, ``version`` or range, ``repository`` ``https://`` or
   ``oci://``, ``alias``, ``condition``), pinned by ``Chart.lock`` when present; the consumer's
   values are the parent's ``values.yaml``, under the dependency's alias or name, ``global:``
-  shared. ``file://`` charts are files of the repository, scanned as such.
+  shared. A ``file://`` chart is read from the repository (its ``Chart.yaml``, ``values.yaml``
+  and the templates that build a tag; no network; a path leaving the repository is reported and
+  never read) and gets the parent's values like a remote one. Its ``values.yaml`` is still a file
+  of the repository, scanned as such: a default the parent leaves alone is reported there once
+  (and fixed in place, the smallest change); a default the parent overrides is reported at the
+  dependency with the override applied (that is what is deployed), while the finding in the
+  chart's own file stays, marked "not deployed as written" (the default can still be fixed in
+  place, and bites whoever deploys the chart without the override).
 - Argo CD ``Application``/``ApplicationSet`` sources with ``chart`` + ``repoURL`` +
   ``targetRevision`` (``sources`` too): ``helm.valueFiles`` from ``$ref/`` sources of the same
   repository, ``values``, ``valuesObject``, ``parameters``, in Argo CD's order.
 - Flux ``HelmRelease``: ``spec.chart.spec`` with its ``sourceRef`` (a ``HelmRepository``, by name
   and namespace, looked up in the same file and the folders around it), or ``chartRef`` to an
-  ``OCIRepository``; ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``.
+  ``OCIRepository`` or a ``HelmChart``; a chart that is a path of a ``GitRepository``/``Bucket``
+  source is read from this repository when a chart is there (taken to be this repository: a
+  fleet repository deploying its own charts), else reported as skipped ("chart from a git source
+  outside this repository"). ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``;
+  ``valuesFrom`` Secrets are never read, each reported as skipped.
 - helmfile ``releases`` with their ``repositories`` (``oci: true`` included), ``values`` files
   and inline maps, and ``set``.
 
@@ -41,6 +52,7 @@ from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, get, get_path, 
 
 SOURCE = Source.HELM_CHART
 _MAX_VALUES_NODES = 100_000
+_LOCAL_TEMPLATES = 200  # template files read at most from a chart in the repository
 _SEARCH_FILES = 300  # files read at most when looking for a Flux source or ConfigMap
 _HELMFILE = re.compile(r"(?:^|/)helmfile(?:\.d/[^/]+)?\.ya?ml$|(?:^|/)helmfile\.ya?ml$")
 
@@ -204,14 +216,21 @@ def _chart_yaml(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         name = text_of(get(dep, "name"))
         repository = text_of(get(dep, "repository")) or ""
         version = text_of(get(dep, "version"), numeric=True) or "*"
-        if not name or not repository.startswith(("https://", "http://", "oci://")):
-            continue  # file:// charts are scanned as files; @alias repositories need `helm repo add`
+        if not name or not repository.startswith(("https://", "http://", "oci://", "file://")):
+            continue  # @alias repositories need `helm repo add`
         alias = text_of(get(dep, "alias"))
         condition = text_of(get(dep, "condition"))
         if condition and _disabled(values, condition):
             continue
         key = alias or name
         version = lock.get((name, repository), version)
+        files: tuple[tuple[str, str], ...] = ()
+        if repository.startswith("file://"):
+            local = local_path(here, repository.removeprefix("file://"))
+            if local is None:
+                yield _outside(docs[0], get(dep, "repository"), path, name, repository)
+                continue
+            repository, files = "file://" + local, local_chart_files(repo, local)
         own = values.get(key)
         scoped: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
         if isinstance(values.get("global"), dict):
@@ -228,8 +247,65 @@ def _chart_yaml(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
             site_document=0,
             site_text=vtext if vtext is not None else "",
             site_problem=problem,
+            files=files,
         )
         yield _use(docs[0], get(dep, "name"), path, use, kind="Chart.yaml", name=key)
+
+
+def local_path(here: str, rel: str) -> str | None:
+    """A chart path relative to folder ``here``, as a path in the repository; None when it is
+    absolute or leaves the repository."""
+    if not rel or rel.startswith("/") or "\\" in rel:
+        return None
+    joined = posixpath.normpath(posixpath.join(here, rel) if here else rel)
+    if joined == ".." or joined.startswith("../") or joined.startswith("/"):
+        return None
+    return "" if joined == "." else joined
+
+
+def local_chart_files(repo: Repo, top: str) -> tuple[tuple[str, str], ...]:
+    """A chart of this repository as the pipeline reads a fetched one: ``Chart.yaml``,
+    ``values.yaml`` and its templates (bounded), keyed by path inside the chart."""
+    out: list[tuple[str, str]] = []
+    join = (lambda p: posixpath.join(top, p)) if top else (lambda p: p)
+    for name in ("Chart.yaml", "values.yaml"):
+        text = repo.read_text(join(name))
+        if text is not None:
+            out.append((name, text))
+    budget = [_LOCAL_TEMPLATES]
+    stack = ["templates"]
+    while stack and budget[0] > 0:
+        folder = stack.pop()
+        for entry in sorted(repo.listdir(join(folder))):
+            rel = f"{folder}/{entry}"
+            if entry.endswith((".yaml", ".yml", ".tpl")):
+                text = repo.read_text(join(rel))
+                budget[0] -= 1
+                if text is not None and (".Chart.AppVersion" in text or ".Capabilities.KubeVersion" in text):
+                    out.append((rel, text))
+            elif "." not in entry and rel.count("/") < 4:
+                stack.append(rel)
+            if budget[0] <= 0:
+                break
+    return tuple(out)
+
+
+def _outside(doc: Doc, node: Node | None, path: str, name: str, repository: str) -> ImageRef:
+    """A ``file://`` chart that is not a path inside this repository: reported, never read."""
+    line, column = doc.position(node) if node is not None else (1, 1)
+    return ImageRef(
+        path=path,
+        line=line,
+        column=column,
+        source=SOURCE,
+        text=f"{name} {repository}",
+        parts=(),
+        reference=None,
+        skip=Skip.CHART_DEFAULT,
+        detail=f"chart {name} from {repository}: the path is outside the repository, not read",
+        context=Context(kind="Chart.yaml", name=name),
+        artifact="helm-chart",
+    )
 
 
 def _disabled(values: Mapping[str, Any], condition: str) -> bool:
@@ -277,9 +353,7 @@ def uses(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         if api.startswith("argoproj.io/") and kind in ("Application", "ApplicationSet"):
             yield from _argocd(doc, index, path, repo, kind)
         elif api.startswith("helm.toolkit.fluxcd.io/") and kind == "HelmRelease":
-            found = _flux(doc, index, docs, path, repo)
-            if found is not None:
-                yield found
+            yield from _flux(doc, index, docs, path, repo)
 
 
 def _argocd(doc: Doc, index: int, path: str, repo: Repo, kind: str) -> Iterator[ImageRef]:
@@ -348,69 +422,151 @@ def _seq(node: Node | None) -> list[Node]:
     return list(node.value) if isinstance(node, SequenceNode) else []
 
 
-def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> ImageRef | None:
+def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> Iterator[ImageRef]:
     root = doc.root
     name = text_of(get_path(root, "metadata", "name"))
     namespace = text_of(get_path(root, "metadata", "namespace"))
     spec = get(root, "spec")
     chart_spec = get_path(spec, "chart", "spec")
     anchor: Node | None = None
+    source: tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None
     if isinstance(chart_spec, MappingNode):
-        chart = text_of(get(chart_spec, "chart"))
-        version = text_of(get(chart_spec, "version"), numeric=True) or "*"
-        src = get(chart_spec, "sourceRef")
-        skind, sname = text_of(get(src, "kind")), text_of(get(src, "name"))
-        sns = text_of(get(src, "namespace")) or namespace
-        if not chart or skind != "HelmRepository" or not sname:
-            return None
-        found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
-        if found is None:
-            return None
-        url = text_of(get_path(found, "spec", "url")) or ""
-        if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
-            url = "oci://" + url.split("://", 1)[-1]
-        repository = url
         anchor = get(chart_spec, "chart")
+        source = _flux_source(docs, path, repo, chart_spec, namespace)
     else:
         cref = get(spec, "chartRef")
-        if text_of(get(cref, "kind")) != "OCIRepository" or not text_of(get(cref, "name")):
-            return None
-        oname, ons = text_of(get(cref, "name")) or "", text_of(get(cref, "namespace")) or namespace
-        found = _find_object(docs, path, repo, kind="OCIRepository", name=oname, namespace=ons)
-        if found is None:
-            return None
-        url = (text_of(get_path(found, "spec", "url")) or "").rstrip("/")
-        tag = text_of(get_path(found, "spec", "ref", "tag"), numeric=True)
-        if not url.startswith("oci://") or "/" not in url[6:] or not tag:
-            return None
-        repository, _, chart = url.rpartition("/")
-        version = tag
+        ckind, cname = text_of(get(cref, "kind")), text_of(get(cref, "name")) or ""
+        cns = text_of(get(cref, "namespace")) or namespace
         anchor = get(cref, "name")
+        if ckind == "HelmChart" and cname:
+            found = _find_object(docs, path, repo, kind="HelmChart", name=cname, namespace=cns)
+            hns = text_of(get_path(found, "metadata", "namespace")) or cns
+            source = _flux_source(docs, path, repo, get(found, "spec"), hns) if found is not None else None
+        elif ckind == "OCIRepository" and cname:
+            source = _flux_oci(docs, path, repo, cname, cns)
+        else:
+            source = None
+    if isinstance(source, str):
+        yield _skipped(doc, anchor, path, source, kind="HelmRelease", name=name)
     values: Any = {}
+    secrets: list[str] = []
     for vf in _seq(get(spec, "valuesFrom")):
-        if text_of(get(vf, "kind")) != "ConfigMap" or get(vf, "targetPath") is not None:
+        vkind, vname = text_of(get(vf, "kind")), text_of(get(vf, "name")) or ""
+        if vkind == "Secret":
+            # Never read: a secret's contents are not Pullable's to look at, even in the repository.
+            secrets.append(vname)
+            yield _skipped(
+                doc,
+                get(vf, "name"),
+                path,
+                f"values from Secret {vname} (valuesFrom) are never read: images they set are unknown",
+                kind="HelmRelease",
+                name=vname,
+                skip=Skip.VARIABLE,
+                text=f"Secret/{vname}",
+            )
             continue
-        cname = text_of(get(vf, "name")) or ""
-        cm = _find_object(docs, path, repo, kind="ConfigMap", name=cname, namespace=namespace)
+        if vkind != "ConfigMap" or get(vf, "targetPath") is not None:
+            continue
+        cm = _find_object(docs, path, repo, kind="ConfigMap", name=vname, namespace=namespace)
         key = text_of(get(vf, "valuesKey")) or "values.yaml"
         data = get_path(cm, "data", key) if cm is not None else None
         if isinstance(data, ScalarNode):
             values = merge(values, _yaml_values(data.value) or {})
+    if source is None or isinstance(source, str):
+        return
+    repository, chart, version, files = source
     spec_values = get(spec, "values")
     if isinstance(spec_values, MappingNode):
         values = merge(values, plain(spec_values))
+    via = "Flux HelmRelease" + (f" (values from Secret {', '.join(secrets)} not read)" if secrets else "")
     use = ChartUse(
         repository=repository,
         name=chart,
         version=version,
-        via="Flux HelmRelease",
+        via=via,
         values=_json(values),
         site=path,
         site_keys=("spec", "values"),
         site_document=index,
         site_text=doc.loc.text,
+        files=files,
     )
-    return _use(doc, anchor, path, use, kind="HelmRelease", name=name)
+    yield _use(doc, anchor, path, use, kind="HelmRelease", name=name)
+
+
+def _flux_source(
+    docs: list[Doc], path: str, repo: Repo, chart_spec: Node | None, namespace: str | None
+) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None:
+    """(repository, chart, version, files) of a ``chart.spec`` or ``HelmChart`` spec; a reason
+    when the chart cannot be read from here; None when it names nothing usable."""
+    chart = text_of(get(chart_spec, "chart"))
+    version = text_of(get(chart_spec, "version"), numeric=True) or "*"
+    src = get(chart_spec, "sourceRef")
+    skind, sname = text_of(get(src, "kind")), text_of(get(src, "name"))
+    sns = text_of(get(src, "namespace")) or namespace
+    if not chart or not sname:
+        return None
+    if skind in ("GitRepository", "Bucket"):
+        # The chart is a path in the source. When that path holds a chart in this repository,
+        # the source is taken to be this repository (a fleet repository deploying its own charts).
+        local = local_path("", chart)
+        files = local_chart_files(repo, local) if local is not None else ()
+        if local is None or not any(p == "Chart.yaml" for p, _ in files):
+            where = "a git source" if skind == "GitRepository" else "a Bucket"
+            return f"chart from {where} outside this repository ({skind} {sname}, path {chart}): not read"
+        return "file://" + local, posixpath.basename(local) or chart, version, files
+    if skind != "HelmRepository":
+        return None
+    found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
+    if found is None:
+        return None
+    url = text_of(get_path(found, "spec", "url")) or ""
+    if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
+        url = "oci://" + url.split("://", 1)[-1]
+    return url, chart, version, ()
+
+
+def _flux_oci(
+    docs: list[Doc], path: str, repo: Repo, name: str, namespace: str | None
+) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | None:
+    found = _find_object(docs, path, repo, kind="OCIRepository", name=name, namespace=namespace)
+    if found is None:
+        return None
+    url = (text_of(get_path(found, "spec", "url")) or "").rstrip("/")
+    tag = text_of(get_path(found, "spec", "ref", "tag"), numeric=True)
+    if not url.startswith("oci://") or "/" not in url[6:] or not tag:
+        return None
+    repository, _, chart = url.rpartition("/")
+    return repository, chart, tag, ()
+
+
+def _skipped(
+    doc: Doc,
+    node: Node | None,
+    path: str,
+    why: str,
+    *,
+    kind: str,
+    name: str | None,
+    skip: Skip = Skip.CHART_DEFAULT,
+    text: str | None = None,
+) -> ImageRef:
+    """A chart (or values) this repository deploys that cannot be read: reported, with why."""
+    line, column = doc.position(node) if node is not None else (1, 1)
+    return ImageRef(
+        path=path,
+        line=line,
+        column=column,
+        source=SOURCE,
+        text=text or (text_of(node) if isinstance(node, ScalarNode) else None) or kind,
+        parts=(),
+        reference=None,
+        skip=skip,
+        detail=why,
+        context=Context(kind=kind, name=name),
+        artifact="helm-chart",
+    )
 
 
 def _find_object(

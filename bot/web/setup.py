@@ -8,7 +8,12 @@ So the page needs a one-time token the web process writes to ``{PULLABLE_DATA_DI
 is kept until used; a successful exchange removes both.
 
 1. ``/setup?token=...`` renders a form that POSTs the manifest to ``{GITHUB_URL}/settings/apps/new``
-   (or the ``GH_ORG`` organisation's) with a one-time ``state``;
+   (your personal account) or ``{GITHUB_URL}/organizations/<org>/settings/apps/new`` (``GH_ORG``,
+   or the organisation chosen on the page) with a one-time ``state``. The App is private
+   (``public: false``), and GitHub lets a private App be installed only on the account that owns
+   it: to install it on an organisation, it is registered under that organisation. Its URLs come
+   from ``PULLABLE_PUBLIC_URL`` (else the request, whose ``X-Forwarded-*`` headers count only
+   behind ``PULLABLE_TRUSTED_PROXIES`` proxies);
 2. GitHub redirects to ``/setup/callback?code=...&state=...``;
 3. the callback exchanges the code (``POST /app-manifests/{code}/conversions``, no auth) and
    shows the values to put in the environment; they are also written to
@@ -37,6 +42,7 @@ blueprint = Blueprint("setup", __name__)
 log = logging.getLogger(__name__)
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")  # GitHub's login rule
 
 
 def manifest_text() -> str:
@@ -115,6 +121,18 @@ def _page(title: str, body: str, status: int = 200) -> Response:
     return Response(html, status=status, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 
+def public_url(settings: Settings) -> str:
+    """Where GitHub reaches this App: ``PULLABLE_PUBLIC_URL``, else the URL this page was asked
+    on (forwarded headers count only from trusted proxies: see ``bot.web._behind_proxies``)."""
+    return settings.public_url or request.url_root.rstrip("/")
+
+
+def new_app_url(settings: Settings, org: str, state: str) -> str:
+    """GitHub's manifest-flow form: under the organisation ``org``, or the personal account."""
+    owner = f"/organizations/{org}" if org else ""
+    return f"{settings.github_url}{owner}/settings/apps/new?state={state}"
+
+
 @blueprint.get("/setup")
 def setup() -> Response:
     settings = _settings()
@@ -126,16 +144,47 @@ def setup() -> Response:
             "<p>Open the <code>/setup?token=...</code> link from the server's log.</p>",
             403,
         )
+    token = request.args.get("token", "")
+    org = (request.args.get("org", settings.gh_org)).strip()
+    if org and not _ORG.fullmatch(org):
+        return _page("Not an organisation name", f"<p>{escape(org)!s} is not a GitHub login.</p>", 400)
     state = _secret_file(_state_file(settings))  # kept until used: another GET does not replace it
-    org = f"/organizations/{settings.gh_org}" if settings.gh_org else ""
-    action = f"{settings.github_url}{org}/settings/apps/new?state={state}"
-    data = json.dumps(manifest(settings, request.host_url))
+    base = public_url(settings)
+    m = manifest(settings, base)
+    under = f" under {escape(org)}" if org else ""
+    if org:
+        owner = (
+            f"<p>Owner: the organisation <b>{escape(org)}</b>. The App will be installable on"
+            f" {escape(org)} (you need to be one of its owners to register it).</p>"
+        )
+        other = (
+            f"<p><a href='/setup?org=&amp;token={escape(token)}'>Register it under your personal"
+            " account instead</a></p>"
+        )
+    else:
+        owner = (
+            "<p>Owner: <b>your personal account</b>. The App is private (<code>public: false</code>"
+            " in app.yml), so GitHub will let you install it only on your own account.</p>"
+        )
+        other = (
+            "<p>To install it on an organisation, register it under that organisation:</p>"
+            "<form action='/setup' method='get'>"
+            f"<input type='hidden' name='token' value='{escape(token)}'><label>Organisation <input name='org'"
+            " pattern='[A-Za-z0-9-]{1,39}' required></label> <button type='submit'>Use this"
+            " organisation</button></form>"
+        )
     body = (
         "<p>Register Pullable as a GitHub App from <code>app.yml</code>. GitHub will send you back"
         " here with the App's credentials.</p>"
-        f"<form action='{escape(action)}' method='post'>"
-        f"<input type='hidden' name='manifest' value='{escape(data)}'>"
-        "<button type='submit'>Register GitHub App</button></form>"
+        f"<p>Public URL: <code>{escape(base)}</code> (webhooks to"
+        f" <code>{escape(m['hook_attributes']['url'])}</code>)."
+        + ("" if settings.public_url else " Not what GitHub can reach? Set <code>PULLABLE_PUBLIC_URL</code>.")
+        + "</p>"
+        + owner
+        + f"<form action='{escape(new_app_url(settings, org, state))}' method='post'>"
+        f"<input type='hidden' name='manifest' value='{escape(json.dumps(m))}'>"
+        f"<button type='submit'>Register GitHub App{under}</button></form>"
+        + other
     )
     return _page("Set up Pullable", body)
 

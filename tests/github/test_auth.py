@@ -156,3 +156,18 @@ def test_from_settings_is_one_app_per_process(world, tmp_path):
         GitHubApp.from_settings(
             Settings(app_id="", private_key=world.app.private_key, data_dir=tmp_path / "x")
         )
+
+
+def test_a_jobs_tokens_are_revoked_when_it_raises(world):
+    from bot.github import job_tokens
+
+    ga = world.github_app()
+    with pytest.raises(RuntimeError), job_tokens("job-1#1"):
+        mine = ga.session(world.inst.id, "octo-org/demo").token
+        raise RuntimeError("the job failed")
+    assert world.fake.tokens[mine.token].revoked
+    with job_tokens("job-2#1"):
+        theirs = ga.session(world.inst.id, "octo-org/demo").token
+        assert theirs.token != mine.token  # a new job never gets an earlier job's token
+        assert not world.fake.tokens[theirs.token].revoked
+    assert world.fake.tokens[theirs.token].revoked

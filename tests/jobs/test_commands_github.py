@@ -194,19 +194,88 @@ def test_redelivery_duplicates_nothing(h) -> None:
 
 
 def test_a_hundred_rescans_make_one_scan(h) -> None:
-    """W21: one scan waits; every later command joins it (and says so)."""
+    """W21: one scan waits; the commands within the budget join it (and say so), the first one
+    over it is answered "too many", the rest are dropped before any API call."""
     payloads = [
         h.fake.comment(h.repo, 1, "/pullable rescan", user="writer", installation=h.inst) for _ in range(100)
     ]
+    assert payloads[0]["comment"]["author_association"] == "COLLABORATOR"
+    calls_after = []
     for p in payloads:
         d = h.fake.delivery("issue_comment", p, h.app)
         web = create_app(h.settings, h.queue).test_client()
         r = web.post("/api/github/webhooks", data=d.body, headers=d.headers)
         execute(h.queue, r.json["job"])
-    h.drain()
+        h.drain()
+        calls_after.append(len(h.fake.log))
     assert len(queued(h, "scan")) == 1
     texts = bot_comments(h)
-    assert len(texts) == 100 and sum("already waiting" in t for t in texts) == 99
+    limit = comments.MEMBER_LIMIT
+    assert len(texts) == limit + 1
+    assert sum("already waiting" in t for t in texts) == limit - 1 and "only a few commands" in texts[-1]
+    assert len(set(calls_after[limit + 1 :])) == 1  # the other 89 cost no API call
+
+
+def outsider_flood(h, n: int, user: str = "passer-by") -> tuple[int, int]:
+    """``n`` signed ``/pullable rescan`` comments from ``user`` (real payloads), each delivered to
+    the web app and its jobs run; (replies posted, API calls made) by Pullable."""
+    h.repo.private = False
+    h.fake.user(user)
+    h.fake.reset_log()
+    mine = len(bot_comments(h))
+    for _ in range(n):
+        h.post("/pullable rescan", user=user)
+    return len(bot_comments(h)) - mine, len(h.fake.log)
+
+
+def test_twenty_commands_from_an_outsider_cost_one_reply(h) -> None:
+    """W21 / issue 11 item 7: before, 20 comments made 20 refusals and 82 API calls."""
+    replies, calls = outsider_flood(h, 20)
+    print(f"\n20 outsider commands: {replies} reply, {calls} API calls")
+    assert replies == 1 and "could not confirm" in bot_comments(h)[-1]
+    assert calls <= 4  # a token, the permission, the reply, the token's revocation
+    assert not queued(h, "scan") and not queued(h, "command")
+    assert not [e for e in h.fake.log if "reactions" in e.path]
+
+
+def test_an_outsider_is_answered_once_even_when_the_comments_race(h) -> None:
+    """Every delivery's handler runs before any command job does (busy workers): the budget caps
+    the jobs, and the jobs after the first refusal make no call."""
+    h.repo.private = False
+    h.fake.user("passer-by")
+    h.fake.reset_log()
+    for _ in range(20):
+        payload = h.fake.comment(h.repo, 1, "/pullable rescan", user="passer-by", installation=h.inst)
+        d = h.fake.delivery("issue_comment", payload, h.app)
+        r = (
+            create_app(h.settings, h.queue)
+            .test_client()
+            .post("/api/github/webhooks", data=d.body, headers=d.headers)
+        )
+        execute(h.queue, r.json["job"])  # the handler only; command jobs wait
+    assert len(queued(h, "command")) == comments.OTHER_LIMIT + 1
+    h.drain()
+    assert len(bot_comments(h)) == 1 and len(h.fake.log) <= 4
+
+
+def test_a_refused_author_is_asked_again_after_the_quiet_period(h, monkeypatch) -> None:
+    outsider_flood(h, 3)
+    monkeypatch.setattr(comments, "REFUSED_QUIET", 0.0)
+    h.queue.journal.remember("refused:octo-org/demo:passer-by", {"comment_id": 0}, 0.0)  # expired
+    h.queue.journal.remember("commands:octo-org/demo:passer-by", {"times": []}, 0.0)
+    replies, _ = outsider_flood(h, 1)
+    assert replies == 1
+
+
+def test_a_permission_outage_does_not_silence_a_writer(h) -> None:
+    """A 5xx refuses (fail closed) but is not remembered as a refusal."""
+    h.fake.fail("/collaborators/writer/permission", times=10, status=500)
+    h.post("/pullable rescan")
+    h.post("/pullable rescan")
+    assert len(bot_comments(h)) == 2 and not queued(h, "scan")
+    h.fake.faults.clear()
+    h.post("/pullable rescan")
+    assert len(queued(h, "scan")) == 1
 
 
 def test_help_and_unknown_commands_reply_with_the_help_text(h) -> None:

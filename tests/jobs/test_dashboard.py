@@ -100,9 +100,12 @@ def test_runs_after_the_pr_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(dashboard, "write", lambda i, skipped, ctx: calls.append(("dashboard", skipped)))
     job = Job("scan", {"installation_id": 1, "repo": REPO, "ref": None, "paths": None, "compare": []})
-    ctx = SimpleNamespace(queue=SimpleNamespace(settings=None))
+    notes: list[str] = []
+    journal = SimpleNamespace(note=lambda key, doc: notes.append(key))
+    ctx = SimpleNamespace(queue=SimpleNamespace(settings=SimpleNamespace(report_only=False), journal=journal))
     scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]
     assert calls == [("prs", inv), ("dashboard", ["pullable/x"])]
+    assert notes == ([f"scanned:{REPO.lower()}"] if inv.full else [])
     scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]  # archived
     scan_repo.scan_job(job, ctx)  # type: ignore[arg-type]  # no commit yet
     assert len(calls) == 2

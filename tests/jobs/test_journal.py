@@ -153,3 +153,24 @@ def test_the_job_woken_next_is_the_one_due_first_not_a_scheduled_one_hours_away(
     assert [(w.job_id, w.delay) for w in wakes] == [(command.id, 0.0)]
     assert isinstance(queue.journal.claim(command.id, lease=30), Job)
     assert queue.journal.claim(later.id, lease=30) is Claim.EARLY
+
+
+def test_counts_in_a_sliding_window_are_shared_and_capped(queue: Queue, settings):
+    """Comment-command budgets (W21): every process sees the same count; old events drop out."""
+    other = Queue(settings)  # another process on the same store
+    assert [queue.journal.count("k", window=60, cap=3) for _ in range(2)] == [1, 2]
+    assert [other.journal.count("k", window=60, cap=3) for _ in range(4)] == [3, 4, 4, 4]
+    assert queue.journal.count("other", window=60) == 1
+    assert queue.journal.count("short", window=0.05) == 1
+    time.sleep(0.1)
+    assert queue.journal.count("short", window=0.05) == 1
+
+
+def test_notes_expire(queue: Queue):
+    queue.journal.remember("refused:a/b:x", {"comment_id": 7}, ttl=60)
+    queue.journal.remember("gone", {"x": 1}, ttl=0.05)
+    assert queue.journal.recall("refused:a/b:x") == {"comment_id": 7}
+    time.sleep(0.1)
+    assert queue.journal.recall("gone") is None and queue.journal.recall("never") is None
+    queue.journal.reap(stale_after=60)  # prunes expired limits on SQLite
+    assert queue.journal.recall("refused:a/b:x") == {"comment_id": 7}

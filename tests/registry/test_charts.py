@@ -288,3 +288,40 @@ def test_only_the_charts_own_section_of_a_large_index_is_parsed() -> None:
     # Another layout (JSON is YAML too): parsed whole.
     as_json = json.dumps({"apiVersion": "v1", "entries": {"pg": [{"version": "2.0.0", "urls": ["pg.tgz"]}]}})
     assert [e["version"] for e in _index_entries(as_json.encode(), "pg")] == ["2.0.0"]
+
+
+def test_a_repository_host_name_that_resolves_into_an_allowed_range_is_trusted_like_an_address(
+    helm_repo: HelmRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for image registries, ``network.allow`` is about where a name resolves, checked at
+    connect time on the one resolution (no rebinding): a name answering only inside the range
+    may use plain http on any port; one answering outside it is refused."""
+    import socket
+
+    from tests.registry.test_guard import fake_resolver
+
+    lookups: list[str] = []
+    table = {
+        "charts.internal.test": ["127.0.0.1"],
+        "mixed.internal.test": ["127.0.0.1", "10.9.9.9"],
+        "outside.internal.test": ["10.9.9.9"],
+        "public.internal.test": ["93.184.216.34"],  # refused before any connection is made
+    }
+    monkeypatch.setattr(socket, "getaddrinfo", fake_resolver(table, lookups))
+    helm_repo.add(chart("pg", "1.0.0", values="a: 1\n"))
+    port = helm_repo.url.rsplit(":", 1)[1]
+    config = RegistryConfig.from_mapping({"network": {"allow": ["127.0.0.0/8"]}})
+    with Registry(config, store=MemoryStore()) as reg:
+        charts = Charts(reg.client, reg.cache.store, reg.total_s)
+        got = charts.fetch(f"http://charts.internal.test:{port}/stable", "pg", "1.0.0")
+        assert got.values == "a: 1\n"
+        for host in ("mixed.internal.test", "outside.internal.test", "public.internal.test"):
+            with pytest.raises(ChartError) as err:
+                charts.fetch(f"http://{host}:{port}/stable", "pg", "1.0.0")
+            assert err.value.code == "unreachable", host
+    closed = RegistryConfig.from_mapping({"network": {"allow": ["10.0.0.0/8"]}})
+    with Registry(closed, store=MemoryStore()) as reg, pytest.raises(ChartError) as err:
+        Charts(reg.client, reg.cache.store, reg.total_s).fetch(
+            f"http://charts.internal.test:{port}/stable", "pg", "1.0.0"
+        )
+    assert err.value.code == "unreachable"

@@ -52,7 +52,10 @@ def test_chart_yaml_dependencies_with_alias_condition_lock_and_global() -> None:
         "charts/shop/values.yaml": "global:\n  imageRegistry: mirror.example\n"
         "db:\n  image:\n    tag: '16'\nredis:\n  enabled: false\n",
     }
-    (pg,) = _uses(files, "charts/shop/Chart.yaml")  # redis disabled, file:// and @alias left out
+    (pg, local) = _uses(files, "charts/shop/Chart.yaml")  # redis disabled, @alias left out
+    # file://../local: a chart of this repository, read from it (no Chart.yaml there: no files)
+    assert local.chart is not None and local.chart.repository == "file://charts/local"
+    assert local.chart.files == () and local.chart.site_keys == ("local",)
     use = pg.chart
     assert use is not None and pg.source is Source.HELM_CHART and pg.artifact == "helm-chart"
     assert (use.repository, use.name, use.version, use.alias) == (

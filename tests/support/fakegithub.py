@@ -349,6 +349,18 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """A request the fake keeps waiting (see :meth:`FakeGitHub.hold`)."""
+
+    method: str | None
+    pattern: re.Pattern[str]
+    apply: bool
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    used: bool = False
+
+
+@dataclass
 class Push:
     sha: str
     before: str
@@ -472,6 +484,7 @@ class FakeGitHub:
         self.violations: list[Violation] = []
         self.response_violations: list[Violation] = []
         self.faults: list[Fault] = []
+        self.holds: list[Hold] = []
         self.rate_used: dict[int, int] = {}
         self.rate_limit = 5000
         self.rate_reset = int(time.time()) + 3600
@@ -879,6 +892,26 @@ class FakeGitHub:
             self.faults.append(fault)
         return fault
 
+    def hold(self, path: str, method: str | None = None, apply: bool = False) -> Hold:
+        """Keep the next request matching ``path`` (a regex searched in the path without the
+        prefix) waiting until ``hold.release`` is set; ``hold.reached`` is set when it arrives.
+        ``apply``: GitHub has done it but the answer is late (a client killed now never learns
+        it happened); otherwise it never reaches GitHub (answered 503 unapplied when released).
+        For killing a worker at a known point of a job."""
+        h = Hold(method, re.compile(path), apply)
+        with self.lock:
+            self.holds.append(h)
+        return h
+
+    def _take_hold(self, method: str, path: str) -> Hold | None:
+        path = path[len(self.prefix) :] if path.startswith(self.prefix + "/") else path
+        with self.lock:
+            for h in self.holds:
+                if not h.used and (h.method is None or h.method == method) and h.pattern.search(path):
+                    h.used = True
+                    return h
+        return None
+
     def fail_secondary_rate_limit(
         self, path: str, times: int = 1, retry_after: int = 1, method: str | None = None, after: bool = False
     ) -> Fault:
@@ -919,8 +952,16 @@ class FakeGitHub:
     # ----------------------------------------------------------------------------- HTTP plumbing
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
+        hold = self._take_hold(request.method, request.path) if self.holds else None
+        if hold is not None and not hold.apply:
+            hold.reached.set()
+            hold.release.wait(120)
+            return Response(b"", 503)(environ, start_response)
         with self.lock:
             response = self._handle(request)
+        if hold is not None:
+            hold.reached.set()
+            hold.release.wait(120)
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:

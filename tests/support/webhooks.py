@@ -4,6 +4,7 @@ job kinds that leave evidence on disk (so tests can count runs across processes)
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -22,8 +23,19 @@ from tests.support.artifacts import ROOT, binary
 SECRET = "a-test-webhook-secret-of-40-characters!!"
 
 
+@functools.cache
+def app_key() -> str:
+    """A real private key, so settings pass the App's start-up checks (APP_ID and a key)."""
+    from tests.support.fakegithub import make_key_pair
+
+    return make_key_pair(0)[0]
+
+
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
-    base = Settings(webhook_secret=SECRET, data_dir=data_dir, retry_base=0.2, job_lease=30)
+    base = Settings(
+        webhook_secret=SECRET, data_dir=data_dir, retry_base=0.2, job_lease=30,
+        app_id="1", private_key=app_key(),
+    )
     return replace(base, **overrides)
 
 
@@ -142,6 +154,8 @@ def start_worker(settings: Settings, log_to: Path, **env: str) -> subprocess.Pop
         "PULLABLE_POLL_MAX": "0.2",
         "PULLABLE_WORKER_THREADS": "2",
         "LOG_LEVEL": "info",
+        "APP_ID": settings.app_id,
+        "PRIVATE_KEY": settings.private_key,
         **env,
     }
     full.pop("PROMETHEUS_MULTIPROC_DIR", None)

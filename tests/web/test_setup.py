@@ -60,7 +60,7 @@ def github(tmp_path: Path) -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 
 def _settings(tmp_path: Path, api: str, **kw: str) -> Settings:
-    return replace(settings_for(tmp_path / "data"), github_api_url=api, **kw)
+    return replace(settings_for(tmp_path / "data", app_id=""), github_api_url=api, **kw)
 
 
 def _token(settings_or_client) -> str:
@@ -170,3 +170,34 @@ def test_setup_is_closed_once_the_app_exists(tmp_path: Path, github):
     assert client.get("/setup").status_code == 404
     assert client.get("/setup/callback?code=good-code&state=x").status_code == 404
     assert calls == []
+
+
+def test_the_public_url_setting_builds_the_apps_urls_and_the_page_shows_it(tmp_path: Path):
+    settings = _settings(tmp_path, "https://api.github.com", public_url="https://pullable.example.com")
+    client = create_app(settings).test_client()
+    r = client.get(f"/setup?token={_token(client)}", base_url="http://127.0.0.1:3000")
+    _, manifest = _form(r.text)
+    assert manifest["hook_attributes"]["url"] == "https://pullable.example.com/api/github/webhooks"
+    assert manifest["redirect_url"] == "https://pullable.example.com/setup/callback"
+    assert "127.0.0.1" not in json.dumps(manifest)
+    assert "Public URL: <code>https://pullable.example.com</code>" in r.text
+
+
+def test_the_page_says_who_owns_the_app_and_offers_an_organisation(tmp_path: Path):
+    client = create_app(_settings(tmp_path, "https://api.github.com")).test_client()
+    t = _token(client)
+    personal = client.get(f"/setup?token={t}")
+    action, _ = _form(personal.text)
+    assert action.startswith("https://github.com/settings/apps/new?state=")
+    assert "your personal account" in personal.text and "only on your own account" in personal.text
+    assert "<form action='/setup' method='get'>" in personal.text and "name='org'" in personal.text
+    chosen = client.get(f"/setup?token={t}&org=octo-org")
+    action, manifest = _form(chosen.text)
+    assert action.startswith("https://github.com/organizations/octo-org/settings/apps/new?state=")
+    assert "the organisation <b>octo-org</b>" in chosen.text and manifest["public"] is False
+    assert client.get(f"/setup?token={t}&org=../evil").status_code == 400
+    # GH_ORG preselects the organisation; the page can still go back to the personal account
+    org = create_app(_settings(tmp_path, "https://api.github.com", gh_org="acme")).test_client()
+    assert "/organizations/acme/" in _form(org.get(f"/setup?token={_token(org)}").text)[0]
+    back = org.get(f"/setup?token={_token(org)}&org=").text
+    assert _form(back)[0].startswith("https://github.com/settings/apps/new")

@@ -8,9 +8,19 @@ older than an hour (a replayed capture). Only then is a ``command`` job queued f
 so it runs after (never beside) a scan or the PR writer of the same repository, which keeps the
 dashboard's ignore list free of lost updates.
 
-The job reacts with eyes (receipt), asks GitHub what the author may do
-(:func:`bot.github.permissions.authorise`: write, maintain or admin; failures refuse), runs the
-command and replies with the outcome. Owner, repository and installation come from the signed
+Commands cost the installation's rate limit, so they are rate-limited per author and repository
+before any API call (W21), in the journal's store (shared by every process): at most
+:data:`MEMBER_LIMIT` commands in :data:`WINDOW` seconds from an author the payload calls an
+owner, member or collaborator, :data:`OTHER_LIMIT` from anyone else (``author_association`` never
+authorises, see :mod:`bot.github.permissions`; it only picks the budget). The first command over
+the budget is answered once ("too many"), later ones are dropped without a word. An author
+Pullable has refused is not asked about again for :data:`REFUSED_QUIET` seconds: their later
+commands cost no API call and no reply.
+
+The job asks GitHub what the author may do (:func:`bot.github.permissions.authorise`: write,
+maintain or admin; failures refuse) before anything else, so a refusal costs a token, one
+permission call and one reply; an authorised command gets eyes (receipt), runs, and is answered
+with the outcome. Owner, repository and installation come from the signed
 payload. Replies quote no user text: only normalised image names, Pullable's own words and
 escaped findings. A redelivered command is answered once: the reply carries a hidden marker with
 the comment's id, and a reply already there ends the job (reactions are idempotent at GitHub).
@@ -42,6 +52,12 @@ CONVERSE = {"issues": "write", "pull_requests": "read", "metadata": "read"}
 RELEASE = {"pull_requests": "write", "metadata": "read"}
 REPLY_MARKER = "reply"
 EXPLAIN_LIMIT = 100
+WINDOW = 600.0  # seconds over which commands of one author on one repository are counted
+MEMBER_LIMIT = 10
+OTHER_LIMIT = 2
+MEMBERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+REFUSED_QUIET = 3600.0  # an author refused here is not asked about (nor answered) again for this long
+THROTTLED = "throttled"  # the verb of the one job that answers "too many"
 
 router = Router()
 
@@ -60,26 +76,54 @@ def on_comment(event: Event, ctx: Context) -> None:
         return
     if event.installation_id is None or not event.repo or not issue.get("number") or not comment.get("id"):
         return
+    login = str(comment["user"]["login"])
+    if refused(ctx, event.repo, login) is not None:
+        log.info("%s: command from %s, refused lately: ignored", event.repo, login)
+        return
+    limit = MEMBER_LIMIT if comment.get("author_association") in MEMBERS else OTHER_LIMIT
+    n = ctx.queue.journal.count(f"commands:{event.repo.lower()}:{login.lower()}", WINDOW, cap=limit + 1)
+    if n > limit + 1:
+        log.info("%s: more than %d commands from %s in %.0f s: ignored", event.repo, limit, login, WINDOW)
+        return
+    if n == limit + 1:
+        cmd = commands.Command(THROTTLED)
     requests.command(
         ctx, event.installation_id, event.repo, cmd, number=int(issue["number"]),
         pull="pull_request" in issue, comment_id=int(comment["id"]), created_at=comment["created_at"],
-        login=str(comment["user"]["login"]),
+        login=login,
     )  # fmt: skip
 
 
+def refused(ctx: Context, repo: str, login: str) -> dict[str, Any] | None:
+    """The record of Pullable's last refusal of ``login`` on ``repo``, while it lasts."""
+    return ctx.queue.journal.recall(f"refused:{repo.lower()}:{login.lower()}")
+
+
 def command_job(job: Job, ctx: Context) -> None:
-    """The ``command`` job: react, authorise, run, reply (see the module docstring)."""
+    """The ``command`` job: authorise, react, run, reply (see the module docstring)."""
     p = job.payload
     settings = ctx.queue.settings
+    earlier = refused(ctx, p["repo"], p["login"])
+    if earlier is not None and earlier.get("comment_id") != p["comment_id"]:
+        log.info("%s: command from %s, refused lately: not asked again", p["repo"], p["login"])
+        return  # no API call at all
     session = github.session(settings, int(p["installation_id"]), p["repo"], CONVERSE)
     try:
-        issues.react(session, p["comment_id"], "eyes")
-        if answered(session, p["number"], p["comment_id"], p["created_at"]):
-            return
         decision = permissions.authorise(session, p["login"])
         if not decision.allowed:
             log.info("%s: %s may not command Pullable (%s)", p["repo"], p["login"], decision.role)
-            reply(session, p, refusal())
+            if decision.role not in ("error", "error 429") and not decision.role.startswith("error 5"):
+                # GitHub's answer, not an outage of it: later commands need no question
+                key = f"refused:{p['repo'].lower()}:{p['login'].lower()}"
+                ctx.queue.journal.remember(key, {"comment_id": p["comment_id"]}, REFUSED_QUIET)
+            if earlier is None or not answered(session, p["number"], p["comment_id"], p["created_at"]):
+                reply(session, p, refusal())
+            return
+        issues.react(session, p["comment_id"], "eyes")
+        if answered(session, p["number"], p["comment_id"], p["created_at"]):
+            return
+        if p["verb"] == THROTTLED:
+            reply(session, p, throttled())
             return
         reply(session, p, run(settings, ctx, session, p))
     finally:
@@ -105,6 +149,13 @@ def refusal() -> str:
     return (
         "Pullable only takes commands from people with write, maintain or admin access to this "
         "repository, and could not confirm that you have it. Nothing was done."
+    )
+
+
+def throttled() -> str:
+    return (
+        f"Pullable takes only a few commands in {WINDOW / 60:.0f} minutes from one person on one "
+        "repository. This one and any more in that time are ignored; what is already queued still runs."
     )
 
 
