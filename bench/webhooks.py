@@ -58,7 +58,10 @@ def run_rate(url: str, rate: int, seconds: float, payload: dict, accepted: dict[
             redeliver = i % 20 == 19 and sent_ids
             did = sent_ids[-1] if redeliver else str(uuid.uuid4())
             sent_ids.append(did)
-        d = deliver("push", payload, SECRET, delivery_id=did)
+        # each delivery its own body (intake also de-duplicates on the signed bytes); a
+        # redelivery repeats its delivery's body exactly
+        d = deliver("push", {**payload, "after": uuid.uuid5(uuid.NAMESPACE_OID, did).hex + "0" * 8},
+                    SECRET, delivery_id=did)  # fmt: skip
         c = client()  # outside the clock: creating an httpx client costs tens of ms
         start = time.perf_counter()
         try:

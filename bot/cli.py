@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.report import printable
+
 if TYPE_CHECKING:
     from bot import pipeline
     from bot.model import Finding, ImageRef, Resolution
@@ -147,7 +149,7 @@ def _open_registry(args: argparse.Namespace) -> Registry:
 
 
 def _warn(message: str) -> None:
-    sys.stderr.write(f"pullable: {message}\n")
+    sys.stderr.write(f"pullable: {printable(message)}\n")
 
 
 def _progress(
@@ -505,7 +507,7 @@ def fix_command(args: argparse.Namespace) -> int:
         for path, new in sorted(result.files.items()):
             old = (repo.read_bytes(path) or b"").decode("utf-8", "replace").splitlines(keepends=True)
             diff = difflib.unified_diff(old, new.decode("utf-8", "replace").splitlines(keepends=True),
-                                        f"a/{path}", f"b/{path}")  # fmt: skip
+                                        f"a/{printable(path)}", f"b/{printable(path)}")  # fmt: skip
             sys.stdout.writelines(diff)
         out = sys.stderr  # the diff owns stdout, so `fix --dry-run > fix.patch` works
     else:
@@ -516,7 +518,7 @@ def fix_command(args: argparse.Namespace) -> int:
                 raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None
     out.write(fix_table(result, dry_run=args.dry_run))
     for e in scanned.errors:
-        sys.stderr.write(f"pullable: {e.path}: {e.message}\n")
+        sys.stderr.write(f"pullable: {printable(e.path)}: {printable(e.message)}\n")
     fixed = {f.ref.key for f in result.applied}
     return _exit_for((f for f in result.findings if f.ref.key not in fixed), args.fail_on)
 
@@ -542,13 +544,15 @@ def fix_table(result: pipeline.Result, *, dry_run: bool = False) -> str:
     for f in sorted(result.applied, key=lambda f: f.ref.key):
         assert f.fix is not None
         why = f.fix.why.split(". ")[0].replace("\n", " ").rstrip(".")
-        lines.append(f"{f.ref.path}:{f.ref.line}  {f.fix.before} -> {f.fix.after}  [{f.fix.rule}]  {why}")
+        lines.append(
+            printable(f"{f.ref.path}:{f.ref.line}  {f.fix.before} -> {f.fix.after}  [{f.fix.rule}]  {why}")
+        )
         if f.fix.advice:
-            lines.append(f"    note: {say(f.fix.advice, f'{f.ref.path}:{f.ref.line}')}")
+            lines.append(printable(f"    note: {say(f.fix.advice, f'{f.ref.path}:{f.ref.line}')}"))
     for f in sorted(advised, key=lambda f: f.ref.key):
         assert f.advice is not None
         where = f"{f.ref.path}:{f.ref.line}"
-        lines.append(f"{where}  {f.ref.text}  [{f.rule}]  advice: {say(f.advice, where)}")
+        lines.append(printable(f"{where}  {f.ref.text}  [{f.rule}]  advice: {say(f.advice, where)}"))
     files = len(result.files)
     verb = "would change" if dry_run else "changed"
     lines.append(
@@ -634,12 +638,14 @@ def check_command(args: argparse.Namespace) -> int:
         shown = f.ref.reference or f.ref.detail or ""
         extra = f"  {f.evidence.digest}" if f.evidence and f.evidence.digest else ""
         text = f.ref.text if len(f.ref.text) <= in_w else f.ref.text[: in_w - 1] + "…"
-        sys.stdout.write(f"{text:<{in_w}}  {status(f):<{st_w}}  {shown}{extra}"[:width].rstrip() + "\n")
+        line = printable(f"{text:<{in_w}}  {status(f):<{st_w}}  {shown}{extra}")
+        sys.stdout.write(line[:width].rstrip() + "\n")
         if f.fix is not None and f.fix.edits:
-            sys.stdout.write(f"  -> {f.fix.after}  [{f.fix.rule}]\n")
+            sys.stdout.write(printable(f"  -> {f.fix.after}  [{f.fix.rule}]") + "\n")
         for note in dict.fromkeys((f.advice, f.fix.advice if f.fix else None)):
             if note:
-                sys.stdout.write(textwrap.fill(" ".join(note.split()), width, initial_indent="  ! ",
+                text = printable(" ".join(note.split()))
+                sys.stdout.write(textwrap.fill(text, width, initial_indent="  ! ",
                                                subsequent_indent="    ") + "\n")  # fmt: skip
     return _exit_for(findings, args.fail_on)
 
@@ -649,7 +655,7 @@ def check_command(args: argparse.Namespace) -> int:
 
 # What `pip install 'pullable[app]'` adds (import names); the CLI's own commands need none of it.
 APP_MODULES = frozenset({"flask", "werkzeug", "markupsafe", "gunicorn", "huey", "redis", "prometheus_client",
-                         "github", "jwt", "cryptography"})  # fmt: skip
+                         "github", "jwt", "cryptography", "markdown_it"})  # fmt: skip
 
 
 def _no_args(p: argparse.ArgumentParser) -> None:
@@ -725,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except UsageError as exc:
-        sys.stderr.write(f"pullable: {exc}\n")
+        sys.stderr.write(f"pullable: {printable(str(exc))}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,7 @@ new contents go back to the caller as bytes, to write or to commit.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import threading
 from collections import deque
@@ -100,6 +101,7 @@ class _Memo:
         self._checks: dict[str, Resolution] = {}
         self._tags: dict[str, versions.TagList] = {}
         self._digests: dict[str, str | None] = {}
+        self._created: dict[str, dt.datetime | None] = {}
         self._lock = threading.Lock()
         self._asking: dict[tuple[int, str], threading.Lock] = {}
 
@@ -133,6 +135,13 @@ class _Memo:
 
     def pinned_digest(self, reference: str) -> str | None:
         return self._once(self._digests, reference, lambda: self.lookup.pinned_digest(reference))
+
+    def created(self, reference: str) -> dt.datetime | None:
+        """When the image was built, if the lookup can say (``Registry.created``)."""
+        ask = getattr(self.lookup, "created", None)
+        if ask is None:
+            return None
+        return self._once(self._created, reference, lambda: ask(reference))
 
 
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:

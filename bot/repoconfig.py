@@ -29,6 +29,7 @@ not extend another), so a chain of organisations cannot loop or grow without bou
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -61,6 +62,9 @@ DEFAULT_SCHEDULE = "weekly"
 MAX_BYTES = 64 * 1024
 _CRON = r"^\s*(\S+\s+){4}\S+\s*$"
 _HOST = r"^(localhost|[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:[0-9]{1,5})?$"
+_AGE = r"^\s*(0|[0-9]{1,4}\s*(minutes?|hours?|days?))\s*$"
+_AGE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+DEFAULT_MIN_RELEASE_AGE = "3 days"  # Renovate's minimumReleaseAge, as its security presets set it
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 300}, "maxItems": 500}
 _IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
 
@@ -118,6 +122,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"distroless": {"type": "boolean"}},
         },
+        "minimum_release_age": {"type": "string", "pattern": _AGE},
     },
 }
 
@@ -147,6 +152,7 @@ class RepoConfig:
     check: str = "neutral"
     mirror: Mapping[str, str] = field(default_factory=dict)
     distroless: bool = False
+    min_release_age_s: float = 3 * 86400.0  # DEFAULT_MIN_RELEASE_AGE
     path: str | None = None  # where it was read from; None for defaults
     extends: str | None = None  # the ``_extends`` value, when the file names a base
 
@@ -164,6 +170,7 @@ class RepoConfig:
             enable=frozenset(enable),
             disable=self.disable,
             params=self.params,
+            min_release_age_s=self.min_release_age_s,
         )
 
     def ignores_path(self, path: str) -> bool:
@@ -182,6 +189,15 @@ class RepoConfig:
             return False
         forms = {str(r), r.name, r.familiar(), r.familiar_name(), ref.text}
         return any(fnmatch.fnmatchcase(f, g) for f in forms for g in self.ignore_images)
+
+
+def release_age_s(text: str) -> float:
+    """``"3 days"``, ``"12 hours"``, ``"30 minutes"`` or ``"0"`` (off), in seconds (the schema
+    has checked the form)."""
+    m = re.fullmatch(r"\s*([0-9]+)\s*(minute|hour|day)?s?\s*", text)
+    if m is None or (m.group(2) is None and m.group(1) != "0"):
+        raise ConfigError(f"minimum_release_age: {text!r} is not like '3 days', '12 hours' or '0'")
+    return float(m.group(1)) * _AGE_UNITS[m.group(2)] if m.group(2) else 0.0
 
 
 class Extends(NamedTuple):
@@ -296,16 +312,18 @@ def load(
         check=data.get("check", "neutral"),
         mirror={k: v.rstrip("/") for k, v in data.get("mirror", {}).items()},
         distroless=bool(data.get("kubectl", {}).get("distroless", False)),
+        min_release_age_s=release_age_s(data.get("minimum_release_age", DEFAULT_MIN_RELEASE_AGE)),
         path=origin,
         extends=extends if fetch is None else None,
     )
 
 
 def _parse_yaml(text: str, origin: str) -> Any:
-    from bot.scan.yamlsrc import YamlRejected, check_text
+    from bot.scan.yamlsrc import YamlRejected, check_depth, check_text
 
     try:
         check_text(text)
+        check_depth(text)  # libyaml's composer recurses per level: bound it before it runs
         nodes = [n for n in yaml.compose_all(text, Loader=yaml.CSafeLoader) if n is not None]
     except YamlRejected as exc:
         raise ConfigError(f"{origin}: {exc}") from None

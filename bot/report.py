@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -52,6 +54,22 @@ _DESCRIPTIONS = {
     Status.INVALID: "The reference does not parse under Docker's reference grammar.",
     Status.UNCHECKED: "The reference was not checked (offline, or skipped).",
 }
+
+
+# C0 and C1 controls, DEL, and invisible format characters (bidi overrides, zero-width, line and
+# paragraph separators): none may reach a terminal as written.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal line: control characters, escape sequences, newlines and
+    invisible format characters (bidi overrides) shown as ``\\xNN`` / ``\\uNNNN`` escapes. File names
+    and everything else a repository provides go through here before we print them."""
+    out = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                           else f"\\u{ord(m.group()):04x}", text)  # fmt: skip
+    if out.isascii():
+        return out
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cf" else c for c in out)
 
 
 def level(f: Finding) -> str:
@@ -113,6 +131,7 @@ def _cell(text: str, width: int) -> str:
     shows passes here, so escaping what a terminal must not interpret belongs here too."""
     if width <= 0:
         return ""
+    text = printable(text)
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
@@ -214,7 +233,7 @@ def _wrap(head: str, text: str, width: int) -> list[str]:
     import textwrap
 
     return textwrap.wrap(
-        " ".join(text.split()), width=max(width, 40), initial_indent=head,
+        printable(" ".join(text.split())), width=max(width, 40), initial_indent=head,
         subsequent_indent=" " * 6, break_on_hyphens=False,
     )  # fmt: skip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,17 +41,18 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True)
 class Settings:
-    webhook_secret: str = ""
+    # secrets are left out of repr: settings end up in log lines and tracebacks
+    webhook_secret: str = field(default="", repr=False)
     app_id: str = ""
-    private_key: str = ""
+    private_key: str = field(default="", repr=False)
     private_key_path: str = ""
     github_api_url: str = DEFAULT_API_URL
     gh_org: str = ""
     webhook_path: str = "/api/github/webhooks"
-    webhook_proxy_url: str = ""
+    webhook_proxy_url: str = field(default="", repr=False)  # a smee.io channel: it reads deliveries
     host: str = "127.0.0.1"
     port: int = 3000
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)  # may carry a password
     log_level: str = "info"
     log_format: str = "text"
     data_dir: Path = Path("data")  # from_env: PULLABLE_DATA_DIR, else default_data_dir()

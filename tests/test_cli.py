@@ -150,6 +150,23 @@ def test_progress_bar_only_on_a_terminal_and_only_for_long_scans(monkeypatch: py
     assert tty.getvalue().endswith("\r")  # the bar is wiped when done
 
 
+def test_scan_table_escapes_what_a_repository_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """File names (and anything else a repository provides) reach the terminal escaped: an escape
+    sequence cannot retitle or clear it, a newline cannot forge a line."""
+    evil = "app\x1b]0;pwned\x07\x1b[2J\nFORGED ok.yaml\u202e"
+    (tmp_path / "Dockerfile").write_text("FROM nginx:1.27\n")
+    (tmp_path / evil).mkdir()
+    (tmp_path / evil / "Dockerfile").write_text("FROM alpine:3.20\n")
+    code, out, err = _run(capsys, "scan", str(tmp_path), "--offline")
+    assert code == 0
+    for bad in ("\x1b", "\x07", "\u202e"):
+        assert bad not in out and bad not in err
+    assert not any(line.startswith("FORGED") for line in out.splitlines())
+    assert "\\x1b]0;pwned\\x07" in out and "\\x0aFORGED" in out
+
+
 @pytest.mark.parametrize(
     ("image", "code"),
     [

@@ -181,7 +181,9 @@ def test_installed_serve_answers_setup_and_healthz(installed: Installed, tmp_pat
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=5) as http:
             health = _wait_up(http, proc)
             assert health.status_code == 200 and health.json()["ok"] is True
-            setup = http.get("/setup")
+            assert http.get("/setup").status_code == 403  # only with the token the server logged
+            token = (tmp_path / "data" / "setup-token").read_text().strip()
+            setup = http.get(f"/setup?token={token}")
             assert setup.status_code == 200
             assert "Pullable" in setup.text and "/setup/callback" in setup.text  # app.yml from the package
     finally:

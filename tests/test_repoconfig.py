@@ -113,6 +113,11 @@ def test_read_finds_yml_or_yaml():
         ("pin: \u202epatch\n", ["bidi"]),
         ("pin: digest\npin: patch\n", ["duplicate key 'pin'", "line 2"]),
         ("ignore:\n  paths: [a]\n  paths: [b]\n", ["duplicate key 'paths'"]),
+        ("minimum_release_age: soon\n", ["minimum_release_age"]),
+        ("minimum_release_age: 3\n", ["minimum_release_age"]),
+        # segfaulted PyYAML 6.0.3's composer; refused by our own bound, whatever libyaml does
+        ("- " * 32_000 + "x", ["nesting deeper than 128 levels", "line 1"]),
+        ("pin: digest\n? a\n: " + "- " * 30_000, ["nesting deeper than 128 levels", "line 3"]),
     ],
 )
 def test_bad_config_is_a_clear_error(text, needles):

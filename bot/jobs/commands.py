@@ -1,10 +1,11 @@
 """The comment-command grammar: ``/pullable <verb> [image]`` alone on its own line.
 
 Parsing is strict because a comment is untrusted text that reaches a bot with write access:
-only a line that *renders* as the command counts. Quoted lines (``> ...``), fenced and indented
-code, HTML comments and mid-sentence mentions are not commands; a line with trailing junk
-(``/pullable rescan; rm -rf /``) is not one either; two command lines in one comment are
-ambiguous, so neither runs. A well-formed line with a verb we do not know (or a known verb
+only a line that *renders* as the command counts, decided by a CommonMark parser (markdown-it-py),
+not by line patterns. Quoted lines (``> ...`` and their lazy continuations), fenced and indented
+code (in list items too), HTML blocks and comments, and mid-sentence mentions are not commands;
+a line with trailing junk (``/pullable rescan; rm -rf /``) is not one either; two command lines
+in one comment are ambiguous, so neither runs. A well-formed line with a verb we do not know (or a known verb
 missing its image) is a command we answer with the help text, without echoing it.
 
 Pure functions only: the handler decides who may run what (:mod:`bot.jobs.handlers.comments`).
@@ -17,6 +18,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from bot.reference import Reference, ReferenceError, parse
 
@@ -35,7 +39,7 @@ _LINE = re.compile(
     rf"[ ]{{0,3}}/pullable(?:[ \t]+(?P<verb>[a-z][a-z-]{{0,31}})(?:[ \t]+(?P<arg>{_ARG}))?)?[ \t]*", re.ASCII
 )
 _ATTEMPT = re.compile(r"[ ]{0,3}/pullable(?:[ \t]|$)", re.ASCII)
-_FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
+_MARKDOWN = MarkdownIt("commonmark")  # raw HTML recognised (html_block / html_inline), as on GitHub
 
 
 @dataclass(frozen=True)
@@ -54,37 +58,70 @@ class Command:
 
 
 def visible_lines(body: str) -> list[str]:
-    """The lines of ``body`` that render as plain paragraphs: no fenced or indented code, no
-    quotes, no HTML comments. CRLF and lone CR line endings count as LF."""
+    """The lines of ``body`` that render as plain paragraph text, as a CommonMark parser reads
+    them (GitHub's Markdown is CommonMark plus extensions): not code (fenced, also inside list
+    items, or indented), not in a list or a quote (lazy continuation lines included), not HTML
+    blocks (``<pre>``), not inside an HTML comment (one left open by raw HTML hides everything
+    after it in the browser, whatever Markdown made of it), and no line carrying markup."""
     out: list[str] = []
-    fence: str | None = None
-    in_comment = False
-    for line in body.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if in_comment:
-            in_comment = "-->" not in line
-            continue
-        if fence is not None:
-            m = _FENCE.match(line)
-            if (
-                m
-                and m.group(1)[0] == fence[0]
-                and len(m.group(1)) >= len(fence)
-                and not line[m.end() :].strip()
-            ):
-                fence = None
-            continue
-        m = _FENCE.match(line)
-        if m:
-            fence = m.group(1)
-            continue
-        start = line.find("<!--")
-        if start >= 0 and "-->" not in line[start:]:
-            in_comment = True
-            continue
-        if line.lstrip(" ").startswith(">") or line.startswith(("    ", "\t")):
-            continue
-        out.append(line)
+    hidden = _Comment()
+    nested = 0
+    previous = ""
+    for tok in _MARKDOWN.parse(body.replace("\r\n", "\n").replace("\r", "\n")):
+        if tok.type in ("blockquote_open", "bullet_list_open", "ordered_list_open"):
+            nested += 1
+        elif tok.type in ("blockquote_close", "bullet_list_close", "ordered_list_close"):
+            nested -= 1
+        elif tok.type == "html_block":
+            hidden.feed(tok.content)
+        elif tok.type == "inline":
+            lines = _plain_lines(tok.children or [], hidden)
+            if previous == "paragraph_open" and not nested:
+                out.extend(lines)
+        previous = tok.type
     return out
+
+
+class _Comment:
+    """Whether raw HTML seen so far leaves an HTML comment open (text cannot close one: Markdown
+    escapes its ``-->``)."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def feed(self, html: str) -> None:
+        pos = 0
+        while True:
+            if not self.open:
+                pos = html.find("<!--", pos)
+                if pos < 0:
+                    return
+                self.open, pos = True, pos + 4
+            else:
+                pos = html.find("-->", pos)
+                if pos < 0:
+                    return
+                self.open, pos = False, pos + 3
+
+
+def _plain_lines(children: list[Token], hidden: _Comment) -> list[str]:
+    """A paragraph's lines made only of visible text (a line with any other inline token, or
+    inside a comment, is dropped)."""
+    lines: list[str] = []
+    parts: list[str] = []
+    plain = True
+    for child in [*children, None]:
+        if child is None or child.type in ("softbreak", "hardbreak"):
+            if plain and not hidden.open:
+                lines.append("".join(parts))
+            parts, plain = [], True
+        elif child.type == "text" and not hidden.open:
+            parts.append(child.content)
+        else:
+            plain = False
+            if child.type == "html_inline":
+                hidden.feed(child.content)
+    return lines
 
 
 def parse_comment(body: str | None) -> Command | None:

@@ -105,14 +105,21 @@ class Journal:
         self.max_attempts = max_attempts
 
     # -- intake ---------------------------------------------------------------------------------
-    def accept(self, delivery_id: str, event: str, action: str | None, job: Job) -> Job | None:
+    def accept(
+        self, delivery_id: str, event: str, action: str | None, job: Job, signed: str | None = None
+    ) -> Job | None:
         """Record a verified delivery and its job; None when this delivery is already in hand
-        (running or done). A delivery whose jobs failed is accepted again."""
+        (running or done). A delivery whose jobs failed is accepted again. ``signed`` (a hash of
+        the signed bytes) also identifies it: the delivery id header is not signed, so a captured
+        body replayed under fresh ids is the same delivery."""
         now = time.time()
         with self.store.transaction() as t:
-            d = t.delivery(delivery_id)
-            if d is not None and d["state"] != "failed" and d["created_at"] > now - KEEP_SECONDS:
-                return None
+            for key in (delivery_id, signed):
+                d = t.delivery(key) if key else None
+                if d is not None and d.get("of"):  # a hash recorded for an earlier delivery
+                    d = t.delivery(d["of"])
+                if d is not None and d["state"] != "failed" and d["created_at"] > now - KEEP_SECONDS:
+                    return None
             job.deliveries = [delivery_id]
             job.max_attempts = self.max_attempts
             job.enqueued_at = now
@@ -121,6 +128,10 @@ class Journal:
                 {"id": delivery_id, "event": event, "action": action, "state": "pending",
                  "jobs": [job.id], "created_at": now}
             )  # fmt: skip
+            if signed:
+                t.put_delivery(
+                    {"id": signed, "of": delivery_id, "state": "alias", "jobs": [], "created_at": now}
+                )
             return job
 
     def submit(self, job: Job, merge: Merge | None = None, delay: float = 0.0) -> tuple[Job, Wake | None]:

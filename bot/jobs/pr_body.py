@@ -41,6 +41,20 @@ _SAID = {
     Status.UNCHECKED: "not checked",
 }
 
+# Pullable's own codes for answers that never came (bot.registry.client): words, not "HTTP X"
+_OUR_CODES = {
+    "CONNECT": "no connection",
+    "TIMEOUT": "timed out",
+    "DEADLINE": "took too long",
+    "JOB_DEADLINE": "the scan ran out of time",
+    "TOO_LARGE": "answer too large",
+    "ENCODING": "answer not readable",
+    "BLOCKED": "refused by Pullable's network policy",
+    "HOST_DOWN": "the registry did not answer earlier",
+    "HOST_CAP": "request cap reached",
+    "SCAN_CAP": "reference cap reached",
+}
+
 HELP = """\
 Comment on this pull request with one of these, alone on its own line:
 
@@ -122,11 +136,11 @@ def _evidence(f: Finding) -> str:
     e = f.evidence
     said = _SAID.get(f.status, str(f.status))
     if e is not None:
-        parts = [str(e.http_status)] if e.http_status else []
+        parts = [f"HTTP {e.http_status}"] if e.http_status else []
         if e.error_code:
-            parts.append(e.error_code)
+            parts.append(_OUR_CODES.get(e.error_code, sanitize(e.error_code, 64)))
         if parts:
-            said += f" (HTTP {' '.join(parts)})"
+            said += f" ({', '.join(parts)})"
         if e.detail:
             said += f": {sanitize(e.detail, 300)}"
         if e.checked_at:

@@ -81,11 +81,17 @@ class Queue:
 
     # -- producing ------------------------------------------------------------------------------
     def accept(
-        self, delivery_id: str, event: str, action: str | None, payload: Mapping[str, Any]
+        self,
+        delivery_id: str,
+        event: str,
+        action: str | None,
+        payload: Mapping[str, Any],
+        signed: str | None = None,
     ) -> Job | None:
-        """Record and enqueue one verified delivery; None when it is a duplicate."""
+        """Record and enqueue one verified delivery; None when it is a duplicate (by delivery id,
+        or by ``signed``, a hash of what the signature covers)."""
         job = Job("webhook", {"event": event, "action": action, "delivery": delivery_id, "payload": payload})
-        accepted = self.journal.accept(delivery_id, event, action, job)
+        accepted = self.journal.accept(delivery_id, event, action, job, signed)
         if accepted is not None:
             self.enqueue(accepted.id)
         return accepted

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,11 +24,20 @@ from typing import TypeVar
 import httpx
 
 from bot.model import Evidence, Resolution, Status
-from bot.reference import Reference, ReferenceError, parse
+from bot.reference import Reference, ReferenceError, is_digest, parse
 from bot.registry.auth import install_log_hygiene
 from bot.registry.cache import MemoryStore, RedisStore, ResultCache, SQLiteStore, Store, default_store
 from bot.registry.classify import Listing, now_iso, platforms, resolve
-from bot.registry.client import Blocked, Client, Deadline, Reply, Unreachable, sha256_digest
+from bot.registry.client import (
+    INDEX_TYPES,
+    MANIFEST_CAP,
+    Blocked,
+    Client,
+    Deadline,
+    Reply,
+    Unreachable,
+    sha256_digest,
+)
 from bot.registry.config import ConfigError, RegistryConfig
 from bot.versions import TagList
 
@@ -114,6 +125,8 @@ class Registry:
         self.cache = ResultCache(store if store is not None else default_store())
         self.workers = workers
         self.total_s = self.config.timeout_s * DEADLINE_FACTOR
+        self._asked = 0  # distinct references asked about (network.max_references)
+        self._asked_lock = threading.Lock()
         # This run's answers for the rules, shared with classification (issue 17): one tag list
         # per repository, one verified digest per reference, whoever asks first.
         self._listings = _Once()
@@ -164,6 +177,7 @@ class Registry:
         cached = self.cache.get_many(keys.values())
         results = {norm: _aged(cached[k]) for norm, k in keys.items() if k in cached}
         todo = [by_ref[n] for n in by_ref if n not in results]
+        todo, capped = self._within_cap(todo)
 
         def one(ref: Reference) -> Resolution:
             return resolve(self.client, ref, self.total_s, self._listing, self._saw_manifest)
@@ -178,9 +192,23 @@ class Registry:
         for res in fresh:
             results[res.reference] = res
         self.cache.put_many({keys[res.reference]: res for res in fresh})
+        results.update(capped)  # never cached: the next scan may have room for them
         for text, ref in parsed.items():
             out[text] = results[str(ref)]
         return out
+
+    def _within_cap(self, todo: list[Reference]) -> tuple[list[Reference], dict[str, Resolution]]:
+        """The references this scan may still ask about, and an ``unchecked`` answer saying so
+        for the rest (one repository must not be able to make thousands of requests)."""
+        cap = self.config.max_references
+        with self._asked_lock:
+            room = max(0, cap - self._asked)
+            self._asked += min(room, len(todo))
+        if len(todo) <= room:
+            return todo, {}
+        detail = f"not checked: this scan reached its cap of {cap} references (network.max_references)"
+        ev = Evidence(error_code="SCAN_CAP", checked_at=now_iso(), detail=detail)
+        return todo[:room], {str(r): Resolution(str(r), Status.UNCHECKED, ev) for r in todo[room:]}
 
     # -- what the rules need --------------------------------------------------------------------
 
@@ -298,6 +326,42 @@ class Registry:
         got = self._get_manifest(reference)
         return () if got is None else platforms(got[1], got[3])
 
+    def created(self, reference: str) -> dt.datetime | None:
+        """When the image was built: its config's ``created`` (for an index, the linux/amd64
+        entry's, else the first platform's). None when unknown or on any trouble. Asked only for
+        a chosen target (the minimum release age), so it may cost two or three requests."""
+        got = self._get_manifest(reference)
+        if got is None:
+            return None
+        ref, body, _, media = got
+        deadline = Deadline(self.total_s)
+        ep = self.client.endpoint(ref.domain)
+        try:
+            data = json.loads(body)
+            if media in INDEX_TYPES or (isinstance(data, dict) and data.get("mediaType") in INDEX_TYPES):
+                entry = _platform_entry(data)
+                if entry is None:
+                    return None
+                reply = self.client.manifest(ep, ref.path, entry, "GET", deadline)
+                if reply.status != 200 or sha256_digest(reply.body) != entry:
+                    return None
+                data = json.loads(reply.body)
+            config = data["config"]["digest"]
+            if not isinstance(config, str) or not is_digest(config):
+                return None
+            blob = self.client.request(
+                ep, "GET", ep.url(f"/v2/{ref.path}/blobs/{config}"), ref.path, deadline,
+                accept="application/json", cap=MANIFEST_CAP,
+            )  # fmt: skip
+            if blob.status != 200 or sha256_digest(blob.body) != config:
+                return None
+            return _timestamp(json.loads(blob.body).get("created"))
+        except (Blocked, Unreachable) as exc:
+            log.info("cannot tell when %s was created: %s", reference, exc)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # not the JSON an image config is
+        return None
+
     def _get_manifest(self, reference: str) -> tuple[Reference, bytes, str | None, str | None] | None:
         try:
             ref = parse(reference)
@@ -334,3 +398,32 @@ def _aged(res: Resolution) -> Resolution:
         return res
     age = max(0, int((dt.datetime.now(dt.UTC) - asked).total_seconds()))
     return dataclasses.replace(res, evidence=dataclasses.replace(res.evidence, cached_age_s=age))
+
+
+def _platform_entry(index: dict[str, object]) -> str | None:
+    """The digest of an index's linux/amd64 manifest, else of its first real platform's."""
+    found: list[tuple[bool, str]] = []
+    for entry in index.get("manifests") or []:  # type: ignore[attr-defined]
+        if not isinstance(entry, dict) or not is_digest(str(entry.get("digest", ""))):
+            continue
+        raw = entry.get("platform")
+        plat: dict[str, object] = raw if isinstance(raw, dict) else {}
+        if plat.get("os") == "unknown":  # attestations
+            continue
+        found.append((plat.get("os") == "linux" and plat.get("architecture") == "amd64", entry["digest"]))
+    best = [d for amd64, d in found if amd64] or [d for _, d in found]
+    return best[0] if best else None
+
+
+def _timestamp(value: object) -> dt.datetime | None:
+    """An RFC 3339 time as Go writes it (nanoseconds, ``Z``), in UTC; None if it is not one."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
+    if m is None:
+        return None
+    text = m.group(1) + (f".{m.group(2)[:6]}" if m.group(2) else "") + m.group(3).replace("Z", "+00:00")
+    try:
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+    except ValueError:
+        return None

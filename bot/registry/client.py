@@ -1,10 +1,16 @@
 """The OCI distribution protocol over one guarded, shared ``httpx.Client``.
 
 Every response is untrusted: redirects are followed by hand (at most 3, each hop guarded,
-credentials dropped as soon as the origin changes), bodies are streamed and capped after
-decompression, ``Link`` pages are followed only on the same origin, tags and digests are
-validated before anyone sees them, and each reference has a total deadline (httpx timeouts are
-per operation, so a server dripping one byte at a time would otherwise hold us forever).
+credentials dropped as soon as the origin changes), bodies are streamed and capped both on the
+wire and while being decoded (piece by piece: ``Content-Encoding: gzip, gzip`` turns 2 KB into
+gigabytes), ``Link`` pages are followed only on the same origin, tags and digests are validated
+before anyone sees them, and each reference and the whole job have deadlines that every socket
+operation, DNS lookup included, obeys (httpx timeouts are per operation, so a server dripping
+one byte at a time would otherwise hold us forever).
+
+One client serves one scan, so it also bounds what a repository can make us do: requests per
+registry host are capped, and a host that fails to answer (timeout, connection refused) is asked
+no more for a while (a breaker), so a dead host costs one timeout, not one per reference.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +55,11 @@ RETRY_AFTER_CAP_S = 10.0  # wait at most this long for one polite retry after a 
 DOCKER_HUB_API = "registry-1.docker.io"
 HUB_REPOSITORY_API = "https://hub.docker.com/v2/repositories/{path}/"
 USER_AGENT = "pullable/0.1 (+https://github.com/pullable)"
+BREAKER_S = 60.0  # a host that failed to answer is not asked again for this long
+BREAKER_FAILURES = 3  # ...after this many failures in a row once it has answered before (1 before)
+_PIECE = 64 * 1024  # decoded bytes produced at a time
+_ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + zlib.MAX_WBITS}
+MAX_ENCODINGS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _LINK_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 
@@ -65,16 +77,17 @@ class Unreachable(Exception):
 
 
 class Deadline:
-    """A total time budget for everything one reference needs."""
+    """A total time budget for everything one reference (or one job) needs."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, code: str = "DEADLINE", what: str = "deadline exceeded") -> None:
         self.at = time.monotonic() + seconds
+        self.code, self.what = code, what
 
     def remaining(self) -> float:
         """Seconds left; raises when none are."""
         left = self.at - time.monotonic()
         if left <= 0:
-            raise Unreachable("deadline exceeded", "DEADLINE")
+            raise Unreachable(self.what, self.code)
         return left
 
 
@@ -160,8 +173,16 @@ class Client:
         self.sleep = sleep
         self.per_host = per_host
         self.counts: Counter[str] = Counter()  # requests sent, by host (benchmarks, tests)
+        self.job = Deadline(
+            config.job_timeout_s,
+            "JOB_DEADLINE",
+            f"not asked: this scan used up its {config.job_timeout_s:g} s for registry requests",
+        )
         self._challenges: dict[tuple[str, str, int], Challenge] = {}
         self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._probes: dict[str, threading.Lock] = {}
+        self._answered: set[str] = set()  # hosts that have answered at least once
+        self._failures: dict[str, tuple[int, float, str]] = {}  # host -> (in a row, open until, why)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -354,9 +375,9 @@ class Client:
             realm = httpx.URL(ch.params.get("realm", ""))
         except httpx.InvalidURL:
             return None
+        if not _realm_is_ours(ep, realm) and realm.scheme != "https":
+            return None  # never onto plain http the operator did not choose
         trusted = ep.base.host if ep.configured else None
-        if realm.scheme != "https" and not (ep.configured and realm.host == ep.base.host):
-            return None
         return ep.credentials if realm_may_receive(ep.base.host, realm.host, trusted) else None
 
     def _authorization(
@@ -380,7 +401,7 @@ class Client:
             realm = httpx.URL(ch.params["realm"])
         except httpx.InvalidURL as exc:
             raise Blocked("the token realm is not a URL") from exc
-        if ep.configured and realm.host == ep.base.host:  # the operator's host runs its token server
+        if _realm_is_ours(ep, realm):  # the operator's host runs its token server
             self.backend.trust(*origin(realm))
         params = {"scope": scope}
         if ch.params.get("service"):
@@ -428,61 +449,186 @@ class Client:
             if origin(url) != auth_origin:
                 headers.pop("Authorization", None)  # never again, even if a later hop comes back
                 auth_origin = None
+            host = url.netloc.decode("ascii", "replace").lower()
             try:
                 check_url(url, self.backend)
-                with self._slot(url.host):
-                    timeout = min(self.config.timeout_s, deadline.remaining())
+                with self._slot(host, deadline):
+                    self._admit(host, url.host)
+                    at = min(deadline.at, self.job.at)
+                    timeout = min(self.config.timeout_s, self._left(deadline))
                     request = self.http.build_request(method, url, headers=headers, timeout=timeout)
                     self.counts[url.host] += 1
-                    response = self.http.send(request, stream=True)
-                    try:
-                        location = response.headers.get("location")
-                        if response.status_code in _REDIRECTS and location:
-                            nxt = url.join(location)
-                            if url.scheme == "https" and nxt.scheme != "https":
-                                raise Blocked("a redirect to plain http")
-                            url = nxt
-                            continue
-                        if method == "HEAD":
-                            response.read()  # empty; lets h11 finish so the connection is reused
-                            body = b""
-                        else:
-                            body = _read(response, cap, deadline)
-                        return response.status_code, response.headers, body, url
-                    finally:
-                        response.close()
+                    with self.backend.deadline(at):
+                        response = self.http.send(request, stream=True)
+                        try:
+                            location = response.headers.get("location")
+                            self._answered_by(host)
+                            if response.status_code in _REDIRECTS and location:
+                                nxt = url.join(location)
+                                if url.scheme == "https" and nxt.scheme != "https":
+                                    raise Blocked("a redirect to plain http")
+                                url = nxt
+                                continue
+                            if method == "HEAD":
+                                response.read()  # empty; lets h11 finish so the connection is reused
+                                body = b""
+                            else:
+                                body = _read(response, cap, deadline, self.job)
+                            return response.status_code, response.headers, body, url
+                        finally:
+                            response.close()
             except EgressDenied as exc:
                 raise Blocked(str(exc)) from None
             except httpx.TimeoutException:
-                raise Unreachable(f"timeout talking to {url.host}", "TIMEOUT") from None
+                self._failed(host, "timeout")
+                log.info("timeout talking to %s", host)
+                self._left(deadline)  # the deadline, when that is what ended it
+                raise Unreachable("timeout talking to the registry", "TIMEOUT") from None
             except httpx.InvalidURL:
                 raise Blocked("an invalid URL") from None
             except httpx.HTTPError as exc:
-                raise Unreachable(f"cannot reach {url.host}: {type(exc).__name__}", "CONNECT") from None
+                self._failed(host, type(exc).__name__)
+                log.info("cannot reach %s: %s", host, type(exc).__name__)
+                # the host may be the operator's own mirror: findings reach PR bodies, logs do not
+                raise Unreachable(f"cannot reach the registry ({type(exc).__name__})", "CONNECT") from None
         raise Blocked(f"more than {MAX_REDIRECTS} redirects")
 
+    def _left(self, deadline: Deadline) -> float:
+        """Seconds left for this reference within the job (raises when none are)."""
+        return min(self.job.remaining(), deadline.remaining())
+
+    def _admit(self, host: str, name: str) -> None:
+        """Refuse a request the per-host cap or an open breaker rules out (under the host slot).
+        ``host`` is host[:port] (the breaker's unit), ``name`` the host name (the cap's)."""
+        with self._lock:
+            failure = self._failures.get(host)
+            if failure is not None and failure[1] > time.monotonic():
+                raise Unreachable(
+                    f"not asked: the registry did not answer earlier in this scan ({failure[2]})",
+                    "HOST_DOWN",
+                )
+            if self.counts[name] >= self.config.max_requests_per_host:
+                raise Unreachable(
+                    f"not asked: this scan reached its cap of {self.config.max_requests_per_host} "
+                    "requests to this registry (network.max_requests_per_host)",
+                    "HOST_CAP",
+                )
+
+    def _answered_by(self, host: str) -> None:
+        with self._lock:
+            self._answered.add(host)
+            self._failures.pop(host, None)
+
+    def _failed(self, host: str, why: str) -> None:
+        """Count a failure to answer; open the breaker at once for a host that never answered."""
+        with self._lock:
+            row = self._failures.get(host, (0, 0.0, why))[0] + 1
+            limit = BREAKER_FAILURES if host in self._answered else 1
+            until = time.monotonic() + BREAKER_S if row >= limit else 0.0
+            self._failures[host] = (row, until, why)
+
     @contextmanager
-    def _slot(self, host: str) -> Iterator[None]:
+    def _slot(self, host: str, deadline: Deadline) -> Iterator[None]:
+        """At most ``per_host`` requests in flight per host; until a host has answered once, only
+        one (so a dead host is found out by one request, not by a wave of them)."""
         with self._lock:
             slot = self._slots.setdefault(host, threading.BoundedSemaphore(self.per_host))
-        with slot:
-            yield
+            probe = self._probes.setdefault(host, threading.Lock())
+        held = None
+        if host not in self._answered:
+            if not probe.acquire(timeout=self._left(deadline)):
+                self._left(deadline)
+                raise Unreachable("timeout waiting to talk to the registry", "TIMEOUT")
+            held = probe
+            if host in self._answered:  # it answered someone while we waited: go in parallel
+                probe.release()
+                held = None
+        try:
+            if not slot.acquire(timeout=self._left(deadline)):
+                self._left(deadline)
+                raise Unreachable("timeout waiting to talk to the registry", "TIMEOUT")
+            try:
+                yield
+            finally:
+                slot.release()
+        finally:
+            if held is not None:
+                held.release()
 
 
-def _read(response: httpx.Response, cap: int, deadline: Deadline) -> bytes:
-    """The decoded body, refused past ``cap`` bytes or the deadline (checked per chunk)."""
+def _realm_is_ours(ep: Endpoint, realm: httpx.URL) -> bool:
+    """Whether a token realm belongs to the operator's configured endpoint: its host, over
+    https, or over plain http only when the operator configured that host as plain http."""
+    if not ep.configured or realm.host != ep.base.host:
+        return False
+    return realm.scheme == "https" or (realm.scheme == "http" and ep.base.scheme == "http")
+
+
+def _read(response: httpx.Response, cap: int, deadline: Deadline, job: Deadline) -> bytes:
+    """The decoded body, refused past ``cap`` bytes on the wire or decoded, or past a deadline.
+
+    We decode ourselves (httpx would inflate a whole network read at once, before any check):
+    each ``Content-Encoding`` layer yields at most 64 KiB at a time, and we count as we go.
+    """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
+    if response.is_stream_consumed:  # built in memory (httpx.MockTransport): httpx decoded it
+        if len(response.content) > cap:
+            raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
+        return response.content
+    names = [
+        n.strip().lower()
+        for value in response.headers.get_list("content-encoding")
+        for n in value.split(",")
+        if n.strip() and n.strip().lower() != "identity"
+    ]
+    if len(names) > MAX_ENCODINGS or any(n not in _ENCODINGS for n in names):
+        shown = ", ".join(n[:20] for n in names[:4])
+        raise Unreachable(f"unsupported response encoding ({shown})", "ENCODING")
+    wire = 0
+
+    def raw() -> Iterator[bytes]:
+        nonlocal wire
+        for chunk in response.iter_raw():
+            wire += len(chunk)
+            if wire > cap:
+                raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
+            job.remaining()
+            deadline.remaining()
+            yield chunk
+
+    pieces: Iterator[bytes] = raw()
+    for name in reversed(names):  # the last encoding listed was applied last
+        pieces = _inflate(pieces, _ENCODINGS[name])
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
-        chunks.append(chunk)
-        deadline.remaining()
+    try:
+        for piece in pieces:
+            size += len(piece)
+            if size > cap:
+                raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
+            chunks.append(piece)
+    except zlib.error:
+        raise Unreachable("a response body that does not decode", "ENCODING") from None
     return b"".join(chunks)
+
+
+def _inflate(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:
+    """One decoding layer, producing at most ``_PIECE`` bytes per step however small the input."""
+    d = zlib.decompressobj(wbits)
+    for chunk in chunks:
+        data = chunk
+        while data and not d.eof:
+            out = d.decompress(data, _PIECE)
+            data = d.unconsumed_tail
+            if out:
+                yield out
+    while not d.eof:
+        out = d.decompress(b"", _PIECE)  # output zlib still holds
+        if not out:
+            break
+        yield out
 
 
 def _retry_after(value: str | None) -> float | None:

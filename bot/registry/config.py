@@ -14,13 +14,20 @@ rules: [/etc/pullable/rules]                     # more rule directories, merged
 network:
   allow: ["10.20.0.0/16"]                        # private ranges repository-named hosts may reach
   timeout_s: 10                                  # per operation; a reference gets 3x in total
+  job_timeout_s: 900                             # every registry request of one scan, in total
+  max_references: 5000                           # distinct references checked per scan
+  max_requests_per_host: 10000                   # requests to one registry host per scan
 ```
 
 ``endpoint`` serves the same repository paths as the host it stands for: ``/v2/<name>/...`` is
 appended to it. Endpoints are trusted (any port, plain http allowed, no address check), which is
 how tests point Pullable at ``http://127.0.0.1:PORT``. Credentials are matched to the exact
 normalised host only (``docker.io``, ``index.docker.io`` and ``registry-1.docker.io`` are one
-host). Every mistake raises :class:`ConfigError` naming the key, so the CLI can exit 2 with it.
+host). The caps bound what one repository can make Pullable do (a 700 KB compose file can name
+20,000 images): references past ``max_references`` are reported ``unchecked``, requests past
+``max_requests_per_host`` fail as ``unreachable`` (code ``HOST_CAP``), and past ``job_timeout_s``
+as ``unreachable`` (code ``JOB_DEADLINE``); the findings say which cap was hit. Every mistake
+raises :class:`ConfigError` naming the key, so the CLI can exit 2 with it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ from bot.registry.guard import Network
 from bot.registry.hosts import DOCKER_HUB, HUB_ALIASES, ConfigError, Credentials, normalise_host
 
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_JOB_TIMEOUT_S = 900.0
+DEFAULT_MAX_REFERENCES = 5_000
+DEFAULT_MAX_REQUESTS_PER_HOST = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,9 @@ class RegistryConfig:
     rules: tuple[str, ...] = ()  # operator rule directories or files (the rule table reads them)
     # Docker configs whose helpers are asked lazily, per host, for hosts without operator credentials.
     logins: tuple[dockerconfig.Source, ...] = field(default=(), compare=False, repr=False)
+    job_timeout_s: float = DEFAULT_JOB_TIMEOUT_S
+    max_references: int = DEFAULT_MAX_REFERENCES
+    max_requests_per_host: int = DEFAULT_MAX_REQUESTS_PER_HOST
 
     @classmethod
     def load(cls, path: str) -> RegistryConfig:
@@ -113,7 +126,11 @@ class RegistryConfig:
         for host, creds in auths.items():
             hosts.setdefault(host, HostConfig(host, None, creds))
         network = _mapping(top.get("network") or {}, "network")
-        _known(network, "network.", {"allow", "timeout_s"})
+        _known(
+            network,
+            "network.",
+            {"allow", "timeout_s", "job_timeout_s", "max_references", "max_requests_per_host"},
+        )
         allow_raw = network.get("allow") or []
         if not isinstance(allow_raw, list):
             raise ConfigError("network.allow: must be a list of networks")
@@ -126,7 +143,20 @@ class RegistryConfig:
         timeout = network.get("timeout_s", DEFAULT_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
             raise ConfigError("network.timeout_s: must be a number of seconds between 0 and 300")
-        return cls(hosts, docker_config, tuple(allow), float(timeout), rules, logins)
+        job = network.get("job_timeout_s", DEFAULT_JOB_TIMEOUT_S)
+        if isinstance(job, bool) or not isinstance(job, int | float) or not 0 < job <= 86_400:
+            raise ConfigError("network.job_timeout_s: must be a number of seconds between 0 and 86400")
+        return cls(
+            hosts,
+            docker_config,
+            tuple(allow),
+            float(timeout),
+            rules,
+            logins,
+            job_timeout_s=float(job),
+            max_references=_count(network, "max_references", DEFAULT_MAX_REFERENCES),
+            max_requests_per_host=_count(network, "max_requests_per_host", DEFAULT_MAX_REQUESTS_PER_HOST),
+        )
 
     def with_docker_login(self, path: str | Path, warn: dockerconfig.Warn | None = None) -> RegistryConfig:
         """This configuration plus a Docker login file (the CLI user's own): its ``auths`` and
@@ -202,6 +232,13 @@ def _endpoint(value: object, where: str) -> str:
     if url.userinfo or url.query or url.fragment:
         raise ConfigError(f"{where}: no credentials, query or fragment (use username/password_env)")
     return str(url).rstrip("/")
+
+
+def _count(network: Mapping[str, Any], key: str, default: int) -> int:
+    value = network.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"network.{key}: must be a whole number above 0")
+    return value
 
 
 def _mapping(value: object, where: str) -> Mapping[str, Any]:

@@ -8,16 +8,25 @@ as strings is not enough (``2130706433``, ``127.1`` and DNS rebinding all pass s
 Origins the operator configured are trusted, and so are addresses inside ``network.allow``; an
 origin marked with :meth:`GuardedBackend.trust_in_range` (chart repositories on another port or
 plain http) is contacted only when every address its name resolves to lies inside those ranges.
+
+Every socket operation (resolve, connect, TLS handshake, each read and write) is also bounded by
+the calling thread's deadline (:meth:`GuardedBackend.deadline`): httpx's timeouts are per
+operation, so a peer dripping one header byte at a time, or a resolver that takes minutes, would
+otherwise hold a request for as long as it likes.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpcore
 import httpx
@@ -119,6 +128,42 @@ def _origin(host: str, port: int) -> tuple[str, int]:
     return (host.strip("[]").lower(), port)
 
 
+# getaddrinfo has no timeout: it runs here, and the caller stops waiting at its deadline. Few
+# threads: a resolver that hangs for everyone makes lookups wait (and time out), never pile up.
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="pullable-dns")
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every operation ends by the deadline of the thread using it (a pooled
+    connection serves many requests, each with its own deadline)."""
+
+    def __init__(self, inner: httpcore.NetworkStream, backend: GuardedBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._backend.budget(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._backend.budget(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        # CPython bounds the whole handshake by one timeout (not each read): a drip cannot stretch it
+        budget = self._backend.budget(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, budget), self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class GuardedBackend(httpcore.SyncBackend):
     """httpcore network backend that resolves once, checks every answer and connects to it."""
 
@@ -128,6 +173,48 @@ class GuardedBackend(httpcore.SyncBackend):
         self._trusted: dict[tuple[str, int], str] = {}
         self._in_range: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextmanager
+    def deadline(self, at: float) -> Iterator[None]:
+        """Bound every network operation of this thread by ``at`` (``time.monotonic``) while
+        inside; nested deadlines keep the earliest."""
+        previous: float | None = getattr(self._local, "at", None)
+        self._local.at = at if previous is None else min(previous, at)
+        try:
+            yield
+        finally:
+            self._local.at = previous
+
+    def budget(self, timeout: float | None, expired: type[Exception]) -> float | None:
+        """``timeout`` shortened to what is left of this thread's deadline; raises ``expired``
+        when nothing is."""
+        at: float | None = getattr(self._local, "at", None)
+        if at is None:
+            return timeout
+        left = at - time.monotonic()
+        if left <= 0:
+            raise expired("deadline exceeded")
+        return left if timeout is None else min(timeout, left)
+
+    def resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+        """The addresses of ``host``, within the deadline (an IP literal is its own answer)."""
+        try:
+            return [str(ipaddress.ip_address(host.strip("[]")))]
+        except ValueError:
+            pass
+        wait = self.budget(timeout, httpcore.ConnectTimeout)
+        future = _RESOLVER.submit(
+            socket.getaddrinfo, host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        try:
+            infos = future.result(timeout=wait)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise httpcore.ConnectTimeout(f"resolving {host} took too long") from None
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
+        return [str(sockaddr[0]).split("%", 1)[0] for *_, sockaddr in infos]
 
     def trust(self, scheme: str, host: str, port: int) -> None:
         """Mark an operator-configured origin: any port, no address check, its scheme only."""
@@ -159,19 +246,14 @@ class GuardedBackend(httpcore.SyncBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         """Refuse, or connect to an address that was checked (never resolve twice)."""
-        if self.is_trusted(host, port):
-            return super().connect_tcp(host, port, timeout, local_address, socket_options)
-        in_range = _origin(host, port) in self._in_range
-        if port not in self.ports and not in_range:
+        trusted = self.is_trusted(host, port)
+        in_range = not trusted and _origin(host, port) in self._in_range
+        if not trusted and port not in self.ports and not in_range:
             raise EgressDenied(f"port {port} is not allowed for {host}")
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}") from exc
         ips: list[str] = []
-        for *_, sockaddr in infos:
-            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-            if ip_is_forbidden(ip, self.allow):
+        for answer in self.resolve(host, port, timeout):
+            ip = ipaddress.ip_address(answer)
+            if not trusted and ip_is_forbidden(ip, self.allow):
                 raise EgressDenied(f"{host} resolves to an address Pullable will not contact")
             if in_range and not ip_in_ranges(ip, self.allow):
                 raise EgressDenied(f"{host} resolves outside network.allow (port {port})")
@@ -181,9 +263,17 @@ class GuardedBackend(httpcore.SyncBackend):
         last: Exception | None = None
         for addr in dict.fromkeys(ips):
             try:
-                return super().connect_tcp(addr, port, timeout, local_address, socket_options)
+                stream = super().connect_tcp(
+                    addr,
+                    port,
+                    self.budget(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
             except httpcore.ConnectError as exc:  # try the next checked address
                 last = exc
+                continue
+            return _DeadlineStream(stream, self)
         assert last is not None
         raise last
 

@@ -9,6 +9,7 @@ This module sits below :mod:`bot.registry`: it states what it needs from a regis
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import re
 import string
@@ -49,6 +50,7 @@ class Options:
     enable: frozenset[str] = frozenset()
     disable: frozenset[str] = frozenset()
     params: Mapping[str, Mapping[str, str | bool | float]] = field(default_factory=dict)
+    min_release_age_s: float = 0.0  # a target younger than this is not proposed (S17)
 
     def enabled(self, rule: Rule) -> bool:
         if rule.id in self.disable:
@@ -345,6 +347,7 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
         )
     if not digest or not is_digest(digest):
         raise _Unverified(f"{target} resolved but its registry gave no usable digest")
+    _old_enough(a, target)
     if write_digest:
         # A digest written into a file is the hash of the manifest bytes, never what a header
         # claims: a registry whose Docker-Content-Digest disagrees with its body gets no pin.
@@ -355,6 +358,37 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
             )
         return target.with_digest(digest), digest, res.evidence.checked_at
     return target, digest, res.evidence.checked_at
+
+
+def _old_enough(a: _Attempt, target: Reference) -> None:
+    """Hold back a target created less than ``min_release_age_s`` ago (a tag pushed minutes ago
+    may be a mistake or an attack, and is often retracted). The creation time is the image
+    config's ``created``, asked only for the chosen target; a lookup that cannot tell (no
+    ``created`` method, no such field) holds nothing back."""
+    minimum = a.opts.min_release_age_s
+    created = getattr(a.lookup, "created", None)
+    if minimum <= 0 or created is None:
+        return
+    try:
+        when = created(str(target))
+    except Exception:  # noqa: BLE001 - an unknown age is no reason to hold a fix back
+        return
+    if when is None:
+        return
+    age = (dt.datetime.now(dt.UTC) - when).total_seconds()
+    if age < minimum:
+        raise _Unverified(
+            f"{target} was published {_span(max(age, 0))} ago, under the minimum release age of "
+            f"{_span(minimum)} (minimum_release_age); it will be proposed once it is older"
+        )
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return "moments"
 
 
 def _choose_tag(a: _Attempt) -> str | None:

@@ -14,6 +14,7 @@ recurses and segfaults around 8-30k levels), control and bidi characters, too ma
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -53,6 +54,7 @@ MAX_DEPTH = 128  # deeper than any real manifest or values file (CRD schemas rea
 MAX_NODES = 250_000  # per file; bounds walk time whatever aliases do
 MAX_DOCS = 2_000
 _FLOW_SUSPECT = 512  # above this many [ { in a document, measure nesting before composing
+_CHAIN_SUSPECT = 48  # ...or when a line starts with this many columns of indentation and - ? :
 
 STR = "tag:yaml.org,2002:str"
 INT = "tag:yaml.org,2002:int"
@@ -61,7 +63,6 @@ NULL = "tag:yaml.org,2002:null"
 
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
-_COMPACT = re.compile(r"^[ \t]*(?:[-?][ \t]+){16}", re.M)
 _PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t\r\n]+)+")  # node anchor and tag, then space
 
 
@@ -168,8 +169,7 @@ _last = threading.local()
 
 
 def _compose(chunk: str, first_line: int) -> list[Node]:
-    if chunk.count("[") + chunk.count("{") > _FLOW_SUSPECT or _COMPACT.search(chunk):
-        _check_depth(chunk, first_line)
+    check_depth(chunk, first_line)
     try:
         return [n for n in yaml.compose_all(chunk, Loader=_Loader) if n is not None]
     except yaml.MarkedYAMLError as exc:
@@ -180,12 +180,53 @@ def _compose(chunk: str, first_line: int) -> list[Node]:
         raise YamlRejected(f"invalid YAML: {type(exc).__name__}") from None
 
 
-def _check_depth(chunk: str, first_line: int) -> None:
-    """Measure nesting with libyaml's event parser, which keeps its own stack (no recursion),
-    and stops early; only then is the recursive composer allowed near the text."""
+def depth_bound(chain: int = _CHAIN_SUSPECT, flows: int = _FLOW_SUSPECT) -> int:
+    """The deepest nesting a text that passes :func:`needs_depth_check` can reach in libyaml.
+
+    A block collection starts where a line's content starts, after its indentation and any
+    compact ``- ``, ``? ``, ``: `` indicators (a ``&anchor`` or ``!tag`` ends that run: libyaml
+    refuses a block collection after one on the same line). Each level sits further right than
+    its parent, except a sequence that is a mapping's value, which may share its column: so two
+    levels per column. Flow collections add at most one level per bracket in the text.
+    """
+    return 2 * chain + flows
+
+
+@functools.lru_cache(maxsize=8)
+def _deep_line(columns: int) -> re.Pattern[str]:
+    # any of libyaml's line breaks starts a line; the BOM takes a column
+    return re.compile(f"(?:^|[\r\x85\u2028\u2029])[ \t\ufeff?:-]{{{columns}}}", re.M)
+
+
+def needs_depth_check(text: str, chain: int = _CHAIN_SUSPECT, flows: int = _FLOW_SUSPECT) -> bool:
+    """Whether ``text`` might nest deeper than :func:`depth_bound` (a cheap, sound test: it
+    over-counts, never under-counts, so the measured path runs only on suspicious text)."""
+    return text.count("[") + text.count("{") > flows or _deep_line(chain).search(text) is not None
+
+
+def check_depth(text: str, first_line: int = 1) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` before libyaml's recursive composer sees it.
+
+    The composer recurses once per level and segfaults around 8-30k levels on PyYAML 6.0.3 (6.0.4
+    stops at 1000 itself); this bound is ours, whatever the installed libyaml does: text that
+    passes the cheap test nests at most :func:`depth_bound` (~600) levels, and anything else is
+    measured with the event parser, which keeps its own stack (no recursion) and stops early.
+    """
+    if not needs_depth_check(text):
+        return
+    error_at = _measure_depth(text, first_line)
+    if error_at:
+        # libyaml refused before our bound (its own limit scans ahead of the events it gives):
+        # measure what comes before its complaint, so the refusal names our limit
+        _measure_depth(text[:error_at], first_line)
+
+
+def _measure_depth(text: str, first_line: int) -> int:
+    """Raise past MAX_DEPTH; else where libyaml stopped on an error (0 when it did not): the
+    composer will report a syntax error with its position."""
     depth = 0
     try:
-        for ev in yaml.parse(chunk, Loader=_Loader):
+        for ev in yaml.parse(text, Loader=_Loader):
             if isinstance(ev, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -193,8 +234,12 @@ def _check_depth(chunk: str, first_line: int) -> None:
                     raise YamlRejected(f"nesting deeper than {MAX_DEPTH} levels at line {line}")
             elif isinstance(ev, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return mark.index if mark else 0
     except yaml.YAMLError:
-        return  # the composer will report the syntax error with its position
+        return 0
+    return 0
 
 
 # --- pre-filters -----------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def create_app(
             return answer(event_label, "too_large", 413)
         if len(body) > MAX_BODY:  # a chunked body cut at MAX_CONTENT_LENGTH
             return answer(event_label, "too_large", 413)
-        if not signature_ok(secret, body, request.headers.get("X-Hub-Signature-256")):
+        sig = request.headers.get("X-Hub-Signature-256", "")
+        if not signature_ok(secret, body, sig):
             return answer(event_label, "unauthorized", 401)
         if request.mimetype != "application/json":
             return answer(event_label, "unsupported_media_type", 415)
@@ -96,9 +97,12 @@ def create_app(
         action = payload.get("action") if isinstance(payload.get("action"), str) else None
         if not routes.handles(event, action):
             return answer(event, "ignored", 200)
+        # the delivery id header is not signed: a captured body replayed under fresh ids is
+        # recognised by what the signature covers
+        signed = "signed-" + hashlib.sha256(body + b"\n" + sig.encode()).hexdigest()
         try:
             with logs.context(delivery=delivery):
-                job = q.accept(delivery, event, action, payload)
+                job = q.accept(delivery, event, action, payload, signed)
         except Exception:
             log.exception("could not record delivery %s", delivery)
             return answer(event, "error", 503, error="queue unavailable; redeliver later")
@@ -179,6 +183,8 @@ def serve(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``pullable serve``: gunicorn on HOST:PORT (default 127.0.0.1:3000)."""
     from gunicorn.app.base import BaseApplication
 
+    from bot.web.worker import THREADS, WORKERS
+
     del argv
     settings = Settings.from_env()
     settings.require_webhook_secret()  # fail here, not in a forked gunicorn worker
@@ -196,9 +202,9 @@ def serve(argv: Sequence[str] | None = None) -> int:
     class _Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", 2)
-            self.cfg.set("threads", 4)
-            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("workers", WORKERS)
+            self.cfg.set("threads", THREADS)  # slow clients each hold one, for a bounded time
+            self.cfg.set("worker_class", "bot.web.worker.IntakeWorker")
             self.cfg.set("loglevel", settings.python_log_level.lower())
             logging_config = logs.gunicorn_config(settings.python_log_level, settings.log_format)
             self.cfg.set("logconfig_dict", logging_config)

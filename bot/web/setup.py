@@ -1,7 +1,13 @@
 """``GET /setup``: create the GitHub App from ``app.yml`` through GitHub's manifest flow, as Probot
 does. Only served while ``APP_ID`` is unset, so a running App never shows or makes credentials.
 
-1. ``/setup`` renders a form that POSTs the manifest to ``{GITHUB_URL}/settings/apps/new``
+While it is unset, anyone who reaches the server could otherwise use the page: register an App of
+their own whose credentials we would then save, or replace the operator's state with every GET.
+So the page needs a one-time token the web process writes to ``{PULLABLE_DATA_DIR}/setup-token``
+(shared by every worker process) and logs at start, as ``/setup?token=...``; the state made for it
+is kept until used; a successful exchange removes both.
+
+1. ``/setup?token=...`` renders a form that POSTs the manifest to ``{GITHUB_URL}/settings/apps/new``
    (your personal account) or ``{GITHUB_URL}/organizations/<org>/settings/apps/new`` (``GH_ORG``,
    or the organisation chosen on the page) with a one-time ``state``. The App is private
    (``public: false``), and GitHub lets a private App be installed only on the account that owns
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -26,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
 from markupsafe import escape
 
 from bot.settings import Settings
 
 blueprint = Blueprint("setup", __name__)
+log = logging.getLogger(__name__)
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _ORG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")  # GitHub's login rule
@@ -67,6 +76,42 @@ def _state_file(settings: Settings) -> Path:
     return settings.data_dir / "setup-state"
 
 
+def _token_file(settings: Settings) -> Path:
+    return settings.data_dir / "setup-token"
+
+
+def _secret_file(path: Path) -> str:
+    """The value in ``path``, made once (mode 0600) by whichever process gets there first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(24)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@blueprint.record_once
+def _announce(state: BlueprintSetupState) -> None:
+    """While the App is not registered, make the setup token and say where to use it."""
+    settings: Settings = state.app.extensions["pullable.settings"]
+    if settings.app_id:
+        return
+    token = _secret_file(_token_file(settings))
+    log.warning(
+        "Pullable is not registered yet: open /setup?token=%s on this server to create the App", token
+    )
+
+
+def _token_ok(settings: Settings) -> bool:
+    path = _token_file(settings)
+    expected = path.read_text().strip() if path.is_file() else ""
+    given = request.args.get("token", "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), given.encode())
+
+
 def _page(title: str, body: str, status: int = 200) -> Response:
     html = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head>"
@@ -93,12 +138,17 @@ def setup() -> Response:
     settings = _settings()
     if settings.app_id:
         return _page("Pullable is set up", "<p>APP_ID is set; the setup page is closed.</p>", 404)
+    if not _token_ok(settings):
+        return _page(
+            "Setup needs its link",
+            "<p>Open the <code>/setup?token=...</code> link from the server's log.</p>",
+            403,
+        )
+    token = request.args.get("token", "")
     org = (request.args.get("org", settings.gh_org)).strip()
     if org and not _ORG.fullmatch(org):
         return _page("Not an organisation name", f"<p>{escape(org)!s} is not a GitHub login.</p>", 400)
-    state = secrets.token_urlsafe(24)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _state_file(settings).write_text(state)
+    state = _secret_file(_state_file(settings))  # kept until used: another GET does not replace it
     base = public_url(settings)
     m = manifest(settings, base)
     under = f" under {escape(org)}" if org else ""
@@ -107,7 +157,10 @@ def setup() -> Response:
             f"<p>Owner: the organisation <b>{escape(org)}</b>. The App will be installable on"
             f" {escape(org)} (you need to be one of its owners to register it).</p>"
         )
-        other = "<p><a href='/setup?org='>Register it under your personal account instead</a></p>"
+        other = (
+            f"<p><a href='/setup?org=&amp;token={escape(token)}'>Register it under your personal"
+            " account instead</a></p>"
+        )
     else:
         owner = (
             "<p>Owner: <b>your personal account</b>. The App is private (<code>public: false</code>"
@@ -115,7 +168,8 @@ def setup() -> Response:
         )
         other = (
             "<p>To install it on an organisation, register it under that organisation:</p>"
-            "<form action='/setup' method='get'><label>Organisation <input name='org'"
+            "<form action='/setup' method='get'>"
+            f"<input type='hidden' name='token' value='{escape(token)}'><label>Organisation <input name='org'"
             " pattern='[A-Za-z0-9-]{1,39}' required></label> <button type='submit'>Use this"
             " organisation</button></form>"
         )
@@ -151,7 +205,6 @@ def callback() -> Response:
         or not _CODE.fullmatch(code)
     ):
         return _page("Setup link expired", "<p>Start again from <a href='/setup'>/setup</a>.</p>", 400)
-    sf.unlink()
     url = f"{settings.github_api_url}/app-manifests/{code}/conversions"
     try:
         r = httpx.post(url, headers={"Accept": "application/vnd.github+json"}, timeout=30)
@@ -159,6 +212,8 @@ def callback() -> Response:
         return _page("GitHub did not answer", f"<p>{escape(type(exc).__name__)}</p>", 502)
     if r.status_code != 201:
         return _page("GitHub refused the code", f"<p>HTTP {r.status_code}. Start again.</p>", 502)
+    for used in (sf, _token_file(settings)):  # single use: setup is done
+        used.unlink(missing_ok=True)
     app = r.json()
     values = {
         "APP_ID": str(app["id"]),

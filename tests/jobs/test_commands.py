@@ -54,6 +54,20 @@ def verb(body: str) -> str | None:
         ("/pullable ignore Not_An/Image!", None),
         ("/pullable ignore a_b.c/x", "unknown"),  # image-like but Docker refuses it
         ("/pullable frobnicate a b", None),
+        # issue 11 item 10: what renders invisibly (or not as a paragraph) is not a command
+        ("<!-- a --><!--\n/pullable rescan\n-->", None),  # a comment opened after another closed
+        ("Note <!-- hidden\n/pullable rescan\n--> done", None),  # a comment inside a paragraph
+        ("<pre>\n/pullable rescan\n</pre>", None),
+        ("<pre>\n\n/pullable rescan\n\n</pre>", None),  # blank lines do not end a <pre> block
+        ("- ```\n  /pullable rescan\n  ```", None),  # a fence opened in a list item
+        ("1. step\n\n   ~~~\n   /pullable rescan\n   ~~~", None),
+        ("> quoted\n/pullable rescan", None),  # lazy continuation: still inside the quote
+        ("> quoted\n> more\n/pullable rescan", None),
+        ("- > quoted\n  /pullable rescan", None),
+        ("*/pullable rescan*", None),  # marked-up lines are not commands
+        ("> quoted\n\n/pullable rescan", "rescan"),  # a blank line ends the quote
+        ("<!-- note -->\n\n/pullable rescan", "rescan"),
+        ("```\ncode\n```\n/pullable rescan", "rescan"),
     ],
 )
 def test_what_counts_as_a_command(body: str, expected: str | None) -> None:

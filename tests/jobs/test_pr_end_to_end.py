@@ -90,8 +90,13 @@ def test_push_opens_then_updates_one_pr_and_redelivery_duplicates_nothing(world)
 
     # the same delivery again (GitHub's redelivery keeps its id): nothing runs
     _deliver(settings, queue, first, fresh=False)
-    # the same push under another id (a second hook, a manual resend): scanned again, no write
-    _deliver(settings, queue, fake.delivery("push", push.payload, app))
+    # the same signed bytes under another id: a replay, recognised by what is signed
+    replay = fake.delivery("push", push.payload, app)
+    r = create_app(settings, queue).test_client().post("/api/github/webhooks", data=replay.body,
+                                                       headers=replay.headers)  # fmt: skip
+    assert r.status_code == 200 and r.json["result"] == "duplicate"
+    # the same push in other bytes under another id (another delivery of it): scanned again, no write
+    _deliver(settings, queue, fake.delivery("push", {**push.payload, "pullable_test_copy": True}, app))
     assert _writes(fake) == writes and len(fake.pulls(repo, "all")) == 1
 
     # a second push with another rotten reference: the same PR, updated in place

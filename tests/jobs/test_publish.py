@@ -51,7 +51,7 @@ def test_opens_one_pr_with_exactly_the_changed_bytes(pr_world: PrWorld):
     row = "| `k8s/migrate.yaml:9` | `bitnami/kubectl:1.31` | `alpine/kubectl:1.33.4` | bitnami-kubectl |"
     assert row in body
     assert "Bitnami stopped publishing" in body  # the rule's why
-    assert "the tag does not exist (HTTP 404 MANIFEST_UNKNOWN)" in body  # what the registry said
+    assert "the tag does not exist (HTTP 404, MANIFEST_UNKNOWN)" in body  # what the registry said
     digest = w.registry.push("alpine/kubectl", "1.33.4")  # same content: same digest
     assert f"`docker.io/alpine/kubectl:1.33.4`: verified, digest `{digest}`, checked 20" in body
     assert "/pullable unignore <image>" in body

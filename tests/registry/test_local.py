@@ -297,3 +297,57 @@ def test_tokens_are_cached_per_scope(registry_token, token_images):
         assert server.requests == start + 1
         reg.check(r.ref("private/app", "1.0"))  # new scope: token first, no 401 round trip
         assert server.requests == start + 2
+
+
+def _push_created(r, repo: str, tag: str, created: str | None, platforms: tuple[str, ...] = ()) -> None:
+    """An OCI image whose config says when it was ``created`` (an index when ``platforms``)."""
+    import json
+
+    def image(plat: str) -> tuple[bytes, int]:
+        os_, arch = plat.split("/")[:2]
+        config = {"architecture": arch, "os": os_, "rootfs": {"type": "layers", "diff_ids": []}}
+        if created is not None:
+            config["created"] = created
+        data = json.dumps(config).encode()
+        digest = r.push_blob(repo, data)
+        body = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest,
+                       "size": len(data)},
+            "layers": [],
+        }).encode()  # fmt: skip
+        return body, len(body)
+
+    if not platforms:
+        body, _ = image("linux/amd64")
+        r.push_manifest(repo, tag, body, "application/vnd.oci.image.manifest.v1+json")
+        return
+    entries = []
+    for plat in platforms:
+        body, size = image(plat)
+        digest = r.push_manifest(repo, "sha256:" + hashlib.sha256(body).hexdigest(), body,
+                                 "application/vnd.oci.image.manifest.v1+json")  # fmt: skip
+        os_, arch = plat.split("/")[:2]
+        entries.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                        "size": size, "platform": {"os": os_, "architecture": arch}})  # fmt: skip
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": entries}).encode()  # fmt: skip
+    r.push_manifest(repo, tag, index, "application/vnd.oci.image.index.v1+json")
+
+
+def test_created_reads_the_image_config(registry_open):
+    """The minimum release age needs when an image was built: its config blob's ``created``
+    (through the index to a platform's manifest), nanoseconds and offsets allowed."""
+    import datetime as dt
+
+    r = registry_open
+    _push_created(r, "age/app", "1.0", "2026-12-06T23:59:58.123456789Z")
+    _push_created(r, "age/app", "2.0", "2026-12-01T10:00:00+02:00", platforms=("linux/arm64", "linux/amd64"))
+    _push_created(r, "age/app", "3.0", None)
+    _push_created(r, "age/app", "4.0", "not a date")
+    with registry_for(r) as reg:
+        assert reg.created(r.ref("age/app", "1.0")) == dt.datetime(2026, 12, 6, 23, 59, 58, 123456, dt.UTC)
+        assert reg.created(r.ref("age/app", "2.0")) == dt.datetime(2026, 12, 1, 8, 0, 0, tzinfo=dt.UTC)
+        assert reg.created(r.ref("age/app", "3.0")) is None
+        assert reg.created(r.ref("age/app", "4.0")) is None
+        assert reg.created(r.ref("age/app", "9.9")) is None

@@ -85,7 +85,11 @@ def test_a_scan_asks_each_question_once(registry_open, tmp_path):
     assert fixed == {r.ref("once/app", "2.0.1"): r.ref("once/app", "2.0.3"),
                      r.ref("once/app", "2.0.2"): r.ref("once/app", "2.0.3")}  # fmt: skip
     asked = [(m, p) for m, p, _, _ in seen.rows]
-    assert len(asked) == len(set(asked)) == 4  # 3 unique HEADs + 1 tag list; the target was one of them
+    # 3 unique HEADs + 1 tag list (the target was one of them), then the minimum release age's
+    # two questions about the chosen target only: its manifest and its config blob
+    age = [a for a in asked if a[0] == "GET" and ("/blobs/" in a[1] or a[1].endswith("/manifests/2.0.3"))]
+    assert len(age) == 2
+    assert len(asked) == len(set(asked)) == 6
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])

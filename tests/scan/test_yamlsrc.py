@@ -4,6 +4,8 @@ ending as a YamlRejected (never a crash, never an exponential walk)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.model import Role
 from bot.scan import yamlsrc as y
@@ -138,3 +140,86 @@ def test_node_limit() -> None:
     (doc,) = y.documents(text)
     with pytest.raises(y.YamlRejected, match="nodes"):
         list(y.walk(doc.root, limit=1000))
+
+
+# --- issue 11 item 1: the nesting bound is ours, whatever libyaml's version does -------------
+
+_OURS = f"nesting deeper than {y.MAX_DEPTH} levels"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- " * 20_000 + "x",
+        # a line starting with ':' (explicit value) once slipped past the compact pre-check and
+        # segfaulted PyYAML 6.0.3's composer
+        "apiVersion: v1\nkind: Pod\n? a\n: " + "- " * 200_000,
+        "? " * 20_000 + "x",
+        "\ufeff" + "- " * 20_000 + "x",  # libyaml counts the BOM as a column
+        "a:\r" + "- " * 20_000 + "x",  # a lone CR is a line break to libyaml
+        "b: " + "[" * 5_000,
+    ],
+)
+def test_deep_nesting_is_refused_by_our_bound(text: str) -> None:
+    with pytest.raises(y.YamlRejected, match=_OURS):
+        y.documents(text)
+
+
+def _libyaml_depth(text: str) -> int:
+    """The deepest nesting libyaml's event parser reaches before it stops (events before a syntax
+    error still reach the composer, which recurses on them)."""
+    import yaml
+
+    depth = deepest = 0
+    try:
+        for ev in yaml.parse(text, Loader=yaml.CSafeLoader):
+            if isinstance(ev, yaml.CollectionStartEvent):
+                depth += 1
+                deepest = max(deepest, depth)
+            elif isinstance(ev, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return deepest
+
+
+_PIECES = [
+    "- ",
+    "? ",
+    ": ",
+    "  ",
+    " ",
+    "\t",
+    "a: ",
+    "a:",
+    "x",
+    "&a ",
+    "!t ",
+    "--- ",
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    "\n",
+    "\r",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "|\n",
+    "'q'",
+    '"q": ',
+    "#c\n",
+]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.sampled_from(_PIECES), max_size=40), st.integers(2, 6), st.integers(0, 4))
+def test_depth_precheck_is_a_sound_upper_bound(pieces: list[str], chain: int, flows: int) -> None:
+    """When the cheap pre-check lets a text through to the composer unmeasured, libyaml cannot
+    nest it deeper than the bound the pre-check promises (2 levels per column of leading
+    indentation and indicators, plus one per flow bracket): checked on generated texts with
+    small thresholds."""
+    text = "".join(pieces)
+    if not y.needs_depth_check(text, chain=chain, flows=flows):
+        assert _libyaml_depth(text) <= y.depth_bound(chain, flows)

@@ -71,8 +71,9 @@ def test_deliveries_are_refused_while_app_id_is_unset(tmp_path: Path):
 
 def _host_seen(settings: Settings) -> str:
     client = create_app(settings).test_client()
+    token = (settings.data_dir / "setup-token").read_text().strip()  # written at start while unset
     r = client.get(
-        "/setup",
+        f"/setup?token={token}",
         base_url="http://127.0.0.1:3000",
         headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
     )

@@ -126,6 +126,26 @@ def test_redelivery_after_success_is_a_duplicate(client: FlaskClient, queue: Que
     assert post(client, d).json["result"] == "duplicate"
 
 
+def test_the_same_signed_body_under_new_delivery_ids_is_a_duplicate(client: FlaskClient, queue: Queue):
+    """A captured delivery replayed with fresh ``X-GitHub-Delivery`` values (the header is not
+    signed) is recognised by what is signed and runs once."""
+    d = deliver("push", push_to_default(), SECRET)
+    assert post(client, d).status_code == 202
+    for i in range(3):
+        r = post(client, d, **{"X-GitHub-Delivery": f"replayed-{i}"})
+        assert r.status_code == 200 and r.json["result"] == "duplicate"
+    assert jobs_recorded(queue) == 1
+    other = deliver("push", {**push_to_default(), "after": "f" * 40}, SECRET)
+    assert post(client, other).status_code == 202  # a different body is a different delivery
+
+
+def test_a_replay_of_a_failed_delivery_under_a_new_id_runs_again(client: FlaskClient, queue: Queue):
+    d = deliver("push", push_to_default(), SECRET)
+    first = queue.journal.claim(post(client, d).json["job"], lease=30)
+    queue.journal.finish(first, error="RuntimeError: handler raised")
+    assert post(client, d, **{"X-GitHub-Delivery": "after-failure"}).status_code == 202
+
+
 def test_body_over_25mb_with_content_length_is_413(client: FlaskClient, queue: Queue):  # W9
     body = b'{"a":"' + b"x" * MAX_BODY + b'"}'
     d = deliver("push", push_to_default(), SECRET)

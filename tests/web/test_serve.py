@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,60 @@ def test_chunked_body_over_the_cap_is_413_through_gunicorn(server: str):
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it may answer before the end
         conn.request("POST", "/api/github/webhooks", body=chunks, headers=headers, encode_chunked=True)
     assert conn.getresponse().status == 413
+
+
+class _Trickle:
+    """Slow clients: some drip header bytes, the rest send headers then a body one byte at a time."""
+
+    def __init__(self, port: int, bodies: int, headers: int, every: float = 0.5, lasting: float = 40) -> None:
+        import socket
+        import threading
+
+        self.stop = threading.Event()
+        self.socks: list[socket.socket] = []
+        for i in range(bodies + headers):
+            s = socket.create_connection(("127.0.0.1", port))
+            head = (
+                b"POST /api/github/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"X-GitHub-Event: push\r\nContent-Length: 100000\r\n\r\n"
+            )
+            s.sendall(head if i < bodies else head[:10])
+            self.socks.append(s)
+        self.dripping = threading.Thread(target=self._drip, args=(every, lasting), daemon=True)
+        self.dripping.start()
+
+    def _drip(self, every: float, lasting: float) -> None:
+        end = time.monotonic() + lasting
+        while not self.stop.is_set() and time.monotonic() < end:
+            for s in self.socks:
+                with contextlib.suppress(OSError):
+                    s.send(b"x")
+            self.stop.wait(every)
+
+    def close(self) -> None:
+        self.stop.set()
+        for s in self.socks:
+            s.close()
+
+
+def test_trickling_clients_do_not_stop_intake(server: str):
+    """24 connections trickling request bytes (16 in the body, 8 still in the headers) used to
+    hold every gunicorn thread, so GitHub's deliveries timed out at its 10 s; each signed delivery
+    must still be acknowledged promptly (the bound is generous: this is about availability)."""
+    port = int(server.rsplit(":", 1)[1])
+    slow = _Trickle(port, bodies=16, headers=8)
+    try:
+        time.sleep(1.0)  # let every slow connection reach a worker thread
+        for i in range(5):
+            payload = example("push", where=lambda p: p["ref"] == "refs/heads/master")
+            payload["after"] = f"{i:040x}"
+            d = deliver("push", payload, SECRET)
+            started = time.monotonic()
+            r = httpx.post(server + "/api/github/webhooks", content=d.body, headers=d.headers, timeout=10)
+            assert r.status_code == 202, r.text
+            assert time.monotonic() - started < 5
+    finally:
+        slow.close()
 
 
 def _app_env(tmp: Path, **extra: str) -> dict[str, str]:

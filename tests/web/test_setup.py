@@ -63,6 +63,16 @@ def _settings(tmp_path: Path, api: str, **kw: str) -> Settings:
     return replace(settings_for(tmp_path / "data", app_id=""), github_api_url=api, **kw)
 
 
+def _token(settings_or_client) -> str:
+    """The one-time setup token the web process wrote (and logged) at start."""
+    app = settings_or_client.application
+    return (app.extensions["pullable.settings"].data_dir / "setup-token").read_text().strip()
+
+
+def _get_setup(client):
+    return client.get(f"/setup?token={_token(client)}")
+
+
 def _form(text: str) -> tuple[str, dict]:
     action = html.unescape(re.search(r"<form action='([^']+)'", text).group(1))
     manifest = json.loads(html.unescape(re.search(r"name='manifest' value='([^']+)'", text).group(1)))
@@ -71,7 +81,8 @@ def _form(text: str) -> tuple[str, dict]:
 
 def test_setup_page_posts_the_manifest_from_app_yml(tmp_path: Path):
     settings = _settings(tmp_path, "https://ghe.example/api/v3", gh_org="acme")
-    r = create_app(settings).test_client().get("/setup", base_url="https://pullable.example")
+    client = create_app(settings).test_client()
+    r = client.get(f"/setup?token={_token(client)}", base_url="https://pullable.example")
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     action, manifest = _form(r.text)
     assert re.fullmatch(
@@ -93,7 +104,7 @@ def test_setup_page_posts_the_manifest_from_app_yml(tmp_path: Path):
 def test_callback_exchanges_the_code_and_shows_the_credentials(tmp_path: Path, github):
     api, calls = github
     client = create_app(_settings(tmp_path, api)).test_client()
-    action, _ = _form(client.get("/setup").text)
+    action, _ = _form(_get_setup(client).text)
     state = action.split("state=")[1]
     r = client.get(f"/setup/callback?code=good-code&state={state}")
     assert r.status_code == 200, r.text
@@ -115,7 +126,7 @@ def test_callback_exchanges_the_code_and_shows_the_credentials(tmp_path: Path, g
 def test_callback_refuses_a_bad_state_or_code(tmp_path: Path, github, query: str):
     api, calls = github
     client = create_app(_settings(tmp_path, api)).test_client()
-    state = _form(client.get("/setup").text)[0].split("state=")[1]
+    state = _form(_get_setup(client).text)[0].split("state=")[1]
     assert client.get("/setup/callback?" + query.format(state=state)).status_code == 400
     assert calls == []
 
@@ -123,8 +134,34 @@ def test_callback_refuses_a_bad_state_or_code(tmp_path: Path, github, query: str
 def test_github_refusing_the_code_is_reported(tmp_path: Path, github):
     api, _ = github
     client = create_app(_settings(tmp_path, api)).test_client()
-    state = _form(client.get("/setup").text)[0].split("state=")[1]
+    state = _form(_get_setup(client).text)[0].split("state=")[1]
     assert client.get(f"/setup/callback?code=expired&state={state}").status_code == 502
+
+
+def test_setup_needs_the_token_from_the_log_and_a_stranger_changes_nothing(tmp_path: Path, github, caplog):
+    """Anyone who can reach the server while APP_ID is unset could otherwise register an App of
+    their own through it (and have its credentials saved here) or keep replacing the operator's
+    one-time state with every GET."""
+    api, calls = github
+    with caplog.at_level("WARNING"):
+        client = create_app(_settings(tmp_path, api)).test_client()
+    token = _token(client)
+    assert f"/setup?token={token}" in caplog.text  # the operator finds the link in the log
+    state = _form(_get_setup(client).text)[0].split("state=")[1]
+    for stranger in ("/setup", "/setup?token=", "/setup?token=guess", f"/setup?token={token[:-1]}"):
+        assert client.get(stranger).status_code == 403
+    again = _form(_get_setup(client).text)[0].split("state=")[1]
+    assert again == state  # a GET does not replace the state the operator is using
+    assert client.get(f"/setup/callback?code=good-code&state={state}").status_code == 200
+    assert client.get(f"/setup?token={token}").status_code == 403  # single use: done
+    assert calls == [("/api/v3/app-manifests/good-code/conversions", "")]
+
+
+def test_the_token_is_shared_by_every_worker_process(tmp_path: Path):
+    settings = _settings(tmp_path, "https://ghe.example/api/v3")
+    first, second = create_app(settings).test_client(), create_app(settings).test_client()
+    assert _token(first) == _token(second)
+    assert second.get(f"/setup?token={_token(first)}").status_code == 200
 
 
 def test_setup_is_closed_once_the_app_exists(tmp_path: Path, github):
@@ -137,7 +174,8 @@ def test_setup_is_closed_once_the_app_exists(tmp_path: Path, github):
 
 def test_the_public_url_setting_builds_the_apps_urls_and_the_page_shows_it(tmp_path: Path):
     settings = _settings(tmp_path, "https://api.github.com", public_url="https://pullable.example.com")
-    r = create_app(settings).test_client().get("/setup", base_url="http://127.0.0.1:3000")
+    client = create_app(settings).test_client()
+    r = client.get(f"/setup?token={_token(client)}", base_url="http://127.0.0.1:3000")
     _, manifest = _form(r.text)
     assert manifest["hook_attributes"]["url"] == "https://pullable.example.com/api/github/webhooks"
     assert manifest["redirect_url"] == "https://pullable.example.com/setup/callback"
@@ -147,17 +185,19 @@ def test_the_public_url_setting_builds_the_apps_urls_and_the_page_shows_it(tmp_p
 
 def test_the_page_says_who_owns_the_app_and_offers_an_organisation(tmp_path: Path):
     client = create_app(_settings(tmp_path, "https://api.github.com")).test_client()
-    personal = client.get("/setup")
+    t = _token(client)
+    personal = client.get(f"/setup?token={t}")
     action, _ = _form(personal.text)
     assert action.startswith("https://github.com/settings/apps/new?state=")
     assert "your personal account" in personal.text and "only on your own account" in personal.text
     assert "<form action='/setup' method='get'>" in personal.text and "name='org'" in personal.text
-    chosen = client.get("/setup?org=octo-org")
+    chosen = client.get(f"/setup?token={t}&org=octo-org")
     action, manifest = _form(chosen.text)
     assert action.startswith("https://github.com/organizations/octo-org/settings/apps/new?state=")
     assert "the organisation <b>octo-org</b>" in chosen.text and manifest["public"] is False
-    assert client.get("/setup?org=../evil").status_code == 400
+    assert client.get(f"/setup?token={t}&org=../evil").status_code == 400
     # GH_ORG preselects the organisation; the page can still go back to the personal account
     org = create_app(_settings(tmp_path, "https://api.github.com", gh_org="acme")).test_client()
-    assert "/organizations/acme/" in _form(org.get("/setup").text)[0]
-    assert _form(org.get("/setup?org=").text)[0].startswith("https://github.com/settings/apps/new")
+    assert "/organizations/acme/" in _form(org.get(f"/setup?token={_token(org)}").text)[0]
+    back = org.get(f"/setup?token={_token(org)}&org=").text
+    assert _form(back)[0].startswith("https://github.com/settings/apps/new")
