@@ -105,6 +105,10 @@ def main() -> None:
                 reg.push(repo_name, tag)
             app = fake.create_app()
             inst = fake.create_installation(app)
+            # GitHub's installation budget grows with the repositories it covers: 5,000 an hour,
+            # plus 50 per repository beyond 20, at most 12,500 (a non-Enterprise organisation).
+            # The fake's flat 5,000 would refuse the first round of 500 repositories.
+            fake.rate_limit = min(12_500, 5_000 + 50 * max(0, n - 20))
             for i in range(n):
                 fake.create_repo(f"octo-org/svc-{i:04d}", files(i), installation=inst)
             queue = Queue(app_settings(Path(tmp) / "data", app, fake.base_url, reg))
