@@ -292,20 +292,8 @@ def local_chart_files(repo: Repo, top: str) -> tuple[tuple[str, str], ...]:
 
 def _outside(doc: Doc, node: Node | None, path: str, name: str, repository: str) -> ImageRef:
     """A ``file://`` chart that is not a path inside this repository: reported, never read."""
-    line, column = doc.position(node) if node is not None else (1, 1)
-    return ImageRef(
-        path=path,
-        line=line,
-        column=column,
-        source=SOURCE,
-        text=f"{name} {repository}",
-        parts=(),
-        reference=None,
-        skip=Skip.CHART_DEFAULT,
-        detail=f"chart {name} from {repository}: the path is outside the repository, not read",
-        context=Context(kind="Chart.yaml", name=name),
-        artifact="helm-chart",
-    )
+    why = f"chart {name} from {repository}: the path is outside the repository, not read"
+    return _skipped(doc, node, path, why, kind="Chart.yaml", name=name, text=f"{name} {repository}")
 
 
 def _disabled(values: Mapping[str, Any], condition: str) -> bool:
