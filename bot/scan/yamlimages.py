@@ -627,6 +627,8 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
         )
         parts = [p for p in parts if p.role is not Role.REGISTRY] + [where.registry]
     effective = f"{eff_registry}/{repository}" if eff_registry else repository
+    skip: Skip | None = None  # a tag that cannot be known: reported as skipped, with why
+    detail: str | None = None
     if hex_digest and digest:  # `repository:tag@sha256:<sha>`; no tag: the appVersion, if known
         chart = None if tag or where.chart is None else where.chart(fpath)
         if not tag and chart is not None and chart[0]:
@@ -640,31 +642,19 @@ def compose(doc: Doc, chosen: dict[str, tuple[str, Role, Node]], fpath: Path, wh
     elif tag:
         effective += f":{tag}"
     elif not where.values:  # not Helm values: no chart supplies a tag
-        return make_ref(
-            where.path,
-            where.source,
-            written,
-            parts,
-            _with(ctx, tuple(notes)),
-            skip=Skip.NO_TAG,
-            detail=f"{repository}: no tag is written",
-        )
+        skip, detail = Skip.NO_TAG, f"{repository}: no tag is written"
     else:
         chart = where.chart(fpath) if where.chart is not None else None
         if chart is None or not chart[0]:
             why = chart[1] if chart is not None else "no tag written, the chart's appVersion is used"
-            return make_ref(
-                where.path,
-                where.source,
-                written,
-                parts,
-                _with(ctx, tuple(notes)),
-                skip=Skip.CHART_DEFAULT,
-                detail=f"{repository}: {why}",
-            )
-        effective += f":{chart[0]}"
-        notes.append(chart[1])
-    return make_ref(where.path, where.source, written, parts, _with(ctx, tuple(notes)), effective=effective)
+            skip, detail = Skip.CHART_DEFAULT, f"{repository}: {why}"
+        else:
+            effective += f":{chart[0]}"
+            notes.append(chart[1])
+    context = _with(ctx, tuple(notes))
+    return make_ref(
+        where.path, where.source, written, parts, context, effective=effective, skip=skip, detail=detail
+    )
 
 
 def _with(ctx: Context, notes: tuple[str, ...]) -> Context:
