@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot import __version__
 from bot.reference import is_digest, is_tag
 from bot.registry.auth import Challenge, TokenCache, parse_challenges, realm_may_receive
 from bot.registry.config import DOCKER_HUB, Credentials, RegistryConfig
@@ -54,7 +55,7 @@ TAGS_PAGE_SIZE = 1000  # ECR refuses n > 1000
 RETRY_AFTER_CAP_S = 10.0  # wait at most this long for one polite retry after a 429
 DOCKER_HUB_API = "registry-1.docker.io"
 HUB_REPOSITORY_API = "https://hub.docker.com/v2/repositories/{path}/"
-USER_AGENT = "pullable/0.1 (+https://github.com/pullable)"
+USER_AGENT = f"pullable/{__version__} (+https://github.com/pullable)"
 BREAKER_S = 60.0  # a host that failed to answer is not asked again for this long
 BREAKER_FAILURES = 3  # ...after this many failures in a row once it has answered before (1 before)
 _PIECE = 64 * 1024  # decoded bytes produced at a time

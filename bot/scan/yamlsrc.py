@@ -62,7 +62,6 @@ FLOAT = "tag:yaml.org,2002:float"
 NULL = "tag:yaml.org,2002:null"
 
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-_DOC_START = re.compile(r"^---(?=[ \t\r\n]|$)", re.M)
 _PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t\r\n]+)+")  # node anchor and tag, then space
 
 
@@ -150,7 +149,8 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
 
 def doc_starts(text: str) -> list[int]:
     """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
-    ``---`` and a space (what ``_DOC_START`` matches), found with ``str.find``."""
+    ``---`` and a blank (a space, a tab, a line break), found with ``str.find``: a multiline
+    regex would try every position of a large file. The one home of where documents start."""
     starts = [0]
     i = 0 if text.startswith("---") else text.find("\n---")
     while i >= 0:
