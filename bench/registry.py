@@ -16,9 +16,13 @@ against the network floor (requests x round trip / per-host concurrency; target 
 findings' fingerprint (equal before and after a change means identical results), traced peak
 memory of evaluation at 1x and 3x the references (flat: no per-finding tag lists) and peak RSS.
 
-    python bench/registry.py                 # both sections
+``index`` (issue 12): traced peak memory of reading a chart's entry from a 40 MB Helm repository
+``index.yaml`` served on loopback (Helm's layout: streamed, only the chart's section kept).
+
+    python bench/registry.py                 # every section
     python bench/registry.py scan --short    # CI speed: 40 repositories, 200 references, 20 ms
     python bench/registry.py checks -n 300 --runs 5
+    python bench/registry.py index [--short] # 40 MB index (8 MB short)
 """
 
 from __future__ import annotations
@@ -390,23 +394,58 @@ def scan(args: argparse.Namespace) -> None:
             reg.stop()
 
 
+def index(args: argparse.Namespace) -> None:
+    """Section ``index`` (module docs)."""
+    import yaml
+
+    from bot.registry import MemoryStore, RegistryConfig
+    from bot.registry.charts import Charts
+    from tests.support.helmrepo import HelmRepo, big_index, chart
+
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = HelmRepo(Path(tmp), prefix="stable")
+        try:
+            repo.add(chart("pg", "1.2.3", values="image: {repository: a}\n"))
+            section = yaml.safe_dump({"entries": repo.entries}, sort_keys=False).removeprefix("entries:\n")
+            data = big_index(section, (8 if args.short else 40) * 2**20)
+            size = len(data)
+            (repo.dir / "index.yaml").write_bytes(data)
+            del data
+            config = RegistryConfig.from_mapping(repo.config_mapping("charts.example.test"))
+            with Registry(config, store=MemoryStore()) as registry:
+                charts = Charts(registry.client, None, registry.total_s)
+                tracemalloc.start()
+                t = time.perf_counter()
+                got = charts.fetch("https://charts.example.test/stable", "pg", "^1")
+                took = time.perf_counter() - t
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+            print(f"chart index: {size / 2**20:.1f} MiB index.yaml, {got.name} {got.version} found in "
+                  f"{took:.2f}s (traced); traced peak {peak / 2**20:.2f} MiB ({peak / size:.3f}x the index; "
+                  "target < 2x)")  # fmt: skip
+        finally:
+            repo.stop()
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--proxy":
         _proxy_main(sys.argv[2])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("section", nargs="?", choices=("all", "checks", "scan"), default="all")
+    ap.add_argument("section", nargs="?", choices=("all", "checks", "scan", "index"), default="all")
     ap.add_argument("-n", type=int, default=1000, help="checks: unique references (default 1000)")
     ap.add_argument("--repos", type=int, default=10, help="checks: repositories they spread over (10)")
     ap.add_argument("--workers", type=int, default=DEFAULT_PER_HOST, help="checks: concurrency for both")
     ap.add_argument("--runs", type=int, default=3, help="checks: runs (median)")
     ap.add_argument("--rtt", type=float, default=0.05, help="scan: simulated round trip in s (0.05)")
-    ap.add_argument("--short", action="store_true", help="scan: 40 repos, 200 references, 20 ms")
+    ap.add_argument("--short", action="store_true", help="scan: 40 repos, 200 references, 20 ms; index: 8 MB")
     args = ap.parse_args()
     if args.section in ("all", "checks"):
         checks(args)
     if args.section in ("all", "scan"):
         scan(args)
+    if args.section in ("all", "index"):
+        index(args)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 Two sources, both through the registry client (so the same egress guard, operator endpoints,
 credentials, redirect rules and per-lookup deadline apply as for image lookups):
 
-- a Helm repository (``https://charts.example.com/stable``): its ``index.yaml`` is read (capped;
-  only the chart's own entry is parsed, an index of tens of MB is never turned into Python objects
-  whole), the version or range resolved, the entry's first ``urls`` item (relative to the
-  repository, or absolute) downloaded and checked against the entry's ``digest``;
+- a Helm repository (``https://charts.example.com/stable``): its ``index.yaml`` is streamed
+  through :class:`IndexReader` (capped; only the chart's own section is kept and parsed, an index
+  of tens of MB is never held whole, see there), the version or range resolved, the entry's
+  first ``urls`` item (relative to the repository, or absolute) downloaded and checked against
+  the entry's ``digest``;
 - an OCI registry (``oci://ghcr.io/org/charts``): the manifest of ``<name>:<version>`` and its
   ``application/vnd.cncf.helm.chart.content.v1.tar+gzip`` layer, checked against its digest.
 
@@ -19,6 +20,7 @@ resolution of a version range for half an hour.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import gzip
 import hashlib
@@ -160,8 +162,11 @@ class Charts:
         if cached is not None:
             entry = json.loads(cached)
         else:
-            index = self._get_url(base + "/index.yaml", deadline, INDEX_CAP, "application/x-yaml, */*")
-            entries = _index_entries(index, name)
+            reader = IndexReader(name)
+            self._get_url(
+                base + "/index.yaml", deadline, INDEX_CAP, "application/x-yaml, */*", sink=reader.feed
+            )
+            entries = reader.entries()
             if not entries:
                 raise ChartError("not-found", f"chart {name} is not in {base}/index.yaml")
             entry = _pick(entries, spec)
@@ -184,7 +189,10 @@ class Charts:
         self._put(ckey, json.dumps(chart.to_json()), CHART_TTL_S)
         return dataclasses.replace(chart, newest=entry.get("newest"))
 
-    def _get_url(self, url: str, deadline: Deadline, cap: int, accept: str) -> bytes:
+    def _get_url(
+        self, url: str, deadline: Deadline, cap: int, accept: str, sink: Callable[[bytes], None] | None = None
+    ) -> bytes:
+        """The body of ``url`` (empty when ``sink`` took it, piece by piece; see ``Client.request``)."""
         try:
             u = httpx.URL(url)
         except httpx.InvalidURL:
@@ -203,7 +211,7 @@ class Charts:
         elif not ep.configured and u.scheme != "https":
             raise ChartError("unreachable", f"{host}: plain http is only allowed to configured endpoints")
         target = ep.url(u.raw_path.decode("ascii"))
-        reply = self.client.request(ep, "GET", target, "", deadline, accept=accept, cap=cap)
+        reply = self.client.request(ep, "GET", target, "", deadline, accept=accept, cap=cap, sink=sink)
         if reply.status == 404:
             raise ChartError("not-found", f"{host}{u.path}: 404")
         if reply.status in (401, 403):
@@ -279,15 +287,144 @@ class Charts:
 # -- index.yaml ----------------------------------------------------------------------------------
 
 
+_HEAD = 4096  # the start of an index that tells Helm's layout from any other
+_LAYOUT = (b"apiVersion", b"entries", b"generated")
+_ENTRIES = re.compile(rb"(?m)^entries:[ \t]*(?:#[^\n]*)?\r?\n")
+_ENTRIES_KEY = re.compile(rb"(?m)^entries:")
+_FIRST_CHILD = re.compile(rb"(?m)^(?![ \t]*(?:#[^\n]*)?\r?\n)([^\n]*)\n")
+_CHILD = re.compile(rb"  [^\s#-]")
+_TOP = re.compile(rb"(?m)^[^\s#-]")  # a top-level key: the entries block has ended
+_SECTION_END = re.compile(rb"(?m)^(?:  [^\s-]|[^\s-])")  # the next chart, or a top-level key
+
+
+class IndexReader:
+    """Reads a Helm repository's ``index.yaml`` as it arrives (:meth:`feed` each decoded piece)
+    and keeps only what finding one chart's entries needs (:meth:`entries`).
+
+    An index laid out as Helm writes it (starting with ``apiVersion``, ``entries`` or
+    ``generated``; ``entries:`` with its charts as two-space children) is never held: each piece
+    is searched as it passes, and only the chart's own section (its ``  <name>:`` line up to the
+    next line at indentation 0 or 2) is kept, then parsed. Memory is that section plus one piece
+    and one partial line, however large the index (tens of MB for popular repositories).
+
+    Any other layout (JSON, a flow-style ``entries``, other indentation) may need the whole
+    document: it is held once, in one bytearray (bounded by the body cap, ``INDEX_CAP``), searched
+    there for the chart's section like above and, failing that, parsed whole through an
+    incremental decoder (never a second copy of the document as text). So is the start of every
+    index, until its layout is known."""
+
+    def __init__(self, name: str) -> None:
+        q = re.escape(name.encode())
+        self.name = name
+        self._entry = re.compile(rb"(?m)^  (?:" + q + rb"|\"" + q + rb"\"|'" + q + rb"')[ \t]*:(?=[ \t\r\n])")
+        self._held: bytearray | None = bytearray()  # the document while its layout is unknown or other
+        self._other = False  # not Helm's layout: held whole
+        self._carry = b""  # Helm's layout: the partial last line of what has passed
+        self._section: bytearray | None = None  # the chart's own lines, once its line has passed
+        self._done = False  # the section (or the entries block, without the chart) has ended
+
+    def feed(self, piece: bytes) -> None:
+        """The next decoded piece of the document."""
+        if self._held is None:
+            self._scan(piece)
+            return
+        self._held += piece
+        if not self._other:
+            self._classify(final=False)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The chart's entries (version, url, digest, appVersion), once the document has ended;
+        raises :class:`ChartError` when they cannot be read."""
+        if self._held is not None:
+            if not self._other:
+                self._classify(final=True)
+            if self._held is not None:
+                return _index_entries_held(self._held, self.name)
+        if self._carry:
+            self._scan(b"\n")  # the last line, unterminated
+        if self._section is None:
+            return []
+        try:
+            parsed = _load("entries:\n" + self._section.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ChartError("invalid", f"index.yaml: the entries of {self.name} are not UTF-8") from None
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise ChartError(
+                "invalid", f"index.yaml: the entries of {self.name} are not valid YAML: {first}"
+            ) from None
+        return _entry_list(parsed, self.name)
+
+    def _classify(self, *, final: bool) -> None:
+        """Decide from the held start whether this is Helm's layout; if so, stream from the first
+        chart on and let the held bytes go."""
+        held = self._held
+        assert held is not None
+        if len(held) < _HEAD and not final:
+            return
+        if not bytes(held[:_HEAD]).lstrip().startswith(_LAYOUT):
+            self._other = True
+            return
+        complete = held.rfind(b"\n") + 1
+        m = _ENTRIES.search(held, 0, complete)
+        if m is None:
+            # `entries:` with a value on its line (flow style) is another layout; not there yet: wait
+            if final or _ENTRIES_KEY.search(held, 0, complete):
+                self._other = True
+            return
+        child = _FIRST_CHILD.search(held, m.end(), complete)
+        if child is None:
+            if final:
+                self._other = True
+            return
+        if not _CHILD.match(child.group(1)):
+            self._other = True
+            return
+        rest = bytes(held[child.start() :])
+        self._held = None
+        self._scan(rest)
+
+    def _scan(self, piece: bytes) -> None:
+        """Helm's layout: keep the chart's lines of ``piece`` (complete lines only; the partial
+        last one waits for the next piece)."""
+        if self._done:
+            return
+        buf = self._carry + piece if self._carry else piece
+        cut = buf.rfind(b"\n") + 1
+        lines, self._carry = buf[:cut], buf[cut:]
+        if not lines:
+            return  # one long line so far (bounded by the body cap)
+        pos = 0
+        if self._section is None:
+            m = self._entry.search(lines)
+            top = _TOP.search(lines, 0, m.start() if m else len(lines))
+            if top is not None:
+                self._done = True  # the entries block ended without the chart
+                return
+            if m is None:
+                return
+            pos = lines.index(b"\n", m.start()) + 1
+            self._section = bytearray(lines[m.start() : pos])
+        end = _SECTION_END.search(lines, pos)
+        self._section += lines[pos : end.start() if end else len(lines)]
+        self._done = end is not None
+
+
 def _index_entries(data: bytes, name: str) -> list[dict[str, Any]]:
-    """The index entries for ``name``. An index laid out as Helm writes it (two-space
-    ``entries:`` children) is searched as bytes and only the chart's own section is decoded and
-    parsed: a popular repository's index is tens of MB, never copied to text or turned into
-    Python objects whole. Any other layout is parsed whole (it is capped already)."""
+    """The index entries for ``name`` in a whole document (see :class:`IndexReader`)."""
+    reader = IndexReader(name)
+    reader.feed(data)
+    return reader.entries()
+
+
+def _index_entries_held(data: bytearray, name: str) -> list[dict[str, Any]]:
+    """The entries for ``name`` in a held document of another layout (or a small one): its
+    ``  <name>:`` section parsed alone when it has one, else the whole document, read through an
+    incremental decoder so that it is never copied whole as text."""
     m = re.search(rb"(?m)^  " + re.escape(name.encode()) + rb":[ \t]*\r?\n", data)
     parsed: Any = None
-    if m is not None and data[:4096].lstrip().startswith((b"apiVersion", b"entries", b"generated")):
-        end = re.compile(rb"(?m)^(?:  [^\s-]|[^\s-])").search(data, m.end())
+    if m is not None and bytes(data[:_HEAD]).lstrip().startswith(_LAYOUT):
+        end = _SECTION_END.search(data, m.end())
         try:
             section = data[m.start() : end.start() if end else len(data)].decode("utf-8")
             parsed = _load("entries:\n" + section)
@@ -295,11 +432,31 @@ def _index_entries(data: bytes, name: str) -> list[dict[str, Any]]:
             parsed = None
     if parsed is None:
         try:
-            parsed = _load(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ChartError("invalid", "index.yaml is not UTF-8") from None
+            parsed = _load(_Utf8(data))
         except yaml.YAMLError as exc:
             raise ChartError("invalid", f"index.yaml is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return _entry_list(parsed, name)
+
+
+class _Utf8(io.TextIOBase):
+    """Held bytes as text, a piece at a time, for the YAML reader."""
+
+    def __init__(self, data: bytearray) -> None:
+        self._view = memoryview(data)
+        self._at = 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+
+    def read(self, size: int | None = -1) -> str:
+        n = 64 * 1024 if size is None or size < 0 else max(size, 4)
+        chunk = self._view[self._at : self._at + n]
+        self._at += len(chunk)
+        try:
+            return self._decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError:
+            raise ChartError("invalid", "index.yaml is not UTF-8") from None
+
+
+def _entry_list(parsed: Any, name: str) -> list[dict[str, Any]]:
     entries = parsed.get("entries") if isinstance(parsed, dict) else None
     listed = entries.get(name) if isinstance(entries, dict) else None
     out: list[dict[str, Any]] = []
@@ -318,7 +475,7 @@ def _index_entries(data: bytes, name: str) -> list[dict[str, Any]]:
     return out
 
 
-def _load(text: str) -> Any:
+def _load(text: str | io.TextIOBase) -> Any:
     """A safe load: plain data, no Python objects. A chart repository's bytes are untrusted and
     this layer has no nesting pre-check of its own (that lives in ``bot.scan.yamlsrc``), so the
     pure-Python loader reads them: deep nesting is a RecursionError there, never libyaml's

@@ -294,17 +294,20 @@ class Client:
         accept: str,
         cap: int,
         headers: dict[str, str] | None = None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> Reply:
-        """One registry request with the auth dance and one polite retry after a 429."""
+        """One registry request with the auth dance and one polite retry after a 429. With
+        ``sink``, a 200 reply's decoded body goes to it piece by piece (same caps and deadlines)
+        instead of into ``Reply.body``, which is then empty: for bodies too large to hold."""
         reply = self._authorised(
-            ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers
+            ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers, sink=sink
         )
         if reply.status == 429:
             wait = _retry_after(reply.headers.get("retry-after"))
             if wait is not None and wait <= min(RETRY_AFTER_CAP_S, deadline.remaining()):
                 self.sleep(wait)
                 again = self._authorised(
-                    ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers
+                    ep, method, url, path, deadline=deadline, accept=accept, cap=cap, extra=headers, sink=sink
                 )
                 return Reply(again.status, again.headers, again.body, again.url, again.auth, True)
         return reply
@@ -320,6 +323,7 @@ class Client:
         accept: str,
         cap: int,
         extra: dict[str, str] | None = None,
+        sink: Callable[[bytes], None] | None = None,
     ) -> Reply:
         scope = f"repository:{path}:pull"
         headers = {"Accept": accept, **(extra or {})}
@@ -331,7 +335,7 @@ class Client:
             if auth:
                 headers["Authorization"] = auth
         status, rh, body, final = self._send(
-            method, url, headers, auth_origin=api, deadline=deadline, cap=cap
+            method, url, headers, auth_origin=api, deadline=deadline, cap=cap, sink=sink
         )
         if status != 401:
             return Reply(status, rh, body, final, state)
@@ -354,7 +358,7 @@ class Client:
             return Reply(status, rh, body, final, state)
         headers["Authorization"] = auth
         status, rh, body, final = self._send(
-            method, url, headers, auth_origin=api, deadline=deadline, cap=cap
+            method, url, headers, auth_origin=api, deadline=deadline, cap=cap, sink=sink
         )
         if status == 401 and chosen.scheme == "basic":
             state = "rejected"
@@ -444,6 +448,7 @@ class Client:
         auth_origin: tuple[str, str, int] | None,
         deadline: Deadline,
         cap: int,
+        sink: Callable[[bytes], None] | None = None,
     ) -> tuple[int, httpx.Headers, bytes, httpx.URL]:
         headers = dict(headers)
         for _hop in range(MAX_REDIRECTS + 1):
@@ -472,6 +477,10 @@ class Client:
                                 continue
                             if method == "HEAD":
                                 response.read()  # empty; lets h11 finish so the connection is reused
+                                body = b""
+                            elif sink is not None and response.status_code == 200:
+                                for piece in _pieces(response, cap, deadline, self.job):
+                                    sink(piece)
                                 body = b""
                             else:
                                 body = _read(response, cap, deadline, self.job)
@@ -566,7 +575,14 @@ def _realm_is_ours(ep: Endpoint, realm: httpx.URL) -> bool:
 
 
 def _read(response: httpx.Response, cap: int, deadline: Deadline, job: Deadline) -> bytes:
-    """The decoded body, refused past ``cap`` bytes on the wire or decoded, or past a deadline.
+    """The decoded body, whole (see :func:`_pieces`)."""
+    return b"".join(_pieces(response, cap, deadline, job))
+
+
+def _pieces(response: httpx.Response, cap: int, deadline: Deadline, job: Deadline) -> Iterator[bytes]:
+    """The decoded body piece by piece, refused past ``cap`` bytes on the wire or decoded, or
+    past a deadline: a reader that keeps only what it needs (a Helm repository's index) never
+    holds the whole body.
 
     We decode ourselves (httpx would inflate a whole network read at once, before any check):
     each ``Content-Encoding`` layer yields at most 64 KiB at a time, and we count as we go.
@@ -577,7 +593,8 @@ def _read(response: httpx.Response, cap: int, deadline: Deadline, job: Deadline)
     if response.is_stream_consumed:  # built in memory (httpx.MockTransport): httpx decoded it
         if len(response.content) > cap:
             raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
-        return response.content
+        yield response.content
+        return
     names = [
         n.strip().lower()
         for value in response.headers.get_list("content-encoding")
@@ -602,17 +619,15 @@ def _read(response: httpx.Response, cap: int, deadline: Deadline, job: Deadline)
     pieces: Iterator[bytes] = raw()
     for name in reversed(names):  # the last encoding listed was applied last
         pieces = _inflate(pieces, _ENCODINGS[name])
-    chunks: list[bytes] = []
     size = 0
     try:
         for piece in pieces:
             size += len(piece)
             if size > cap:
                 raise Unreachable(f"response larger than {cap} bytes", "TOO_LARGE")
-            chunks.append(piece)
+            yield piece
     except zlib.error:
         raise Unreachable("a response body that does not decode", "ENCODING") from None
-    return b"".join(chunks)
 
 
 def _inflate(chunks: Iterator[bytes], wbits: int) -> Iterator[bytes]:

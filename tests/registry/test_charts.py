@@ -24,7 +24,7 @@ from bot.registry.charts import (
     read_archive,
     semver,
 )
-from tests.support.helmrepo import HelmRepo, chart, serve, tgz
+from tests.support.helmrepo import HelmRepo, big_index, chart, serve, tgz
 
 HOST = "charts.example.test"
 
@@ -340,3 +340,104 @@ def test_a_hostile_nesting_in_chart_yaml_is_refused_not_a_crash(text: str) -> No
 
     with pytest.raises(yaml.YAMLError):
         charts._load(text)
+
+
+def test_a_large_index_is_streamed_and_only_the_charts_section_is_held(helm_repo: HelmRepo) -> None:
+    """Issue 12 §2 (stream, don't hold twice): a 32 MB index read through the client over a real
+    loopback HTTP stream holds the chart's own section, never the index (let alone twice)."""
+    import tracemalloc
+
+    import yaml
+
+    helm_repo.add(chart("pg", "1.2.3", values="image: {repository: a}\n"))
+    section = yaml.safe_dump({"entries": helm_repo.entries}, sort_keys=False).removeprefix("entries:\n")
+    index = big_index(section, 32 * 1024 * 1024)
+    size = len(index)
+    assert size > 30 * 1024 * 1024 and index.count(b"\n  pg:\n") == 1
+    (helm_repo.dir / "index.yaml").write_bytes(index)
+    del index
+    reg, charts = _charts(helm_repo.config_mapping(HOST))
+    with reg:
+        tracemalloc.start()
+        try:
+            got = charts.fetch(f"https://{HOST}/stable", "pg", "^1.0.0")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert (got.name, got.version, got.values) == ("pg", "1.2.3", "image: {repository: a}\n")
+    # Before: the decoded pieces in a list, then joined (twice the index). Now: the section, a
+    # piece or two and the client's own working set (about 0.9 MB measured), whatever the size.
+    assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes for a {size:,}-byte index"
+
+
+def test_an_index_of_another_layout_is_held_and_parsed_whole(helm_repo: HelmRepo) -> None:
+    """JSON (or flow-style) indexes cannot be streamed: the reader holds the document (once, in
+    one bytearray) and parses it whole, as before."""
+    helm_repo.add(chart("pg", "1.2.3", values="a: 1\n"))
+    as_json = {"apiVersion": "v1", "entries": helm_repo.entries}
+    (helm_repo.dir / "index.yaml").write_text(json.dumps(as_json, indent=None))
+    reg, charts = _charts(helm_repo.config_mapping(HOST))
+    with reg:
+        assert charts.fetch(f"https://{HOST}/stable", "pg", "^1").values == "a: 1\n"
+        with pytest.raises(ChartError) as err:
+            charts.fetch(f"https://{HOST}/stable", "redis", "1.0.0")
+    assert err.value.code == "not-found"
+
+
+@pytest.mark.parametrize("piece", [1, 5, 4096, 1 << 30])
+@pytest.mark.parametrize(
+    "layout",
+    ["helm", "chart-first", "last-unterminated", "absent", "crlf", "quoted", "comments", "json", "flow",
+     "indent4", "long-head"],
+)  # fmt: skip
+def test_the_streamed_index_reads_what_a_whole_parse_reads(layout: str, piece: int) -> None:
+    """Whatever the layout and however the body is cut into pieces, the entries the reader finds
+    are those of a whole parse of the document."""
+    import yaml
+
+    from bot.registry.charts import IndexReader, _entry_list
+
+    def entry(n: str, v: str) -> str:
+        return f"  - apiVersion: v2\n    name: {n}\n    version: {v}\n    urls:\n    - {n}-{v}.tgz\n"
+
+    def helm(charts: list[tuple[str, str]], tail: str = "generated: x\n") -> str:
+        return "apiVersion: v1\nentries:\n" + "".join(f"  {n}:\n" + entry(n, v) for n, v in charts) + tail
+
+    one = "  pg:\n  - version: 5.0.0\n    urls: [p.tgz]\n"
+    docs = {
+        "helm": helm([("a", "1.0.0"), ("pgx", "1.0.0"), ("pg", "2.0.0"), ("z", "3.0.0")]),
+        "chart-first": helm([("pg", "1.0.0"), ("b", "1.0.0")]),
+        "last-unterminated": helm([("a", "1.0.0"), ("pg", "1.0.0")], tail="").rstrip("\n"),
+        "absent": helm([("a", "1.0.0")]),
+        "crlf": helm([("a", "1.0.0"), ("pg", "1.0.0")]).replace("\n", "\r\n"),
+        "quoted": helm([("a", "1.0.0"), ("pg", "9.0.0")]).replace("  pg:", "  'pg':"),
+        "comments": "apiVersion: v1\nentries:\n  # first\n\n  a:\n  - version: 1.0.0\n    urls: [a]\n" + one,
+        "json": json.dumps(
+            {"apiVersion": "v1", "entries": {"pg": [{"version": "2.0.0", "urls": ["pg.tgz"]}]}}
+        ),
+        "flow": "apiVersion: v1\nentries: {pg: [{version: 3.0.0, urls: [x.tgz]}]}\n",
+        "indent4": "apiVersion: v1\nentries:\n    pg:\n    - version: 4.0.0\n      urls: [x.tgz]\n",
+        "long-head": "apiVersion: v1\n" + "#" * 5000 + "\nentries:\n" + one,
+    }
+    data = docs[layout].encode()
+    want = _entry_list(yaml.safe_load(docs[layout]), "pg")
+    assert want or layout == "absent"
+    reader = IndexReader("pg")
+    for i in range(0, len(data), piece):
+        reader.feed(data[i : i + piece])
+    assert reader.entries() == want
+
+
+def test_a_streamed_index_past_its_cap_is_refused(
+    helm_repo: HelmRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap holds while streaming: the read stops there, whatever the reader keeps."""
+    from bot.registry import charts as charts_mod
+
+    helm_repo.add(chart("pg", "1.2.3"))
+    index = (helm_repo.dir / "index.yaml").read_bytes()
+    monkeypatch.setattr(charts_mod, "INDEX_CAP", len(index) - 1)
+    reg, charts = _charts(helm_repo.config_mapping(HOST))
+    with reg, pytest.raises(ChartError) as err:
+        charts.fetch(f"https://{HOST}/stable", "pg", "1.2.3")
+    assert err.value.code == "too-large"

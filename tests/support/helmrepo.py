@@ -65,6 +65,29 @@ def chart(
     return name, version, app_version, tgz(files)
 
 
+def big_index(entry_yaml: str, size: int) -> bytes:
+    """An ``index.yaml`` of about ``size`` bytes as Helm writes it: filler charts (each a few
+    versions with a long description), then the chart of ``entry_yaml``, then more filler."""
+    desc = "A chart padded to make the index as large as a popular repository's. " * 6
+    one = "".join(
+        f"  - apiVersion: v2\n    description: {desc}\n    digest: {'ab' * 32}\n"
+        f"    name: c{{i}}\n    urls:\n    - c{{i}}-1.{v}.0.tgz\n    version: 1.{v}.0\n"
+        for v in range(3)
+    )
+    block = "".join(f"  c{i}:\n" + one.replace("{i}", str(i)) for i in range(50))
+    per = len(block)
+    halves = [block.replace("  c", f"  h{h}x").replace("name: c", f"name: h{h}x") for h in range(2)]
+    parts = ["apiVersion: v1\nentries:\n"]
+    n = size // per // 2
+    for k in range(n):
+        parts.append(halves[0].replace("  h0x", f"  h0x{k}_"))
+    parts.append(entry_yaml)
+    for k in range(n):
+        parts.append(halves[1].replace("  h1x", f"  h1x{k}_"))
+    parts.append("generated: '2026-12-01T00:00:00Z'\n")
+    return "".join(parts).encode()
+
+
 class HelmRepo:
     """A static chart repository on 127.0.0.1 (stop it with :meth:`stop`)."""
 
