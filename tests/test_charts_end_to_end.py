@@ -764,3 +764,39 @@ def test_fix_of_a_local_file_dependency_overrides_in_the_parent_and_fixes_the_de
     )
     again = _scan(root, operator, capsys)
     assert all(f["status"] == "ok" for f in again["findings"] if f["reference"]), again["findings"]
+
+
+def test_a_helmfile_release_of_a_local_chart_is_overridden_in_its_values_file(
+    registry_open, tmp_path, capsys
+):
+    """Issue 12: ``chart: ../charts/app`` is read from the repository; the release's values file
+    gets the override, the chart's own rotten default is fixed in place; a path leaving the
+    repository is reported as skipped."""
+    ns = _ns()
+    for tag in ("1.0", "2.0"):
+        registry_open.push(f"bitnamilegacy/{ns}", tag)
+    root = _repo(tmp_path / "repo", {
+        "deploy/helmfile.yaml": "releases:\n  - name: app\n    chart: ../charts/app\n    values:\n"
+                                "      - values/app.yaml\n  - name: shared\n    chart: ../../shared\n",
+        "deploy/values/app.yaml": "image:\n  tag: '2.0'  # ours\n",
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "charts/app/values.yaml": f"image:\n  registry: docker.io\n  repository: bitnami/{ns}\n"
+                                  "  tag: '1.0'\n",
+    })  # fmt: skip
+    operator = _operator(tmp_path, registry_open, None)
+    report = _scan(root, operator, capsys)
+    found = _chart_findings(report)
+    rotten = sorted((f["path"], f["reference"], f["status"]) for f in found if f["reference"])
+    assert rotten == [("deploy/helmfile.yaml", f"docker.io/bitnami/{ns}:2.0", "repo-missing")], found
+    (shared,) = [f for f in found if f["context"]["name"] == "shared"]
+    assert "outside the repository" in shared["detail"]
+    out = _fix(root, operator, capsys)
+    assert "2 reference(s) fixed" in out, out
+    assert (root / "deploy/values/app.yaml").read_text() == (
+        f"image:\n  tag: '2.0'  # ours\n  registry: docker.io\n  repository: bitnamilegacy/{ns}\n"
+    )
+    assert (root / "charts/app/values.yaml").read_text() == (
+        f"image:\n  registry: docker.io\n  repository: bitnamilegacy/{ns}\n  tag: '1.0'\n"
+    )
+    again = _scan(root, operator, capsys)
+    assert all(f["status"] == "ok" for f in again["findings"] if f["reference"]), again["findings"]

@@ -27,7 +27,10 @@ its default images with the repository's overrides applied:
   outside this repository"). ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``;
   ``valuesFrom`` Secrets are never read, each reported as skipped.
 - helmfile ``releases`` with their ``repositories`` (``oci: true`` included), ``values`` files
-  and inline maps, and ``set``.
+  and inline maps, and ``set``. A release whose ``chart`` is a path (``./charts/x``, ``../x``, or
+  a bare name that is a chart directory here, relative to the helmfile) is read from the
+  repository like a ``file://`` dependency, the release's values applied; a path leaving the
+  repository (or absolute), or one with no chart there, is reported as skipped, with why.
 
 Each use is one :class:`~bot.model.ImageRef` with ``artifact="helm-chart"`` and its
 :class:`~bot.model.ChartUse`; it names no image itself (``reference`` None). This module also
@@ -634,16 +637,25 @@ def _helmfile(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
                 repos[rname] = (url, oci)
         for i, rel in enumerate(_seq(get(root, "releases"))):
             chart = text_of(get(rel, "chart"))
-            if not chart or "/" not in chart or "{{" in chart:
+            release = text_of(get(rel, "name"))
+            if not chart or "{{" in chart:
                 continue
+            files: tuple[tuple[str, str], ...] = ()
+            prefix, _, cname = chart.partition("/")
             if chart.startswith("oci://"):
                 repository, _, cname = chart.rpartition("/")
-            else:
-                prefix, _, cname = chart.partition("/")
-                if prefix not in repos:
-                    continue  # a local path
+            elif cname and prefix in repos:
                 url, oci = repos[prefix]
                 repository = ("oci://" + url.split("://", 1)[-1]) if oci else url
+            else:
+                local = _helmfile_local(repo, here, chart)
+                if isinstance(local, str):
+                    yield _skipped(doc, get(rel, "chart"), path, local, kind="helmfile release", name=release)
+                    continue
+                if local is None:
+                    continue  # a repository declared elsewhere (`helm repo add`, bases): not ours to read
+                top, files = local
+                repository, cname = "file://" + top, posixpath.basename(top) or release or "chart"
             version = text_of(get(rel, "version"), numeric=True) or "*"
             values: Any = {}
             site = ""
@@ -675,10 +687,27 @@ def _helmfile(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
                 site_document=index if site == path else 0,
                 site_text=site_text,
                 site_problem=None if site else "the release has no values file or inline values to add to",
+                files=files,
             )
-            yield _use(
-                doc, get(rel, "chart"), path, use, kind="helmfile release", name=text_of(get(rel, "name"))
-            )
+            yield _use(doc, get(rel, "chart"), path, use, kind="helmfile release", name=release)
+
+
+def _helmfile_local(
+    repo: Repo, here: str, chart: str
+) -> tuple[str, tuple[tuple[str, str], ...]] | str | None:
+    """A release's chart that is a path (``./charts/x``, ``../x``, or a bare ``x``/``a/b`` naming
+    a directory here), relative to the helmfile's folder as helmfile reads it: (path in the
+    repository, the chart's files, read as for a ``file://`` dependency); a reason when it is a
+    path that cannot be read from here; None when it is no chart of this repository (a bare name
+    with nothing there is a chart repository declared elsewhere)."""
+    explicit = chart.startswith(("./", "../", "/")) or chart in (".", "..")
+    local = local_path(here, chart)
+    if local is None:
+        return f"chart {chart}: the path is outside the repository, not read"
+    files = local_chart_files(repo, local)
+    if any(p == "Chart.yaml" for p, _ in files):
+        return local, files
+    return f"chart {chart}: no Chart.yaml at {local or '.'} in the repository, not read" if explicit else None
 
 
 # --- what templates do with .Chart.AppVersion -----------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from bot.model import ImageRef, Source
-from bot.scan import scan_file
+from bot.scan import LocalRepo, scan_file
 from bot.scan.charts import app_version_tag, claims, merge
 from tests.edit.helpers import DictRepo
 
@@ -233,3 +234,64 @@ def test_helmfile_inline_values_images_are_still_found() -> None:
         (Source.YAML, "docker.io/library/nginx:1.27")
     ]
     assert [r.chart.name for r in refs if r.chart is not None] == ["a"]
+
+
+HELMFILE_LOCAL = Path(__file__).resolve().parents[1] / "fixtures" / "scan" / "helmfile-local"
+
+
+def test_helmfile_releases_of_local_charts_are_read_from_the_repository() -> None:
+    """Issue 12: a release whose chart is a path (``../charts/app``, ``./charts/worker``, a bare
+    ``tool`` directory) is read from the repository, like a ``file://`` dependency; a path leaving
+    the repository, an absolute one, or one with no chart there is reported with why."""
+    repo = LocalRepo(HELMFILE_LOCAL)
+    path = "deploy/helmfile.yaml"
+    res = scan_file(path, (HELMFILE_LOCAL / path).read_bytes(), repo)
+    assert res.errors == []
+    uses = {r.context.name: r.chart for r in res.refs if r.chart is not None}
+    assert sorted(uses) == ["app", "db", "tool", "worker"]
+    app, worker, tool = uses["app"], uses["worker"], uses["tool"]
+    assert app is not None and worker is not None and tool is not None
+    assert (app.repository, app.name, app.site, app.site_keys) == (
+        "file://charts/app", "app", "deploy/values/app.yaml", ()
+    )  # fmt: skip
+    assert json.loads(app.values) == {"image": {"tag": "2.0"}}
+    assert {p for p, _ in app.files} == {"Chart.yaml", "values.yaml", "templates/deployment.yaml"}
+    assert (worker.repository, worker.site, worker.site_keys) == (
+        "file://deploy/charts/worker", path, ("releases", 1, "values", 0)
+    )  # fmt: skip
+    assert json.loads(worker.values) == {"image": {"tag": "1.1"}}
+    assert tool.repository == "file://deploy/tool" and tool.site_problem is not None
+    skipped = {
+        r.context.name: r.detail for r in res.refs if r.chart is None and r.source == Source.HELM_CHART
+    }
+    assert skipped == {
+        "shared": "chart ../../platform/charts/shared: the path is outside the repository, not read",
+        "system": "chart /opt/charts/system: the path is outside the repository, not read",
+        "missing": "chart ./charts/missing: no Chart.yaml at deploy/charts/missing in the repository, "
+        "not read",
+    }  # `stable/thing`: a repository declared elsewhere, as before
+
+
+def test_a_local_helmfile_chart_gets_the_releases_values_applied() -> None:
+    """The pipeline reads a local chart with no network: the release's values override its
+    defaults (reported at the release); a default the release leaves alone is the chart's own
+    values file's finding, not repeated at the release."""
+    from bot.pipeline import expand_charts
+    from bot.scan import scan_tree
+
+    refs = scan_tree(HELMFILE_LOCAL, contain=False).refs
+    expanded, failed = expand_charts(refs, None)
+    assert failed == {}
+    at_release = sorted(
+        (r.context.name, r.reference, r.context.field)
+        for r in expanded
+        if r.path == "deploy/helmfile.yaml" and r.reference and r.chart is not None
+    )
+    assert at_release == [
+        ("app", "docker.io/bitnami/app:2.0", "image"),
+        ("worker", "docker.io/acme/worker:1.1", "image"),
+    ]
+    own = {(r.path, r.reference) for r in expanded if r.chart is None and r.reference}
+    assert ("deploy/tool/values.yaml", "docker.io/acme/tool:3.1") in own
+    (app_default,) = [r for r in expanded if r.path == "charts/app/values.yaml" and r.chart is None]
+    assert any("not deployed as written by deploy/helmfile.yaml" in n for n in app_default.context.notes)
