@@ -346,6 +346,32 @@ def _scan_target(target: Path, config: RepoConfig, what: str, max_bytes: int) ->
     return target.resolve().parent, result
 
 
+def git_origin(root: Path) -> str | None:
+    """The checkout's ``origin`` URL (``git remote get-url origin``): this repository's address,
+    for telling whether a Flux GitRepository names it. Asked only when a chart comes from a
+    GitRepository (the pipeline calls this lazily), so a scan pays for it only then; None when
+    there is no git, no ``origin``, or git refuses the checkout (owned by someone else). Reading a
+    remote's URL runs no hook, filter or fsmonitor of the checkout."""
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments; the root is the user's own checkout
+            [git, "-C", str(root), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    url = done.stdout.strip()
+    return url if done.returncode == 0 and url else None
+
+
 def _width() -> int:
     return max(shutil.get_terminal_size((100, 24)).columns, 40)
 
@@ -367,7 +393,9 @@ def scan_command(args: argparse.Namespace) -> int:
 
         reader = LocalRepo(root)
         with _lookups(args, needed=True) as lookup:
-            findings = pipeline.evaluate(result.refs, lookup, config, table, facts=facts, reader=reader)
+            findings = pipeline.evaluate(
+                result.refs, lookup, config, table, facts=facts, reader=reader, here=lambda: git_origin(root)
+            )
     shown = report.select(findings, args.only, args.severity)
     if args.format == "json":
         _write(args, report.to_json(shown, result.errors))
@@ -501,7 +529,9 @@ def fix_command(args: argparse.Namespace) -> int:
     repo = LocalRepo(root, _max_bytes(args))
     with _lookups(args) as lookup:
         facts = scanned.facts if target.is_dir() else None  # a whole repository only, as scan
-        result = pipeline.run(repo, scanned.refs, lookup, config, table, facts=facts)
+        result = pipeline.run(
+            repo, scanned.refs, lookup, config, table, facts=facts, here=lambda: git_origin(root)
+        )
     out = sys.stdout
     if args.dry_run:
         for path, new in sorted(result.files.items()):

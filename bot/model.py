@@ -145,6 +145,11 @@ class ChartUse:
     # A chart in this repository (``file://`` dependency, Flux GitRepository path): its files as
     # read by the finder (``Chart.yaml``, ``values.yaml``, ``templates/...``), no network needed.
     files: tuple[tuple[str, str], ...] = ()
+    # A Flux chart read here from a GitRepository's path: that source (``namespace/name``) and
+    # its ``spec.url`` when the repository holds it, for the pipeline to compare with this
+    # repository's own address (bot.pipeline.expand_charts).
+    git_source: str | None = None
+    git_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -144,6 +145,10 @@ class _Memo:
         return self._once(self._created, reference, lambda: ask(reference))
 
 
+# This repository's address (a git URL), or a function giving it (asked only when needed).
+Here = str | Callable[[], str | None] | None
+
+
 def resolve(findings: Sequence[Finding], lookup: Lookup) -> None:
     """Fill each finding's status and evidence, asking each distinct reference once (in one
     batch when the lookup can, as ``Registry.check_many`` does)."""
@@ -164,6 +169,7 @@ def evaluate(
     *,
     facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
     reader: Reader | None = None,
+    here: Here = None,
 ) -> list[Finding]:
     """Findings for the references ``config`` does not ignore, each with its registry status, the
     rule that fires and its verified fix (edits planned) or advice. ``lookup`` None: offline.
@@ -171,10 +177,10 @@ def evaluate(
     With the repository's pull-secret ``facts`` (``ScanResult.facts`` of the whole repository, or
     a function that scans for them, called only when a private image needs them), the
     pull-secret findings follow (:func:`pull_secret_findings`); with a ``reader`` their
-    mechanical fixes carry edits."""
+    mechanical fixes carry edits. ``here``: this repository's address (:func:`expand_charts`)."""
     charts = ChartRun()
     expanded, unread = expand_charts(
-        list(refs), lookup, charts, cluster_version=config.options().cluster_version
+        list(refs), lookup, charts, cluster_version=config.options().cluster_version, here=here
     )
     findings = [
         Finding(r, Status.INVALID if r.skip is Skip.INVALID else Status.UNCHECKED) for r in expanded
@@ -478,15 +484,17 @@ def run(
     table: RuleTable,
     *,
     facts: Iterable[FileFacts] | None = None,
+    here: Here = None,
 ) -> Result:
-    """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification.
+    """The whole pipeline: evaluate ``refs`` and apply every fix that survives verification
+    (``here``: this repository's address, see :func:`expand_charts`).
 
     A fixed reference can be one another rule still applies to (``nginx:latest`` becomes
     ``nginx:1.27.3``, which the ``mirror`` rule then moves to the mirror), so the changed files
     are re-scanned and evaluated again, a few rounds at most, until nothing changes: a second
     ``pullable fix`` then finds nothing to do. ``applied`` lists every round's fixes in order.
     """
-    findings = evaluate(refs, lookup, config, table, facts=facts, reader=reader)
+    findings = evaluate(refs, lookup, config, table, facts=facts, reader=reader, here=here)
     result = apply(findings, reader, refs)
     current, fixed = list(refs), result.applied
     for _ in range(_ROUNDS - 1):
@@ -499,8 +507,8 @@ def run(
         current = [r for r in current if r.path not in again] + fresh
         # Only the references just fixed are asked again: the others were decided already.
         where = {(f.ref.path, f.ref.line) for f in fixed if f.fix is not None and f.fix.target}
-        more = apply(evaluate([r for r in fresh if (r.path, r.line) in where], lookup, config, table),
-                     overlay, current)  # fmt: skip
+        more = apply(evaluate([r for r in fresh if (r.path, r.line) in where], lookup, config, table,
+                              here=here), overlay, current)  # fmt: skip
         result.findings += [f for f in more.findings if f.rule is not None]
         result.applied += more.applied
         result.dropped += more.dropped
@@ -573,11 +581,18 @@ def expand_charts(
     run: ChartRun | None = None,
     *,
     cluster_version: str | None = None,
+    here: Here = None,
 ) -> tuple[list[ImageRef], dict[tuple[str, int, int], Evidence]]:
     """``refs`` with each chart use replaced by the images the chart's defaults make, once the
     consumer's values are applied (an image the consumer writes in full is reported where it is
     written, not again here). Uses whose chart cannot be read stay, with evidence saying why;
-    offline (no lookup), chart uses are dropped: there is nothing to read them with."""
+    offline (no lookup), chart uses are dropped: there is nothing to read them with.
+
+    ``here`` is this repository's address (a git URL, or a function giving it, asked at most
+    once and only when a Flux chart comes from a GitRepository): such a chart was found at its
+    path in this checkout, but is only this repository's when the GitRepository's ``spec.url``
+    is this address. Another address: skipped, naming it. Unknown (no ``here``, or the
+    GitRepository not in the repository): read from here as before, with a note saying so."""
     run = run if run is not None else ChartRun()
     run.cluster_version = cluster_version
     out = [r for r in refs if r.chart is None]
@@ -588,9 +603,14 @@ def expand_charts(
     from bot.registry.charts import local_chart
 
     fetcher = _chart_fetcher(lookup)
+    address = _Address(here)
     for r in uses:
         use = r.chart
         assert use is not None
+        skip, caveat = _git_source(use, address) if use.git_source is not None else (None, None)
+        if skip is not None:
+            out.append(dataclasses.replace(r, chart=None, detail=skip))
+            continue
         local = use.repository.startswith("file://")
         if fetcher is None and not local:
             continue  # offline: a remote chart cannot be read
@@ -605,12 +625,78 @@ def expand_charts(
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {exc.detail}"))
             continue
         try:
-            out.extend(_chart_images(r, use, chart, run))
+            images = _chart_images(r, use, chart, run)
+            if caveat is not None:
+                images = [_noted(i, caveat) for i in images]
+            out.extend(images)
         except Exception as exc:  # noqa: BLE001 - one odd chart must not stop the repository's scan
             detail = f"the chart's values cannot be read: {type(exc).__name__}"
             failed[r.key] = Evidence(error_code="INVALID", checked_at=_now(), detail=detail)
             out.append(dataclasses.replace(r, skip=None, detail=f"{r.detail}: {detail}"))
     return _mark_shadowed(_one_finding_per_image(out, uses, failed), run), failed
+
+
+class _Address:
+    """This repository's address, asked for once, when first needed."""
+
+    def __init__(self, here: Here) -> None:
+        self._here = here
+        self.known: str | None = None
+        self._asked = False
+
+    def same(self, url: str | None) -> bool | None:
+        """Whether ``url`` is this repository; None when either address is unknown."""
+        if not self._asked:
+            self._asked = True
+            here = self._here() if callable(self._here) else self._here
+            self.known = repository_address(here) if here else None
+        other = repository_address(url) if url else None
+        if self.known is None or other is None:
+            return None
+        return other == self.known
+
+
+def repository_address(url: str) -> str | None:
+    """A git URL as ``host/path``, lower-cased, without scheme, credentials, port or ``.git``:
+    ``https://github.com/Acme/Fleet.git``, ``ssh://git@github.com:22/acme/fleet`` and
+    ``git@github.com:acme/fleet`` are all ``github.com/acme/fleet``. None when it is no URL."""
+    text = url.strip()
+    if "://" in text:
+        rest = text.split("://", 1)[1]
+        netloc, _, path = rest.partition("/")
+        host = netloc.rsplit("@", 1)[-1].split(":", 1)[0]
+    else:  # scp-like: [user@]host:path
+        m = re.fullmatch(r"(?:[^@/\s]+@)?([A-Za-z0-9.-]+):(?!/)(\S+)", text)
+        if m is None:
+            return None
+        host, path = m.group(1), m.group(2)
+    path = path.strip("/").removesuffix(".git").strip("/")
+    return f"{host}/{path}".lower() if host and path else None
+
+
+def _git_source(use: ChartUse, address: _Address) -> tuple[str | None, str | None]:
+    """(why it is not read, or a note saying what was assumed) for a Flux chart found at its
+    GitRepository's path in this checkout."""
+    same = address.same(use.git_url)
+    if same is True:
+        return None, None
+    if same is False:
+        path = use.repository.removeprefix("file://") or "."
+        where = f"{use.git_source} at {use.git_url}, path {path}"
+        return f"chart from a git source outside this repository ({where}): not read", None
+    if not use.git_url:
+        why = "its url is unknown (the GitRepository is not in the repository)"
+    elif address.known is None:
+        why = f"this repository's own address is unknown to the scan, so {use.git_url} cannot be compared"
+    else:
+        why = f"its url {use.git_url} cannot be read as a git address"
+    return None, f"{use.git_source} is taken to be this repository, where its path holds the chart: {why}"
+
+
+def _noted(ref: ImageRef, note: str) -> ImageRef:
+    return dataclasses.replace(
+        ref, context=dataclasses.replace(ref.context, notes=(*ref.context.notes, note))
+    )
 
 
 def _one_finding_per_image(

@@ -800,3 +800,36 @@ def test_a_helmfile_release_of_a_local_chart_is_overridden_in_its_values_file(
     )
     again = _scan(root, operator, capsys)
     assert all(f["status"] == "ok" for f in again["findings"] if f["reference"]), again["findings"]
+
+
+def test_the_cli_compares_a_flux_git_source_with_the_checkouts_origin(tmp_path, capsys):
+    """``pullable scan`` asks git for the checkout's ``origin`` (only because a chart comes from
+    a GitRepository): the same repository is read, another one is skipped naming its url."""
+    import shutil
+    import subprocess
+
+    from bot.cli import git_origin
+
+    fixture = Path(__file__).parent / "fixtures" / "scan" / "flux-git-source"
+    root = tmp_path / "fleet"
+    shutil.copytree(fixture, root)
+    assert git_origin(root) is None  # not a git checkout: unknown
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    results = {}
+    for origin in ("git@github.com:acme/fleet.git", "https://github.com/acme/platform.git"):
+        subprocess.run(["git", "-C", str(root), "remote", "remove", "origin"], capture_output=True)
+        subprocess.run(["git", "-C", str(root), "remote", "add", "origin", origin], check=True)
+        assert git_origin(root) == origin
+        cli.main(["scan", str(root), "--offline", "--format", "json"])
+        found = json.loads(capsys.readouterr().out)["findings"]
+        results[origin] = {
+            (f["line"], f["reference"], f["detail"]) for f in found if f["path"] == "clusters/prod/apps.yaml"
+        }
+    same = results["git@github.com:acme/fleet.git"]
+    assert {(line, ref) for line, ref, _ in same} == {
+        (21, "docker.io/acme/app:2.0"),
+        (38, "docker.io/acme/app:3.0"),
+    }
+    other = results["https://github.com/acme/platform.git"]
+    assert (21, None, "chart from a git source outside this repository (GitRepository flux-system/fleet at "
+            "https://github.com/acme/fleet, path charts/app): not read") in other  # fmt: skip

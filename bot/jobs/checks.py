@@ -140,7 +140,7 @@ def evaluate_pull(settings: Settings, session: Session, number: int, head_sha: s
     scanned = scan_repository(session, ref=head_sha, paths=files)
     # pull secrets are judged over the whole repository at the head, scanned only when needed
     whole = lambda: scan_repository(session, ref=head_sha).facts  # noqa: E731
-    found = inventory.evaluate(settings, scanned.refs, config, facts=whole)
+    found = inventory.evaluate(settings, scanned.refs, config, facts=whole, repo=session.full_name)
     ignores = read_state(session)
     kept = [f for f in found if f.ref.path in files and not ignores.ignores(f.ref.reference)]
     return Result(kept, files, problem, config.check == "strict")

@@ -89,12 +89,18 @@ def evaluate(
     *,
     facts: Iterable[FileFacts] | Callable[[], Iterable[FileFacts]] | None = None,
     reader: ApiRepo | None = None,
+    repo: str | None = None,
 ) -> list[Finding]:
     """Findings for ``refs`` under ``config``: the registry the operator configured is opened,
     asked once per distinct reference and closed. ``facts`` (the whole repository's, or how to
-    get them) add the pull-secret findings; ``reader`` lets their fixes be planned."""
+    get them) add the pull-secret findings; ``reader`` lets their fixes be planned; ``repo``
+    (``owner/name``) is the repository's address on this GitHub, which a Flux GitRepository's
+    url is compared with (charts from another repository are not read from this one)."""
+    here = f"{settings.github_url}/{repo}" if repo else None
     with Registry.from_file(settings.config or None) as registry:
-        return pipeline.evaluate(refs, registry, config, rule_table(settings), facts=facts, reader=reader)
+        return pipeline.evaluate(
+            refs, registry, config, rule_table(settings), facts=facts, reader=reader, here=here
+        )
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ def take(
             config = repoconfig.read(reader, rule_table(settings), fetch=config_fetcher(s))
         except repoconfig.ConfigError as exc:
             problem = str(exc)
-        findings = evaluate(settings, scanned.refs, config, facts=scanned.facts, reader=reader)
+        findings = evaluate(settings, scanned.refs, config, facts=scanned.facts, reader=reader, repo=repo)
         # The repository's metadata is already in hand (revalidated: a free 304).
         archived = bool(s.repository().get("archived"))
     finally:

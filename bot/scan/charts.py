@@ -22,10 +22,12 @@ its default images with the repository's overrides applied:
 - Flux ``HelmRelease``: ``spec.chart.spec`` with its ``sourceRef`` (a ``HelmRepository``, by name
   and namespace, looked up in the same file and the folders around it), or ``chartRef`` to an
   ``OCIRepository`` or a ``HelmChart``; a chart that is a path of a ``GitRepository``/``Bucket``
-  source is read from this repository when a chart is there (taken to be this repository: a
-  fleet repository deploying its own charts), else reported as skipped ("chart from a git source
-  outside this repository"). ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``;
-  ``valuesFrom`` Secrets are never read, each reported as skipped.
+  source is read from this repository when a chart is there (a fleet repository deploying its
+  own charts; the GitRepository's ``spec.url`` goes with it, and the pipeline skips the chart
+  when that url names another repository than the one scanned), else reported as skipped
+  ("chart from a git source outside this repository", naming the url when known).
+  ``valuesFrom`` ConfigMaps found the same way, then ``spec.values``; ``valuesFrom`` Secrets are
+  never read, each reported as skipped.
 - helmfile ``releases`` with their ``repositories`` (``oci: true`` included), ``values`` files
   and inline maps, and ``set``. A release whose ``chart`` is a path (``./charts/x``, ``../x``, or
   a bare name that is a chart directory here, relative to the helmfile) is read from the
@@ -420,7 +422,7 @@ def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> Itera
     spec = get(root, "spec")
     chart_spec = get_path(spec, "chart", "spec")
     anchor: Node | None = None
-    source: tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None
+    source: _Source | str | None
     if isinstance(chart_spec, MappingNode):
         anchor = get(chart_spec, "chart")
         source = _flux_source(docs, path, repo, chart_spec, namespace)
@@ -466,7 +468,7 @@ def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> Itera
             values = merge(values, _yaml_values(data.value) or {})
     if source is None or isinstance(source, str):
         return
-    repository, chart, version, files = source
+    repository, chart, version, files, git = source
     spec_values = get(spec, "values")
     if isinstance(spec_values, MappingNode):
         values = merge(values, plain(spec_values))
@@ -482,15 +484,21 @@ def _flux(doc: Doc, index: int, docs: list[Doc], path: str, repo: Repo) -> Itera
         site_document=index,
         site_text=doc.loc.text,
         files=files,
+        git_source=git[0] if git else None,
+        git_url=git[1] if git else None,
     )
     yield _use(doc, anchor, path, use, kind="HelmRelease", name=name)
 
 
+# (repository, chart, version, files of a chart here, (GitRepository, its url) it came from)
+_Source = tuple[str, str, str, tuple[tuple[str, str], ...], tuple[str, str | None] | None]
+
+
 def _flux_source(
     docs: list[Doc], path: str, repo: Repo, chart_spec: Node | None, namespace: str | None
-) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | str | None:
-    """(repository, chart, version, files) of a ``chart.spec`` or ``HelmChart`` spec; a reason
-    when the chart cannot be read from here; None when it names nothing usable."""
+) -> _Source | str | None:
+    """The :data:`_Source` of a ``chart.spec`` or ``HelmChart`` spec; a reason when the chart
+    cannot be read from here; None when it names nothing usable."""
     chart = text_of(get(chart_spec, "chart"))
     version = text_of(get(chart_spec, "version"), numeric=True) or "*"
     src = get(chart_spec, "sourceRef")
@@ -500,13 +508,24 @@ def _flux_source(
         return None
     if skind in ("GitRepository", "Bucket"):
         # The chart is a path in the source. When that path holds a chart in this repository,
-        # the source is taken to be this repository (a fleet repository deploying its own charts).
+        # the source may be this repository (a fleet repository deploying its own charts): the
+        # pipeline compares the GitRepository's url with this repository's address.
+        url = None
+        if skind == "GitRepository":
+            found = _find_object(docs, path, repo, kind="GitRepository", name=sname, namespace=sns)
+            url = text_of(get_path(found, "spec", "url")) if found is not None else None
         local = local_path("", chart)
         files = local_chart_files(repo, local) if local is not None else ()
         if local is None or not any(p == "Chart.yaml" for p, _ in files):
             where = "a git source" if skind == "GitRepository" else "a Bucket"
-            return f"chart from {where} outside this repository ({skind} {sname}, path {chart}): not read"
-        return "file://" + local, posixpath.basename(local) or chart, version, files
+            at = f" at {url}" if url else ""
+            return f"chart from {where} outside this repository ({skind} {sname}{at}, path {chart}): not read"
+        git = (
+            (f"GitRepository {sns}/{sname}" if sns else f"GitRepository {sname}", url)
+            if skind == "GitRepository"
+            else None
+        )
+        return "file://" + local, posixpath.basename(local) or chart, version, files, git
     if skind != "HelmRepository":
         return None
     found = _find_object(docs, path, repo, kind="HelmRepository", name=sname, namespace=sns)
@@ -515,12 +534,10 @@ def _flux_source(
     url = text_of(get_path(found, "spec", "url")) or ""
     if text_of(get_path(found, "spec", "type")) == "oci" and not url.startswith("oci://"):
         url = "oci://" + url.split("://", 1)[-1]
-    return url, chart, version, ()
+    return url, chart, version, (), None
 
 
-def _flux_oci(
-    docs: list[Doc], path: str, repo: Repo, name: str, namespace: str | None
-) -> tuple[str, str, str, tuple[tuple[str, str], ...]] | None:
+def _flux_oci(docs: list[Doc], path: str, repo: Repo, name: str, namespace: str | None) -> _Source | None:
     found = _find_object(docs, path, repo, kind="OCIRepository", name=name, namespace=namespace)
     if found is None:
         return None
@@ -529,7 +546,7 @@ def _flux_oci(
     if not url.startswith("oci://") or "/" not in url[6:] or not tag:
         return None
     repository, _, chart = url.rpartition("/")
-    return repository, chart, tag, ()
+    return repository, chart, tag, (), None
 
 
 def _skipped(

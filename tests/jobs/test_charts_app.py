@@ -94,3 +94,55 @@ def test_the_app_opens_a_pr_with_the_override_and_reports_it_everywhere(world: P
     assert any(f.ref.chart is not None and f.rule == "bitnami-retired" for f in result.findings)
     (run,) = [r for r in w.repo.check_runs.values() if r["head_sha"] == head]
     assert "bitnami/postgresql" in json.dumps(run)
+
+
+def test_the_app_reads_a_flux_chart_from_its_own_git_source_only(world: PrWorld) -> None:
+    """The App knows the repository it scans (owner/name on its GitHub): a HelmRelease whose
+    GitRepository is this repository reads the chart here; one whose GitRepository is another
+    repository is skipped, naming its url, even though a chart sits at the same path here."""
+    w = world
+    here = f"{w.settings.github_url}/{w.repo.full_name}"
+    flux = "".join(
+        f"""\
+---
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: {name}
+  namespace: flux-system
+spec:
+  url: {url}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: {name}-app
+  namespace: flux-system
+spec:
+  chart:
+    spec:
+      chart: ./charts/app
+      sourceRef:
+        kind: GitRepository
+        name: {name}
+  values:
+    image:
+      tag: "2.0"
+"""
+        for name, url in (("self", here + ".git"), ("other", "https://github.com/else/where"))
+    )
+    w.fake.commit(w.repo, {
+        "clusters/apps.yaml": flux,
+        "charts/app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+        "charts/app/values.yaml": "image:\n  repository: acme/app\n  tag: '1.0'\n",
+    })  # fmt: skip
+    found = [f for f in w.scan().findings if f.ref.path == "clusters/apps.yaml"]
+    read = [(f.ref.reference, f.ref.context.notes) for f in found if f.ref.reference]
+    assert [r for r, _ in read] == ["docker.io/acme/app:2.0"] and not any(
+        "taken to be" in n for n in read[0][1]
+    )
+    (skipped,) = [f for f in found if not f.ref.reference]
+    assert skipped.ref.context.name == "other-app"
+    assert "outside this repository (GitRepository flux-system/other at https://github.com/else/where" in (
+        skipped.ref.detail or ""
+    )

@@ -295,3 +295,80 @@ def test_a_local_helmfile_chart_gets_the_releases_values_applied() -> None:
     assert ("deploy/tool/values.yaml", "docker.io/acme/tool:3.1") in own
     (app_default,) = [r for r in expanded if r.path == "charts/app/values.yaml" and r.chart is None]
     assert any("not deployed as written by deploy/helmfile.yaml" in n for n in app_default.context.notes)
+
+
+FLUX_GIT = Path(__file__).resolve().parents[1] / "fixtures" / "scan" / "flux-git-source"
+
+
+def _flux_git(here: object) -> dict[str, list[tuple[str | None, str, tuple[str, ...]]]]:
+    """What each HelmRelease of the fixture becomes with this repository's address ``here``:
+    release name -> [(reference, detail, notes)]."""
+    from bot.pipeline import expand_charts
+    from bot.scan import scan_tree
+
+    refs = scan_tree(FLUX_GIT, contain=False).refs
+    expanded, _ = expand_charts(refs, None, here=here)  # type: ignore[arg-type]
+    out: dict[str, list[tuple[str | None, str, tuple[str, ...]]]] = {}
+    for r in expanded:
+        if r.path == "clusters/prod/apps.yaml":
+            key = r.context.name if r.chart is None else r.line
+            out.setdefault(str(key), []).append((r.reference, r.detail or "", r.context.notes))
+    return out
+
+
+def test_a_flux_chart_from_this_repositorys_git_source_is_read_when_the_urls_match() -> None:
+    asked: list[int] = []
+
+    def here() -> str:
+        asked.append(1)
+        return "git@github.com:Acme/fleet.git"  # the checkout's origin, another spelling
+
+    got = _flux_git(here)
+    assert asked == [1]  # asked once, for both releases
+    (app,) = got["21"]  # the release `app` (chart.spec.chart at line 21)
+    assert app[0] == "docker.io/acme/app:2.0" and not any("taken to be" in n for n in app[2])
+    (unlisted,) = got["38"]  # its GitRepository is not in the repository: assumed, and said
+    assert unlisted[0] == "docker.io/acme/app:3.0"
+    assert any(
+        "GitRepository flux-system/not-in-this-repository is taken to be this repository" in n
+        and "url is unknown" in n
+        for n in unlisted[2]
+    )
+
+
+def test_a_flux_chart_from_another_repositorys_git_source_is_skipped_naming_its_url() -> None:
+    got = _flux_git("https://github.com/acme/platform")
+    (skipped,) = got["app"]
+    assert skipped[0] is None
+    assert skipped[1] == (
+        "chart from a git source outside this repository (GitRepository flux-system/fleet at "
+        "https://github.com/acme/fleet, path charts/app): not read"
+    )
+    assert "21" not in got
+
+
+def test_a_flux_chart_from_a_git_source_is_assumed_to_be_here_when_the_scan_cannot_know() -> None:
+    got = _flux_git(None)
+    (app,) = got["21"]
+    assert app[0] == "docker.io/acme/app:2.0"
+    assert any(
+        "GitRepository flux-system/fleet is taken to be this repository" in n
+        and "own address is unknown to the scan, so https://github.com/acme/fleet cannot be compared" in n
+        for n in app[2]
+    ), app
+
+
+def test_repository_addresses() -> None:
+    from bot.pipeline import repository_address
+
+    same = [
+        "https://github.com/acme/fleet",
+        "https://github.com/Acme/Fleet.git",
+        "ssh://git@github.com/acme/fleet",
+        "ssh://git@github.com:22/acme/fleet.git/",
+        "git@github.com:acme/fleet.git",
+        "https://user:token@github.com/acme/fleet",
+    ]
+    assert {repository_address(u) for u in same} == {"github.com/acme/fleet"}
+    assert repository_address("https://gitlab.com/acme/fleet") == "gitlab.com/acme/fleet"
+    assert repository_address("not a url") is None and repository_address("https://github.com") is None
