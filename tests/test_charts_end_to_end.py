@@ -827,8 +827,8 @@ def test_the_cli_compares_a_flux_git_source_with_the_checkouts_origin(tmp_path, 
         }
     same = results["git@github.com:acme/fleet.git"]
     assert {(line, ref) for line, ref, _ in same} == {
-        (21, "docker.io/acme/app:2.0"),
-        (38, "docker.io/acme/app:3.0"),
+        (21, "docker.io/acme/app-fork:1.0"),
+        (38, "docker.io/acme/app-other:1.0"),
     }
     other = results["https://github.com/acme/platform.git"]
     assert (21, None, "chart from a git source outside this repository (GitRepository flux-system/fleet at "

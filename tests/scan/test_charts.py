@@ -254,12 +254,12 @@ def test_helmfile_releases_of_local_charts_are_read_from_the_repository() -> Non
     assert (app.repository, app.name, app.site, app.site_keys) == (
         "file://charts/app", "app", "deploy/values/app.yaml", ()
     )  # fmt: skip
-    assert json.loads(app.values) == {"image": {"tag": "2.0"}}
+    assert json.loads(app.values) == {"image": {"repository": "acme/app"}}
     assert {p for p, _ in app.files} == {"Chart.yaml", "values.yaml", "templates/deployment.yaml"}
     assert (worker.repository, worker.site, worker.site_keys) == (
         "file://deploy/charts/worker", path, ("releases", 1, "values", 0)
     )  # fmt: skip
-    assert json.loads(worker.values) == {"image": {"tag": "1.1"}}
+    assert json.loads(worker.values) == {"image": {"repository": "acme/worker-fork"}}
     assert tool.repository == "file://deploy/tool" and tool.site_problem is not None
     skipped = {
         r.context.name: r.detail for r in res.refs if r.chart is None and r.source == Source.HELM_CHART
@@ -288,8 +288,8 @@ def test_a_local_helmfile_chart_gets_the_releases_values_applied() -> None:
         if r.path == "deploy/helmfile.yaml" and r.reference and r.chart is not None
     )
     assert at_release == [
-        ("app", "docker.io/bitnami/app:2.0", "image"),
-        ("worker", "docker.io/acme/worker:1.1", "image"),
+        ("app", "docker.io/acme/app:1.0", "image"),
+        ("worker", "docker.io/acme/worker-fork:1.0", "image"),
     ]
     own = {(r.path, r.reference) for r in expanded if r.chart is None and r.reference}
     assert ("deploy/tool/values.yaml", "docker.io/acme/tool:3.1") in own
@@ -326,9 +326,9 @@ def test_a_flux_chart_from_this_repositorys_git_source_is_read_when_the_urls_mat
     got = _flux_git(here)
     assert asked == [1]  # asked once, for both releases
     (app,) = got["21"]  # the release `app` (chart.spec.chart at line 21)
-    assert app[0] == "docker.io/acme/app:2.0" and not any("taken to be" in n for n in app[2])
+    assert app[0] == "docker.io/acme/app-fork:1.0" and not any("taken to be" in n for n in app[2])
     (unlisted,) = got["38"]  # its GitRepository is not in the repository: assumed, and said
-    assert unlisted[0] == "docker.io/acme/app:3.0"
+    assert unlisted[0] == "docker.io/acme/app-other:1.0"
     assert any(
         "GitRepository flux-system/not-in-this-repository is taken to be this repository" in n
         and "url is unknown" in n
@@ -350,7 +350,7 @@ def test_a_flux_chart_from_another_repositorys_git_source_is_skipped_naming_its_
 def test_a_flux_chart_from_a_git_source_is_assumed_to_be_here_when_the_scan_cannot_know() -> None:
     got = _flux_git(None)
     (app,) = got["21"]
-    assert app[0] == "docker.io/acme/app:2.0"
+    assert app[0] == "docker.io/acme/app-fork:1.0"
     assert any(
         "GitRepository flux-system/fleet is taken to be this repository" in n
         and "own address is unknown to the scan, so https://github.com/acme/fleet cannot be compared" in n
