@@ -14,8 +14,9 @@ message per file so the parent always knows which file a dead worker was on. A f
 a sibling file (a chart's ``Chart.yaml``) asks the parent, which owns the repository (a checkout,
 or GitHub's API with its blob cache and read tracking).
 
-Workers come from a ``forkserver`` (fork is unsafe in the threaded App worker), started once per
-process with the finders preloaded, so a new worker costs a fork, not an interpreter start.
+Workers are forked from the scanning process when it has one thread (the CLI), or come from a
+``forkserver`` (fork is unsafe in the threaded App worker), started once per process with the
+finders preloaded, so a new worker costs a fork, not an interpreter start.
 Who contains what: the App's scans always go through a sandbox (``bot.jobs.reader``); the CLI's
 ``scan_tree`` uses one when the tree is big enough to pay for the start-up
 (:data:`POOL_MIN_FILES`, :data:`POOL_MIN_BYTES`) or when asked (``contain=True``); single files
@@ -75,8 +76,14 @@ class _Worker:
 
 
 def _context(preload: Sequence[str]) -> Any:
+    """``fork`` from a process with one thread (the CLI: a worker costs milliseconds, and what
+    the parent imported is already there); ``forkserver`` otherwise, as forking a threaded
+    process (the App) can copy a lock some other thread holds."""
     import multiprocessing
+    import threading
 
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *preload])
     return ctx

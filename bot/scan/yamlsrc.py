@@ -124,6 +124,14 @@ class Doc:
         return Part(role, node.value, self.loc.span(s, e), quote, raw, path, scalar=True)
 
 
+def filtered(text: str, want: Callable[[str], bool]) -> list[Doc]:
+    """:func:`documents` for a pre-filter ``want``, asked of the whole text first (most files
+    answer no at once, before any YAML work) and not asked again of a file of one document."""
+    if not want(text):
+        return []
+    return documents(text, want=lambda chunk: chunk is text or want(chunk))
+
+
 def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]:
     """Compose the documents of ``text`` for which ``want(document_text)`` holds (all when None).
 
@@ -143,7 +151,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     out: list[Doc] = []
     for s, e in bounds:
         chunk = text[s:e]
-        if want is not None and not want(chunk):
+        if want is not None and (schema_only(chunk) or not want(chunk)):
             continue
         if s not in roots:
             roots[s] = _compose(chunk, lambda at=s: loc.line_col(at)[0])
@@ -151,10 +159,30 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     return out
 
 
+_CRD = re.compile(r"^kind:[ \t]*CustomResourceDefinition[ \t]*(?:#[^\r\n]*)?\r?$", re.M)
+
+
+def schema_only(chunk: str) -> bool:
+    """Whether the document is a ``CustomResourceDefinition``: a schema, which holds no pod,
+    no pull secret and no image to pull (its ``image`` properties say ``type: string``), and is
+    most of the bytes of an operator's install.yaml; so a reader that filters documents
+    (``want``) never spends a pre-filter on one. Only a top-level ``kind`` (column 0) in the
+    document's first 4 KiB counts, where every real CRD says it: a doc that states its kind
+    later is read as any other."""
+    if "CustomResourceDefinition" not in chunk[:4096]:
+        return False
+    m = _CRD.search(chunk, 0, 4096)  # the 4096th character is an end for $: check what follows
+    return m is not None and chunk[m.end() : m.end() + 1] in ("", "\n", "\r")
+
+
 def doc_starts(text: str) -> list[int]:
     """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
     ``---`` and a blank (a space, a tab, a line break), found with ``str.find``: a multiline
-    regex would try every position of a large file. The one home of where documents start."""
+    regex would try every position of a large file. The one home of where documents start.
+    The last text's answer is kept (per thread): a file is split by each of its readers."""
+    memo = _last.__dict__
+    if memo.get("split") is text:
+        return list(memo["starts"])
     starts = [0]
     i = 0 if text.startswith("---") else text.find("\n---")
     while i >= 0:
@@ -163,7 +191,8 @@ def doc_starts(text: str) -> list[int]:
         if after in ("", " ", "\t", "\r", "\n") and at != starts[-1]:
             starts.append(at)
         i = text.find("\n---", at + 3)
-    return starts
+    memo.update(split=text, starts=starts)
+    return list(starts)
 
 
 # The last file's composed documents, per thread: a file read by a finder and then for its
