@@ -83,6 +83,8 @@ def _context(preload: Sequence[str]) -> Any:
     import threading
 
     if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        for name in preload:  # imported once here, not by every worker after the fork
+            importlib.import_module(name)
         return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *preload])

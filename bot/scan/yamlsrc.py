@@ -154,7 +154,7 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
         if want is not None and (schema_only(chunk) or not want(chunk)):
             continue
         if s not in roots:
-            roots[s] = _compose(chunk, lambda at=s: loc.line_col(at)[0])
+            roots[s] = _compose(chunk, functools.partial(_line, loc, s))
         out.extend(Doc(root, s, loc) for root in roots[s])
     return out
 
@@ -199,6 +199,10 @@ def doc_starts(text: str) -> list[int]:
 # pull-secret facts (bot.scan.pullsecrets) is composed once. Readers never change nodes,
 # except dedupe (a duplicate key's earlier values dropped), which every reader wants.
 _last = threading.local()
+
+
+def _line(loc: Locator, at: int) -> int:
+    return loc.line_col(at)[0]
 
 
 def _compose(chunk: str, line_of: Callable[[], int]) -> list[Node]:
