@@ -40,13 +40,16 @@ class _Loader(_Base):
     keys and values thousands of times."""
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode and implicit[0] and len(value) < 64:
-            tag = _RESOLVED.get((value, implicit))
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(_RESOLVED) < 20_000:
-                    _RESOLVED[(value, implicit)] = tag
-            return tag
+        if kind is ScalarNode:
+            if implicit[0] and len(value) < 64:
+                tag = _RESOLVED.get((value, implicit))
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)
+                    if len(_RESOLVED) < 20_000:
+                        _RESOLVED[(value, implicit)] = tag
+                return tag
+        elif not self.yaml_path_resolvers:  # none registered: a collection takes its default tag
+            return self.DEFAULT_MAPPING_TAG if kind is MappingNode else self.DEFAULT_SEQUENCE_TAG
         return super().resolve(kind, value, implicit)
 
 
