@@ -241,6 +241,12 @@ class LocalRepo:
             return p
         return None
 
+    def walked(self, paths: Iterable[str]) -> None:
+        """Paths :meth:`files` found as plain files in another process (the walk of the scan
+        that handed them to a :mod:`~bot.scan.sandbox` worker): opened directly, as this
+        process's own walk's are, without resolving every component again."""
+        self._plain.update(paths)
+
     def read_bytes(self, path: str, claim: Callable[[bytes], bool] | None = None) -> bytes | None:
         """Up to one byte over the size cap; with ``claim``, only the head is read unless
         ``claim(head)`` holds (most files in a repository hold no image)."""

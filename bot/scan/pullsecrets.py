@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.model import pickled_by_fields
 from bot.scan.common import TEMPLATE
 from bot.scan.yamlimages import embedded
 from bot.scan.yamlsrc import Doc, YamlRejected, doc_starts, filtered, get, get_path, text_of, walk
@@ -63,6 +64,7 @@ _KUSTOMIZATIONS = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomi
 Region = tuple[int, int]  # byte offsets [start, end) in the file
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Pod:
     """One pod spec: what the kubelet will pull its images with."""
@@ -82,6 +84,7 @@ class Pod:
     keys: tuple[str | int, ...]  # key path of the pod spec in its document
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Scope:
     """One ``imagePullSecrets`` list in Helm values and the range it applies to."""
@@ -91,6 +94,7 @@ class Scope:
     keys: tuple[str | int, ...]  # path of the mapping holding the list, from the values root
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Values:
     """Helm values that write ``imagePullSecrets`` somewhere: each ``scopes`` entry is the range
@@ -111,6 +115,7 @@ class Values:
     inline: bool = False  # YAML inside a string (Argo CD helm.values): read, never edited
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Account:
     """A ServiceAccount defined in the repository."""
@@ -122,6 +127,7 @@ class Account:
     secrets: tuple[str, ...]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PullSecret:
     """A pull secret defined in the repository. ``hosts`` are the registries it holds
@@ -136,6 +142,7 @@ class PullSecret:
     hosts: tuple[str, ...] | None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Kustomization:
     """A kustomization: the namespace it sets on everything it builds, and what it builds."""
@@ -145,6 +152,7 @@ class Kustomization:
     resources: tuple[str, ...]  # repository paths of files and directories it includes
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Destination:
     """An Argo CD Application: the namespace it deploys the manifests under ``paths`` into."""

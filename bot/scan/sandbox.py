@@ -366,6 +366,8 @@ def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
         if batch is None:
             return
         done = []
+        if root is not None:  # the parent's walk found these as plain files under root
+            repo.walked(path for _i, path, sent, _name in batch if sent is None)
         for i, path, sent, name in batch:
             cur.value = i
             if cpu:
