@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # multiprocessing itself is imported when a pool starts (star
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
 # Below both (claimed files, their bytes) a CLI scan stays in one process: the pool's start-up
-# (a forkserver with the finders imported, ~0.3-1 s) costs more than a second core saves there.
+# (a fork, ~20 ms; a forkserver in a threaded process, ~0.3 s) and handing every result back
+# cost more than a second core saves there (bench/scan.py: mixed 1k is faster in process).
 POOL_MIN_FILES = 2_000
 POOL_MIN_BYTES = 16 << 20
 
