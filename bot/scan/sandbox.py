@@ -79,7 +79,8 @@ class _Worker:
 def _context(preload: Sequence[str]) -> Any:
     """``fork`` from a process with one thread (the CLI: a worker costs milliseconds, and what
     the parent imported is already there); ``forkserver`` otherwise, as forking a threaded
-    process (the App) can copy a lock some other thread holds."""
+    process (the App) can copy a lock some other thread holds. A forked worker's address-space
+    limit counts what it inherits: a one-thread CLI process is about 45 MB of the 1 GiB."""
     import multiprocessing
     import threading
 
