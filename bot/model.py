@@ -14,9 +14,28 @@ import dataclasses
 import enum
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 
+def pickled_by_fields(cls: type[_T]) -> type[_T]:
+    """Pickle a frozen, slotted dataclass as a call of its constructor with its fields in order.
+
+    dataclasses' own ``__getstate__``/``__setstate__`` for slotted classes look ``fields()`` up
+    for every object, which made handing a contained scan's results back from its workers
+    (:mod:`bot.scan.sandbox`: thousands of spans and parts) cost more than the scan itself.
+    """
+    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+    def __reduce__(self: _T) -> tuple[type[_T], tuple[Any, ...]]:
+        return cls, tuple([getattr(self, n) for n in names])
+
+    cls.__reduce__ = __reduce__  # type: ignore[assignment,method-assign]
+    return cls
+
+
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Span:
     """Where a written value sits: byte offsets into the file (end exclusive), and the 1-based
@@ -39,6 +58,7 @@ class Role(enum.StrEnum):
     NAME = "name"  # a value that names the image (kustomize `name`, Helm `image:` inside a map)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Part:
     """One written scalar that contributes to a reference.
@@ -77,6 +97,7 @@ class Skip(enum.StrEnum):
     EMPTY = "empty"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Context:
     """Where in its file a reference sits, as far as the rules care.
@@ -116,6 +137,7 @@ class Source(enum.StrEnum):
     HELM_CHART = "helm-chart"  # an image a chart's own defaults name (bot.scan.charts)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ChartUse:
     """A chart the repository deploys, as a finder saw it: which chart, and the values the
@@ -152,6 +174,7 @@ class ChartUse:
     git_url: str | None = None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ImageRef:
     """One image reference as written in one file.
@@ -187,6 +210,7 @@ class ImageRef:
         return (self.path, self.line, self.column)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ScanError:
     """A file that could not be read or parsed; the scan goes on without it. ``level``

@@ -22,6 +22,7 @@ import atexit
 import dataclasses
 import fnmatch
 import importlib
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -240,6 +241,12 @@ class LocalRepo:
             return p
         return None
 
+    def walked(self, paths: Iterable[str]) -> None:
+        """Paths :meth:`files` found as plain files in another process (the walk of the scan
+        that handed them to a :mod:`~bot.scan.sandbox` worker): opened directly, as this
+        process's own walk's are, without resolving every component again."""
+        self._plain.update(paths)
+
     def read_bytes(self, path: str, claim: Callable[[bytes], bool] | None = None) -> bytes | None:
         """Up to one byte over the size cap; with ``claim``, only the head is read unless
         ``claim(head)`` holds (most files in a repository hold no image)."""
@@ -318,35 +325,53 @@ def scan_tree(
     contain: bool | None = None,
     workers: int | None = None,
 ) -> ScanResult:
-    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read.
+    """Scan every file under ``root``. ``progress(done, total)`` is called as files are read;
+    ``total`` counts the files claimed so far (the walk, which reads only heads, runs ahead).
 
     ``contain``: parse in :class:`~bot.scan.sandbox.Sandbox` workers (a parser crash costs one
-    file; both cores). None decides by size: a tree with fewer than ``POOL_MIN_FILES`` claimed
-    files and ``POOL_MIN_BYTES`` is scanned in this process, where start-up costs nothing.
+    file; both cores). None decides by size as the walk goes: once the claimed files reach
+    ``POOL_MIN_FILES`` or ``POOL_MIN_BYTES`` the pool starts and is handed the rest as the walk
+    finds it; a tree that stays below both is scanned in this process, where start-up costs
+    nothing. Results are in walk order either way.
     """
     from bot.scan import sandbox
 
     repo = LocalRepo(root, max_bytes)
-    jobs: list[tuple[str, int, str]] = []  # (path, size, finder): heads read and claimed here
     out = ScanResult()
-    for rel in repo.files(ignore):
-        got = repo.head(rel)
-        if got is None:
-            continue
-        head, size = got
-        mod = claimant(rel, head)
-        if mod is None:
-            continue
-        if size > max_bytes:  # reported from here: never read
-            out.files, out.bytes = out.files + 1, out.bytes + size
-            out.errors.append(ScanError(rel, too_large(max_bytes)))
-            continue
-        jobs.append((rel, size, mod.__name__))
+    claimed = 0
+
+    def walk() -> Iterator[tuple[str, int, str, bytes]]:
+        """(path, size, finder, head) of each claimed file, heads read and claimed here."""
+        nonlocal claimed
+        for rel in repo.files(ignore):
+            got = repo.head(rel)
+            if got is None:
+                continue
+            head, size = got
+            mod = claimant(rel, head)
+            if mod is None:
+                continue
+            if size > max_bytes:  # reported from here: never read
+                out.files, out.bytes = out.files + 1, out.bytes + size
+                out.errors.append(ScanError(rel, too_large(max_bytes)))
+                continue
+            claimed += 1
+            yield rel, size, mod.__name__, head
+
+    found = walk()
+    ahead: list[tuple[str, int, str, bytes]] = []  # walked before the pool was decided on
     if contain is None:
-        size = sum(j[1] for j in jobs)
-        contain = len(jobs) >= sandbox.POOL_MIN_FILES or size >= sandbox.POOL_MIN_BYTES
-    results: list[ScanResult | None] = [None] * len(jobs)
-    done = 0
+        size = 0
+        for job in found:
+            ahead.append(job)
+            size += job[1]
+            if len(ahead) >= sandbox.POOL_MIN_FILES or size >= sandbox.POOL_MIN_BYTES:
+                contain = True
+                break
+        else:
+            contain = False
+    jobs = itertools.chain(ahead, found)
+    results: list[ScanResult | None] = []
     if contain:  # the workers read the files themselves, from the same checkout
         box = sandbox.Sandbox(
             scan_file,
@@ -357,20 +382,24 @@ def scan_tree(
             max_bytes=max_bytes,
             root=str(repo.root),
         )
+
+        def handed() -> Iterator[sandbox.Job]:
+            for rel, _size, name, _head in jobs:
+                results.append(None)
+                yield rel, None, name
+
         with box:
-            for i, one in box.run(((rel, None, name) for rel, _n, name in jobs), repo):
+            for done, (i, one) in enumerate(box.run(handed(), repo), 1):
                 results[i] = one
-                done += 1
                 if progress is not None:
-                    progress(done, len(jobs))
+                    progress(done, claimed)
     else:
         mods = {m.__name__: m for m in finders()}
-        for i, (rel, _size, name) in enumerate(jobs):
-            data = repo.read_bytes(rel)
-            if data is not None:
-                results[i] = scan_file(rel, data, repo, mods[name], max_bytes)
+        for rel, _size, name, head in jobs:
+            data = head if len(head) < HEAD_BYTES else repo.read_bytes(rel)  # a short head is it all
+            results.append(None if data is None else scan_file(rel, data, repo, mods[name], max_bytes))
             if progress is not None:
-                progress(i + 1, len(jobs))
+                progress(len(results), claimed)
     for one in results:
         if one is not None:
             out.refs.extend(one.refs)

@@ -53,7 +53,7 @@ from bot.scan.yamlimages import (
     unlink,
     want,
 )
-from bot.scan.yamlsrc import Doc, documents, dotted, get, text_of
+from bot.scan.yamlsrc import Doc, documents, dotted, filtered, get, text_of
 
 SOURCE = Source.ANSIBLE
 
@@ -102,9 +102,9 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     if _VARS.search(path):
         documents(text)  # only to report a broken file; its values are reported where used
         return
-    if not want(text):
+    docs = filtered(text, want)
+    if not docs:
         return
-    docs = documents(text, want=want)
     resolver: Resolver | None = None
     molecule = _MOLECULE.search(path) is not None
     for doc in docs:

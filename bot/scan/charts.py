@@ -53,7 +53,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from bot.model import ChartUse, Context, ImageRef, Skip, Source
 from bot.scan import Repo
 from bot.scan.yamlimages import Where, images, want_with_values
-from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, get, get_path, text_of
+from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, filtered, get, get_path, text_of
 
 SOURCE = Source.HELM_CHART
 _MAX_VALUES_NODES = 100_000
@@ -75,10 +75,9 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
         yield from _chart_yaml(text, path, repo)
         return
     yield from _helmfile(text, path, repo)
-    if want_with_values(text):  # inline values in a helmfile may name images too
-        for doc in documents(text, want=want_with_values):
-            found = images(doc, doc.root, Where(path, Source.YAML))
-            yield from sorted(found, key=lambda r: (r.line, r.column))
+    for doc in filtered(text, want_with_values):  # inline values in a helmfile may name images too
+        found = images(doc, doc.root, Where(path, Source.YAML))
+        yield from sorted(found, key=lambda r: (r.line, r.column))
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -328,7 +327,7 @@ def _lock_versions(text: str | None) -> dict[tuple[str, str], str]:
 
 def want(chunk: str) -> bool:
     """Pre-filter for documents that may deploy a chart."""
-    return ("chart" in chunk and ("argoproj.io/" in chunk or "HelmRelease" in chunk)) or "chartRef" in chunk
+    return "chart" in chunk and ("argoproj.io/" in chunk or "HelmRelease" in chunk or "chartRef" in chunk)
 
 
 def uses(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:

@@ -28,7 +28,7 @@ from bot.scan.yamlimages import (
     is_object,
     want_values,
 )
-from bot.scan.yamlsrc import documents
+from bot.scan.yamlsrc import filtered
 
 SOURCE = Source.HELM_VALUES
 
@@ -48,11 +48,12 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    if not want_values(text):
+    docs = filtered(text, want_values)
+    if not docs:
         return
     chart = chart_lookup(path, repo)
     seen: set[int] = set()
-    for doc in documents(text, want=want_values):
+    for doc in docs:
         if is_object(doc.root):
             yield from objects(doc, doc.root, Where(path, Source.KUBERNETES, seen=seen))
             continue

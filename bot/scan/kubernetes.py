@@ -29,7 +29,7 @@ from bot.model import ImageRef, Skip, Source
 from bot.scan import Repo
 from bot.scan.manifests import objects
 from bot.scan.yamlimages import Where, images, is_object, json_patch, want_with_values
-from bot.scan.yamlsrc import YamlRejected, documents, get, text_of
+from bot.scan.yamlsrc import YamlRejected, documents, filtered, get, text_of
 
 SOURCE = Source.KUBERNETES
 
@@ -45,10 +45,8 @@ def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
     from bot.scan import charts
 
     yield from charts.uses(text, path, repo)  # Argo CD / Flux chart deployments (own pre-filter)
-    if not want_with_values(text):
-        return
     listed: list[tuple[str, str | None] | None] = []  # looked up once, when a document needs it
-    for doc in documents(text, want=want_with_values):
+    for doc in filtered(text, want_with_values):
         root = doc.root
         if is_object(root):
             found = list(objects(doc, root, Where(path, Source.KUBERNETES)))

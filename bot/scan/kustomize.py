@@ -33,7 +33,18 @@ from bot.scan.yamlimages import (
     json_patch,
     want_with_values,
 )
-from bot.scan.yamlsrc import NULL, Doc, YamlRejected, documents, dotted, get, get_path, items, text_of
+from bot.scan.yamlsrc import (
+    NULL,
+    Doc,
+    YamlRejected,
+    documents,
+    dotted,
+    filtered,
+    get,
+    get_path,
+    items,
+    text_of,
+)
 
 SOURCE = Source.KUSTOMIZE
 
@@ -48,9 +59,7 @@ def claims(path: str, head: bytes) -> bool:
 
 
 def find(text: str, path: str, repo: Repo) -> Iterator[ImageRef]:
-    if not want_with_values(text):
-        return
-    for doc in documents(text, want=want_with_values):
+    for doc in filtered(text, want_with_values):
         where = Where(path, SOURCE, kind=text_of(get(doc.root, "kind")))
         bases = _Bases(path, repo)
         found = list(entries(doc, get(doc.root, "images"), where, ("images",), bases))

@@ -43,9 +43,10 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.model import pickled_by_fields
 from bot.scan.common import TEMPLATE
 from bot.scan.yamlimages import embedded
-from bot.scan.yamlsrc import Doc, YamlRejected, doc_starts, documents, get, get_path, text_of, walk
+from bot.scan.yamlsrc import Doc, YamlRejected, doc_starts, filtered, get, get_path, text_of, walk
 
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 DOCKERCFG = "kubernetes.io/dockercfg"
@@ -59,12 +60,11 @@ _POD_PATHS: tuple[tuple[str, ...], ...] = (
     ("spec", "jobTemplate", "spec", "template", "spec"),
 )
 _KUSTOMIZATIONS = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
-_WORDS = ("imagePullSecrets", "containers", "ServiceAccount", "dockerc", "SealedSecret", "ExternalSecret",
-          "destination", "resources", "bases", "components", "HelmRelease")  # fmt: skip
 
 Region = tuple[int, int]  # byte offsets [start, end) in the file
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Pod:
     """One pod spec: what the kubelet will pull its images with."""
@@ -84,6 +84,7 @@ class Pod:
     keys: tuple[str | int, ...]  # key path of the pod spec in its document
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Scope:
     """One ``imagePullSecrets`` list in Helm values and the range it applies to."""
@@ -93,6 +94,7 @@ class Scope:
     keys: tuple[str | int, ...]  # path of the mapping holding the list, from the values root
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Values:
     """Helm values that write ``imagePullSecrets`` somewhere: each ``scopes`` entry is the range
@@ -113,6 +115,7 @@ class Values:
     inline: bool = False  # YAML inside a string (Argo CD helm.values): read, never edited
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Account:
     """A ServiceAccount defined in the repository."""
@@ -124,6 +127,7 @@ class Account:
     secrets: tuple[str, ...]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class PullSecret:
     """A pull secret defined in the repository. ``hosts`` are the registries it holds
@@ -138,6 +142,7 @@ class PullSecret:
     hosts: tuple[str, ...] | None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Kustomization:
     """A kustomization: the namespace it sets on everything it builds, and what it builds."""
@@ -147,6 +152,7 @@ class Kustomization:
     resources: tuple[str, ...]  # repository paths of files and directories it includes
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Destination:
     """An Argo CD Application: the namespace it deploys the manifests under ``paths`` into."""
@@ -198,8 +204,31 @@ class FileFacts:
 
 
 def wanted(chunk: str) -> bool:
-    """Linear pre-filter for a document: most hold none of the words these facts need."""
-    return any(w in chunk for w in _WORDS)
+    """Linear pre-filter for a document: most hold none of the words these facts need. Each
+    test is a pass over the text, so words that need another first wait for it (``Secret``
+    before the three kinds of secret that spell it, Argo CD's ``destination`` after its group).
+    """
+    return (
+        "containers" in chunk  # a pod
+        or (
+            "Secret" in chunk
+            and ("imagePullSecrets" in chunk or "SealedSecret" in chunk or "ExternalSecret" in chunk)
+        )
+        or "ServiceAccount" in chunk
+        or "dockerc" in chunk  # a Secret of a pull type, or a generator of one
+        or "HelmRelease" in chunk
+        or ("argoproj.io/" in chunk and "destination" in chunk)
+        or ("kustomize.config.k8s.io/" in chunk and _lists_resources(chunk))
+    )
+
+
+def _lists_resources(chunk: str) -> bool:
+    return "resources" in chunk or "bases" in chunk or "components" in chunk
+
+
+def _wanted_kustomization(chunk: str) -> bool:
+    """:func:`wanted` for a file named as a kustomization, which need not state its apiVersion."""
+    return _lists_resources(chunk) or wanted(chunk)
 
 
 @dataclass(slots=True)
@@ -216,10 +245,11 @@ def read(text: str, path: str) -> FileFacts:
     out = FileFacts(path)
     if not path.endswith((".yaml", ".yml")) and posixpath.basename(path) not in _KUSTOMIZATIONS:
         return out
-    if not wanted(text):
+    docs = filtered(text, _wanted_kustomization if posixpath.basename(path) in _KUSTOMIZATIONS else wanted)
+    if not docs:
         return out
     index = _document_index(text)
-    for doc in documents(text, want=wanted):
+    for doc in docs:
         _document(_At(doc, index(doc.base), out), doc.root, ())
     return out
 

@@ -14,8 +14,9 @@ message per file so the parent always knows which file a dead worker was on. A f
 a sibling file (a chart's ``Chart.yaml``) asks the parent, which owns the repository (a checkout,
 or GitHub's API with its blob cache and read tracking).
 
-Workers come from a ``forkserver`` (fork is unsafe in the threaded App worker), started once per
-process with the finders preloaded, so a new worker costs a fork, not an interpreter start.
+Workers are forked from the scanning process when it has one thread (the CLI), or come from a
+``forkserver`` (fork is unsafe in the threaded App worker), started once per process with the
+finders preloaded, so a new worker costs a fork, not an interpreter start.
 Who contains what: the App's scans always go through a sandbox (``bot.jobs.reader``); the CLI's
 ``scan_tree`` uses one when the tree is big enough to pay for the start-up
 (:data:`POOL_MIN_FILES`, :data:`POOL_MIN_BYTES`) or when asked (``contain=True``); single files
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # multiprocessing itself is imported when a pool starts (star
 BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
 # Below both (claimed files, their bytes) a CLI scan stays in one process: the pool's start-up
-# (a forkserver with the finders imported, ~0.3-1 s) costs more than a second core saves there.
+# (a fork, ~20 ms; a forkserver in a threaded process, ~0.3 s) and handing every result back
+# cost more than a second core saves there (bench/scan.py: mixed 1k is faster in process).
 POOL_MIN_FILES = 2_000
 POOL_MIN_BYTES = 16 << 20
 
@@ -75,8 +77,17 @@ class _Worker:
 
 
 def _context(preload: Sequence[str]) -> Any:
+    """``fork`` from a process with one thread (the CLI: a worker costs milliseconds, and what
+    the parent imported is already there); ``forkserver`` otherwise, as forking a threaded
+    process (the App) can copy a lock some other thread holds. A forked worker's address-space
+    limit counts what it inherits: a one-thread CLI process is about 45 MB of the 1 GiB."""
     import multiprocessing
+    import threading
 
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        for name in preload:  # imported once here, not by every worker after the fork
+            importlib.import_module(name)
+        return multiprocessing.get_context("fork")
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["bot.scan", "bot.scan.sandbox", *preload])
     return ctx
@@ -357,6 +368,8 @@ def _child(  # noqa: PLR0917 - the arguments multiprocessing hands a worker
         if batch is None:
             return
         done = []
+        if root is not None:  # the parent's walk found these as plain files under root
+            repo.walked(path for _i, path, sent, _name in batch if sent is None)
         for i, path, sent, name in batch:
             cur.value = i
             if cpu:

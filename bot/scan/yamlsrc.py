@@ -40,13 +40,16 @@ class _Loader(_Base):
     keys and values thousands of times."""
 
     def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is ScalarNode and implicit[0] and len(value) < 64:
-            tag = _RESOLVED.get((value, implicit))
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(_RESOLVED) < 20_000:
-                    _RESOLVED[(value, implicit)] = tag
-            return tag
+        if kind is ScalarNode:
+            if implicit[0] and len(value) < 64:
+                tag = _RESOLVED.get((value, implicit))
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)
+                    if len(_RESOLVED) < 20_000:
+                        _RESOLVED[(value, implicit)] = tag
+                return tag
+        elif not self.yaml_path_resolvers:  # none registered: a collection takes its default tag
+            return self.DEFAULT_MAPPING_TAG if kind is MappingNode else self.DEFAULT_SEQUENCE_TAG
         return super().resolve(kind, value, implicit)
 
 
@@ -62,6 +65,8 @@ FLOAT = "tag:yaml.org,2002:float"
 NULL = "tag:yaml.org,2002:null"
 
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+# ASCII bytes _BAD_CHARS lets through: deleted, an ASCII text with nothing left is fine
+_ASCII_FINE = bytes(b for b in range(128) if not _BAD_CHARS.match(chr(b)))
 _PROPERTIES = re.compile(r"(?:[&!][^ \t\r\n]*[ \t\r\n]+)+")  # node anchor and tag, then space
 
 
@@ -72,6 +77,8 @@ class YamlRejected(Exception):
 def check_text(text: str) -> None:
     """Refuse control characters and bidi overrides before any parser sees them (Trojan Source:
     a reviewer would read a different image than the cluster pulls)."""
+    if text.isascii() and not text.encode("ascii").translate(None, _ASCII_FINE):
+        return  # the common case, ten times faster than the regex (isascii is a stored flag)
     m = _BAD_CHARS.search(text)
     if m:
         line = text.count("\n", 0, m.start()) + 1
@@ -120,6 +127,14 @@ class Doc:
         return Part(role, node.value, self.loc.span(s, e), quote, raw, path, scalar=True)
 
 
+def filtered(text: str, want: Callable[[str], bool]) -> list[Doc]:
+    """:func:`documents` for a pre-filter ``want``, asked of the whole text first (most files
+    answer no at once, before any YAML work) and not asked again of a file of one document."""
+    if not want(text):
+        return []
+    return documents(text, want=lambda chunk: chunk is text or want(chunk))
+
+
 def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]:
     """Compose the documents of ``text`` for which ``want(document_text)`` holds (all when None).
 
@@ -139,18 +154,38 @@ def documents(text: str, want: Callable[[str], bool] | None = None) -> list[Doc]
     out: list[Doc] = []
     for s, e in bounds:
         chunk = text[s:e]
-        if want is not None and not want(chunk):
+        if want is not None and (schema_only(chunk) or not want(chunk)):
             continue
         if s not in roots:
-            roots[s] = _compose(chunk, loc.line_col(s)[0])
+            roots[s] = _compose(chunk, functools.partial(_line, loc, s))
         out.extend(Doc(root, s, loc) for root in roots[s])
     return out
+
+
+_CRD = re.compile(r"^kind:[ \t]*CustomResourceDefinition[ \t]*(?:#[^\r\n]*)?\r?$", re.M)
+
+
+def schema_only(chunk: str) -> bool:
+    """Whether the document is a ``CustomResourceDefinition``: a schema, which holds no pod,
+    no pull secret and no image to pull (its ``image`` properties say ``type: string``), and is
+    most of the bytes of an operator's install.yaml; so a reader that filters documents
+    (``want``) never spends a pre-filter on one. Only a top-level ``kind`` (column 0) in the
+    document's first 4 KiB counts, where every real CRD says it: a doc that states its kind
+    later is read as any other."""
+    if "CustomResourceDefinition" not in chunk[:4096]:
+        return False
+    m = _CRD.search(chunk, 0, 4096)  # the 4096th character is an end for $: check what follows
+    return m is not None and chunk[m.end() : m.end() + 1] in ("", "\n", "\r")
 
 
 def doc_starts(text: str) -> list[int]:
     """Offsets of the documents of ``text``: 0, and each line that is ``---`` or opens with
     ``---`` and a blank (a space, a tab, a line break), found with ``str.find``: a multiline
-    regex would try every position of a large file. The one home of where documents start."""
+    regex would try every position of a large file. The one home of where documents start.
+    The last text's answer is kept (per thread): a file is split by each of its readers."""
+    memo = _last.__dict__
+    if memo.get("split") is text:
+        return list(memo["starts"])
     starts = [0]
     i = 0 if text.startswith("---") else text.find("\n---")
     while i >= 0:
@@ -159,7 +194,8 @@ def doc_starts(text: str) -> list[int]:
         if after in ("", " ", "\t", "\r", "\n") and at != starts[-1]:
             starts.append(at)
         i = text.find("\n---", at + 3)
-    return starts
+    memo.update(split=text, starts=starts)
+    return list(starts)
 
 
 # The last file's composed documents, per thread: a file read by a finder and then for its
@@ -168,13 +204,20 @@ def doc_starts(text: str) -> list[int]:
 _last = threading.local()
 
 
-def _compose(chunk: str, first_line: int) -> list[Node]:
-    check_depth(chunk, first_line)
+def _line(loc: Locator, at: int) -> int:
+    return loc.line_col(at)[0]
+
+
+def _compose(chunk: str, line_of: Callable[[], int]) -> list[Node]:
+    """``line_of()`` gives the chunk's first line, asked only for a message (counting lines
+    is a walk over the file)."""
+    if needs_depth_check(chunk):
+        check_depth(chunk, line_of())
     try:
         return [n for n in yaml.compose_all(chunk, Loader=_Loader) if n is not None]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + first_line}" if mark else ""
+        where = f" at line {mark.line + line_of()}" if mark else ""
         raise YamlRejected(f"invalid YAML{where}: {exc.problem or exc.context}") from None
     except (yaml.YAMLError, RecursionError, ValueError, TypeError, MemoryError) as exc:
         raise YamlRejected(f"invalid YAML: {type(exc).__name__}") from None

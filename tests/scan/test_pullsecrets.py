@@ -311,9 +311,9 @@ def test_a_file_is_composed_once_for_its_references_and_its_facts(monkeypatch):
     calls: list[int] = []
     real = yamlsrc._compose
 
-    def counting(chunk: str, first_line: int):
-        calls.append(first_line)
-        return real(chunk, first_line)
+    def counting(chunk: str, line_of):
+        calls.append(line_of())
+        return real(chunk, line_of)
 
     monkeypatch.setattr(yamlsrc, "_compose", counting)
     data = (SHOP / "apps" / "builder" / "deployments.yaml").read_bytes()

@@ -100,3 +100,76 @@ def test_the_apps_scans_are_contained(tmp_path: Path) -> None:
     assert [w.proc.pid for w in box._workers] != [os.getpid()]  # type: ignore[attr-defined]
     too_big = contained("pod.yaml", data, LocalRepo(tmp_path), max_bytes=10)
     assert "larger than 10 bytes" in too_big.errors[0].message
+
+
+def test_a_tree_past_the_pool_threshold_starts_the_pool_mid_walk(monkeypatch) -> None:
+    """contain=None: the walk hands files to the pool once the threshold is passed; the result
+    is the in-process one, in walk order."""
+    import bot.scan.sandbox as sb
+
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "scan"
+    alone = scan_tree(root, contain=False)
+    import bot.scan as scan
+
+    claims: list[str] = []
+    started: list[int] = []  # how many files had been walked when the pool started
+    real_run, real_claimant = sb.Sandbox.run, scan.claimant
+
+    def run(self: Sandbox, jobs, repo):
+        started.append(len(claims))
+        return real_run(self, jobs, repo)
+
+    def claimant(path: str, head: bytes):
+        claims.append(path)
+        return real_claimant(path, head)
+
+    monkeypatch.setattr(sb.Sandbox, "run", run)
+    monkeypatch.setattr(scan, "claimant", claimant)
+    monkeypatch.setattr(sb, "POOL_MIN_FILES", 3)
+    pooled = scan_tree(root, contain=None)
+    assert len(started) == 1 and started[0] < len(claims) // 2  # the walk went on beside the pool
+    assert pooled.refs == alone.refs and pooled.errors == alone.errors and pooled.files == alone.files
+    monkeypatch.setattr(sb, "POOL_MIN_FILES", 10**6)
+    assert scan_tree(root, contain=None).refs == alone.refs and len(started) == 1  # stayed in process
+
+
+_FORKED = """
+import sys, threading
+from bot.scan import sandbox
+if sys.argv[1] == "threaded":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+print(sandbox._context(("bot.scan.kubernetes",)).get_start_method())
+"""
+
+_CRASH_FORKED = """
+import threading
+from bot.scan import FINDERS, LocalRepo, ScanResult, scan_file
+from bot.scan.sandbox import Sandbox
+assert threading.active_count() == 1
+CRASH = "tests.support.crashfinder"
+box = Sandbox(scan_file, ScanResult, LocalRepo, finders=(CRASH, *FINDERS), workers=2)
+jobs = [("a.crash", b"ok a:1", CRASH), ("bad.crash", b"SEGV", CRASH), ("b.crash", b"ok b:1", CRASH)]
+with box:
+    got = {jobs[i][0]: r for i, r in box.run(jobs, None)}
+texts = [r.text for r in got["a.crash"].refs + got["b.crash"].refs]
+print(box.crashes, texts, "SIGSEGV" in got["bad.crash"].errors[0].message)
+"""
+
+
+def test_one_thread_forks_and_a_threaded_process_uses_the_forkserver() -> None:
+    import subprocess
+    import sys
+
+    top = Path(__file__).resolve().parents[2]
+
+    def run(code: str, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=top, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run(_FORKED, "alone") == "fork"
+    assert run(_FORKED, "threaded") == "forkserver"
+    # a forked worker that dies costs its file, as a forkserver's does
+    assert run(_CRASH_FORKED) == "1 ['a:1', 'b:1'] True"

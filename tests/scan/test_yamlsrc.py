@@ -223,3 +223,49 @@ def test_depth_precheck_is_a_sound_upper_bound(pieces: list[str], chain: int, fl
     text = "".join(pieces)
     if not y.needs_depth_check(text, chain=chain, flows=flows):
         assert _libyaml_depth(text) <= y.depth_bound(chain, flows)
+
+
+CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition  # a schema
+metadata: {name: things.example.io}
+spec:
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema:
+        properties:
+          image: {type: string, description: "the image: nginx:1.27 by default"}
+"""
+DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+spec: {template: {spec: {containers: [{name: a, image: "nginx:1.27"}]}}}
+"""
+
+
+def test_a_filtered_read_skips_crds_without_asking_its_filter() -> None:
+    asked: list[str] = []
+
+    def want(chunk: str) -> bool:
+        asked.append(chunk)
+        return True
+
+    docs = y.documents(CRD + "---\n" + DEPLOY, want=want)
+    assert [y.text_of(y.get(d.root, "kind")) for d in docs] == ["Deployment"]
+    assert len(asked) == 1 and "Deployment" in asked[0]
+    # unfiltered readers (the edit verification) still see every document
+    assert len(y.documents(CRD + "---\n" + DEPLOY)) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: v1\nkind: CustomResourceDefinitionList\n",  # another kind
+        "spec:\n  kind: CustomResourceDefinition\n",  # not the document's kind
+        "apiVersion: v1\nkind: ConfigMap\ndata:\n  x: |\n    kind: CustomResourceDefinition\n",
+        "metadata: {}\n" + "#" * 5000 + "\nkind: CustomResourceDefinition\n",  # stated late
+        "#" * 4065 + "\nkind: CustomResourceDefinitionX\n",  # cut by the 4 KiB window
+    ],
+)
+def test_only_a_top_level_crd_kind_near_the_top_is_a_schema(text: str) -> None:
+    assert not y.schema_only(text)
+    assert y.schema_only(CRD) and y.schema_only(CRD.replace("\n", "\r\n"))
