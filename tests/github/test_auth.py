@@ -171,3 +171,33 @@ def test_a_jobs_tokens_are_revoked_when_it_raises(world):
         assert theirs.token != mine.token  # a new job never gets an earlier job's token
         assert not world.fake.tokens[theirs.token].revoked
     assert world.fake.tokens[theirs.token].revoked
+
+
+def test_the_apps_jwt_is_signed_with_the_key_parsed_once(monkeypatch):
+    """Parsing an RSA key checks it (tens of ms): once per process, not once per token."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    from bot.github.auth import TokenCache
+    from tests.support.fakegithub import make_key_pair
+
+    private, public = make_key_pair(0)
+    parsed: list[int] = []
+    real = serialization.load_pem_private_key
+
+    def counting(data: bytes, password: bytes | None = None, **kw: object):
+        parsed.append(1)
+        return real(data, password, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    cache = TokenCache(4242, private, None)  # type: ignore[arg-type]
+    tokens = [cache.jwt() for _ in range(3)]
+    assert len(parsed) == 1
+    for token in tokens:
+        claims = jwt.decode(token, public, algorithms=["RS256"])
+        assert claims["iss"] == "4242" and claims["iat"] <= time.time() < claims["exp"]
+    broken = TokenCache(4242, private.replace("A", "B", 40), None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        broken.jwt()  # a bad key fails at signing, as PyGithub's own signer did
