@@ -46,7 +46,8 @@ BATCH_FILES = 64
 BATCH_BYTES = 1 << 20
 # Below both (claimed files, their bytes) a CLI scan stays in one process: the pool's start-up
 # (a fork, ~20 ms; a forkserver in a threaded process, ~0.3 s) and handing every result back
-# cost more than a second core saves there (bench/scan.py: mixed 1k is faster in process).
+# cost more than a second core saves there (bench/scan.py: 300 files are faster in process,
+# 1,000 about even; the thresholds stay above that, as the gain there is a few hundredths).
 POOL_MIN_FILES = 2_000
 POOL_MIN_BYTES = 16 << 20
 
