@@ -90,6 +90,7 @@ class Skip(enum.StrEnum):
     NON_STRING = "non-string-value"  # `image: 123`, `image: !Ref x`, a list where a string goes
     INVALID = "invalid-reference"  # does not parse under Docker's grammar; `detail` says why
     CHART_DEFAULT = "tag-from-chart-default"  # repository written, tag left to the chart
+    REPOSITORY_FROM_CHART = "repository-from-chart-default"  # only a tag written, in Helm values
     TAG_FROM_BASE = "tag-from-base"  # kustomize newName without newTag: the base's tag stays
     NO_TAG = "no-tag"  # a repository written with no tag anywhere this scan can read
     BUILT_LOCALLY = "built-locally"  # compose build + image, Tilt/Skaffold: built, never pulled

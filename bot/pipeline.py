@@ -702,10 +702,10 @@ def _noted(ref: ImageRef, note: str) -> ImageRef:
 def _one_finding_per_image(
     refs: list[ImageRef], uses: Sequence[ImageRef], failed: Mapping[tuple[str, int, int], Evidence]
 ) -> list[ImageRef]:
-    """Consumer values that write part of an image (``image.repository``, no tag) were reported
-    as ``tag-from-chart-default``: once the chart is read, the effective image replaces that
-    finding (a note says where the written part is); when it could not be read, the skip stays
-    and says why."""
+    """Consumer values that write part of an image (``image.repository`` and no tag, or only
+    ``image.tag``) were reported as ``tag-from-chart-default`` or ``repository-from-chart-default``:
+    once the chart is read, the effective image replaces that finding (a note says where the
+    written part is); when it could not be read, the skip stays and says why."""
     from bot.scan.yamlsrc import dotted
 
     covered: dict[tuple[str, str], int] = {}
@@ -722,7 +722,7 @@ def _one_finding_per_image(
     out = list(refs)
     drop: set[int] = set()
     for i, r in enumerate(refs):
-        if r.chart is not None or r.skip is not Skip.CHART_DEFAULT:
+        if r.chart is not None or r.skip not in (Skip.CHART_DEFAULT, Skip.REPOSITORY_FROM_CHART):
             continue
         at = covered.get((r.path, r.context.field or ""))
         if at is not None:

@@ -648,6 +648,38 @@ def test_the_chart_default_skip_stays_when_the_chart_cannot_be_read(registry_ope
     assert "the chart could not be read" in skipped["detail"] and "down.example.test" in skipped["detail"]
 
 
+def test_a_release_writing_only_the_tag_is_reported_once_with_the_charts_repository(
+    registry_open, helm_repo, tmp_path, capsys
+):
+    ns = _ns()
+    registry_open.push(f"bitnami/{ns}", "15.5.1")
+    helm_repo.add(chart(ns, "1.2.3", values=_bitnami_values(f"bitnami/{ns}")))
+    release = _release_writing_only_the_repository(ns, f"https://{CHART_HOST}/stable")
+    release = release.replace(f"      repository: acme/{ns}", '      tag: "15.5.1"')
+    root = _repo(tmp_path / "repo", {"db.yaml": release})
+    report = _scan(root, _operator(tmp_path, registry_open, helm_repo), capsys)
+    mine = [f for f in report["findings"] if ns in (f["reference"] or f["text"])]
+    assert [(f["source"], f["reference"], f["status"], f["skip"]) for f in mine] == [
+        ("helm-chart", f"docker.io/bitnami/{ns}:15.5.1", "ok", None)
+    ], mine
+
+
+def test_a_tag_only_override_says_so_when_the_chart_cannot_be_read(registry_open, tmp_path, capsys):
+    ns = _ns()
+    release = _release_writing_only_the_repository(ns, "https://down.example.test/c")
+    release = release.replace(f"repository: acme/{ns}", "tag: 15.5.1")
+    root = _repo(tmp_path / "repo", {"db.yaml": release})
+    mapping = registry_open.config_mapping(host="docker.io")
+    mapping["registries"]["down.example.test"] = {"endpoint": "http://127.0.0.1:9"}
+    operator = tmp_path / "operator.yml"
+    operator.write_text(json.dumps(mapping))
+    report = _scan(root, operator, capsys)
+    (skipped,) = [f for f in report["findings"] if f["skip"] == "repository-from-chart-default"]
+    assert skipped["text"] == "tag: 15.5.1"
+    assert skipped["line"] == release.splitlines().index("      tag: 15.5.1") + 1
+    assert "the chart could not be read" in skipped["detail"] and "down.example.test" in skipped["detail"]
+
+
 def test_flux_charts_from_a_git_source_and_values_from_secrets(registry_open, tmp_path, capsys):
     ns = _ns()
     for tag in ("2.0", "3.0"):

@@ -550,9 +550,41 @@ def helm_map(doc: Doc, node: MappingNode, fpath: Path, where: Where) -> ImageRef
         )
         if slot is not None and slot not in chosen and not (isinstance(v, ScalarNode) and v.tag == NULL):
             chosen[slot] = (low, v)
-    if "repository" not in chosen or isinstance(chosen["repository"][1], MappingNode):
+    if "repository" not in chosen:
+        return _tag_only(doc, node, chosen, fpath, where)
+    if isinstance(chosen["repository"][1], MappingNode):
         return None
     return compose(doc, {slot: (key, _ROLES[key], v) for slot, (key, v) in chosen.items()}, fpath, where)
+
+
+def _tag_only(
+    doc: Doc, node: MappingNode, chosen: dict[str, tuple[str, Node]], fpath: Path, where: Where
+) -> ImageRef | None:
+    """Helm values that override only an image's tag (or digest): the chart's default repository
+    completes it, so the image is reported as skipped, saying so, rather than dropped; once the
+    chart is read (bot.pipeline.expand_charts) the effective image replaces it. Not a map that
+    nests other maps (a table of images), and only in Helm values."""
+    if not where.values or any(isinstance(v, MappingNode) for _key, _k, v in items(node)):
+        return None
+    written = [
+        (key, v, role, text)
+        for slot, role in (("tag", Role.TAG), ("digest", Role.DIGEST))
+        if slot in chosen
+        for key, v in [chosen[slot]]
+        if isinstance(v, ScalarNode) and (text := text_of(v, numeric=True)) is not None
+    ]
+    if not written:
+        return None
+    where.seen.update(id(v) for _key, v, _role, _text in written)
+    empty = '""'
+    text = " ".join(f"{key}: {value or empty}" for key, _v, _role, value in written)
+    parts = [doc.part(v, role) for _key, v, role, _text in written]
+    if any(value for _key, _v, _role, value in written):
+        why = f"{text} written; the repository is the chart's default"
+    else:
+        why = f"{text}: nothing pinned, the chart's default image is used"
+    ctx = where.context(fpath, None)
+    return make_ref(where.path, where.source, text, parts, ctx, skip=Skip.REPOSITORY_FROM_CHART, detail=why)
 
 
 _ROLES = {

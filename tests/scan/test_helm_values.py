@@ -273,3 +273,25 @@ def test_bare_maps_only_in_values() -> None:
     assert scan("values.yaml", obj).refs == []
     for data in (obj, body):
         assert scan_file("deploy/redis.yaml", data, LocalRepo(FIX), kubernetes).refs == []
+
+
+def test_a_map_writing_only_a_tag_is_skipped_with_the_charts_repository_named() -> None:
+    """The repository comes from the chart this file overrides: reported as skipped, never
+    dropped (an empty tag pins nothing, and says so); a table of maps is read as before."""
+    refs = scan("helm/tag-only/values.yaml").refs
+    got = [(r.line, r.text, r.reference, r.skip, r.context.field) for r in refs]
+    assert got == [
+        (3, "tag: 1.27.3", None, Skip.REPOSITORY_FROM_CHART, "image"),
+        (6, "tag: v0.15.0", None, Skip.REPOSITORY_FROM_CHART, "metrics.image"),
+        (10, "busybox:1.36", "docker.io/library/busybox:1.36", None, "sidecars.image.busybox"),
+        (13, 'tag: ""', None, Skip.REPOSITORY_FROM_CHART, "backup.image"),
+    ]
+    assert parts(refs[0]) == [(Role.TAG, "1.27.3", 3, 9)]
+    assert refs[0].detail == "tag: 1.27.3 written; the repository is the chart's default"
+    assert refs[3].detail == 'tag: "": nothing pinned, the chart\'s default image is used'
+
+
+def test_a_tag_only_map_outside_helm_values_is_not_an_image() -> None:
+    text = b"apiVersion: v1\nkind: ConfigMap\ndata: {}\nimage:\n  tag: 1.0\n"
+    res = scan_data("k8s/cm.yaml", text, kubernetes, FIX)
+    assert res.refs == []
