@@ -164,6 +164,7 @@ class _Attempt:
     like: str | None = None
     reasons: list[str] = field(default_factory=list)
     listed: versions.TagList | None = None
+    held: dict[str, str] = field(default_factory=dict)  # tag -> why (too young), passed over
 
     @property
     def status(self) -> Status:
@@ -211,6 +212,8 @@ class _Attempt:
                     str(exc) or f"could not list the tags of {self.base.name}: {type(exc).__name__}",
                     outage=True,
                 ) from None
+        if self.held:  # tags held back by the minimum release age are no candidates
+            return versions.TagList(t for t in self.listed if t not in self.held)
         return self.listed
 
     def check(self, reference: str) -> Resolution:
@@ -297,6 +300,10 @@ def _apply(a: _Attempt, groups: tuple[str, ...]) -> Decision | None:
     if str(target) == str(a.current):
         return None  # nothing would change
     note = a.advise(text=rule.note) if rule.note else None
+    if a.held:
+        passed = ", ".join(a.held)
+        newer = f"newer {passed} held back: published less than {_span(a.opts.min_release_age_s)} ago"
+        note = f"{note} ({newer})" if note else newer
     return Decision(rule, target=target, digest=digest, checked_at=checked_at, advice=note)
 
 
@@ -321,8 +328,30 @@ def _target_name(a: _Attempt, groups: tuple[str, ...]) -> Reference:
     return ref
 
 
+# How many newer tags the minimum release age may pass over before the rule gives up: each costs
+# a check and the image's creation time (two or three requests).
+_HELD_MAX = 3
+
+
 def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
-    """(target as it will be written, its verified digest, when it was checked)."""
+    """(target as it will be written, its verified digest, when it was checked). A target under
+    the minimum release age is passed over for the next one the strategies choose without it,
+    as Renovate's ``internalChecksFilter: strict`` does (``_HELD_MAX`` at most); when none is
+    old enough, the newest one's hold is the advice."""
+    while True:
+        try:
+            return _resolve_once(a)
+        except _TooYoung as exc:
+            if exc.tag is None or exc.tag in a.held or len(a.held) >= _HELD_MAX:
+                raise _Unverified(next(iter(a.held.values()), str(exc))) from None
+            a.held[exc.tag] = str(exc)
+        except _Unsatisfied:
+            if a.held:  # nothing older to fall back on: the newest one's hold is the answer
+                raise _Unverified(next(iter(a.held.values()))) from None
+            raise
+
+
+def _resolve_once(a: _Attempt) -> tuple[Reference, str, str | None]:
     assert a.rule.replace is not None and a.base is not None
     rp, cur = a.rule.replace, a.current
     tag = _choose_tag(a)
@@ -347,7 +376,7 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
         )
     if not digest or not is_digest(digest):
         raise _Unverified(f"{target} resolved but its registry gave no usable digest")
-    _old_enough(a, target)
+    _old_enough(a, target, tag)
     if write_digest:
         # A digest written into a file is the hash of the manifest bytes, never what a header
         # claims: a registry whose Docker-Content-Digest disagrees with its body gets no pin.
@@ -360,7 +389,15 @@ def _resolve_target(a: _Attempt) -> tuple[Reference, str, str | None]:
     return target, digest, res.evidence.checked_at
 
 
-def _old_enough(a: _Attempt, target: Reference) -> None:
+class _TooYoung(Exception):
+    """The chosen target is under the minimum release age (``tag``: what to pass over)."""
+
+    def __init__(self, message: str, tag: str | None) -> None:
+        super().__init__(message)
+        self.tag = tag
+
+
+def _old_enough(a: _Attempt, target: Reference, tag: str | None) -> None:
     """Hold back a target created less than ``min_release_age_s`` ago (a tag pushed minutes ago
     may be a mistake or an attack, and is often retracted). The creation time is the image
     config's ``created``, asked only for the chosen target; a lookup that cannot tell (no
@@ -377,9 +414,10 @@ def _old_enough(a: _Attempt, target: Reference) -> None:
         return
     age = (dt.datetime.now(dt.UTC) - when).total_seconds()
     if age < minimum:
-        raise _Unverified(
+        raise _TooYoung(
             f"{target} was published {_span(max(age, 0))} ago, under the minimum release age of "
-            f"{_span(minimum)} (minimum_release_age); it will be proposed once it is older"
+            f"{_span(minimum)} (minimum_release_age); it will be proposed once it is older",
+            tag,
         )
 
 
