@@ -332,7 +332,9 @@ def scan(args: argparse.Namespace) -> None:
 
                     def counted(method: str, url: object, **kw: object) -> object:
                         path = str(url)
-                        kinds[f"{method} {'tags/list' if '/tags/list' in path else 'manifest'}"] += 1
+                        what = "tags/list" if "/tags/list" in path else "manifest"
+                        what = "blob" if "/blobs/" in path else what
+                        kinds[f"{method} {what}"] += 1
                         return build(method, url, **kw)  # type: ignore[arg-type]
 
                     registry.client.http.build_request = counted  # type: ignore[assignment,method-assign]

@@ -105,6 +105,10 @@ class TagsUnavailable(Exception):
     no answer, which callers must never take for "it has no tags" (issue 11 §5)."""
 
 
+# An image's build time never changes for the bytes a digest names: kept a month.
+CREATED_FRESH_S = 30 * 86400.0
+
+
 class Registry:
     """Registry lookups for one operator configuration (thread-safe; close when done)."""
 
@@ -329,10 +333,31 @@ class Registry:
     def created(self, reference: str) -> dt.datetime | None:
         """When the image was built: its config's ``created`` (for an index, the linux/amd64
         entry's, else the first platform's). None when unknown or on any trouble. Asked only for
-        a chosen target (the minimum release age), so it may cost two or three requests."""
+        a chosen target (the minimum release age), so it may cost two or three requests the
+        first time; the answer is kept by the manifest's digest (what the check of the
+        reference reports, cached), which names those bytes for good."""
+        try:
+            name = parse(reference).name
+        except ReferenceError:
+            return None
+        known = self.check(reference).evidence.digest
+        key = self._entry_key("created", parse(f"{name}@{known}")) if known and is_digest(known) else None
+        if key is not None:
+            entry = self.cache.get_entry(key)
+            if entry is not None:
+                return _timestamp(entry.get("created"))
+        when, read = self._created(reference)
+        if key is not None and read:
+            stated = when.isoformat().replace("+00:00", "Z") if when is not None else None
+            self.cache.put_entry(key, {"created": stated}, CREATED_FRESH_S)
+        return when
+
+    def _created(self, reference: str) -> tuple[dt.datetime | None, bool]:
+        """(the config's ``created``, whether the config was read): a config read and verified
+        that states no time is an answer too, kept like a time; trouble on the way is not."""
         got = self._get_manifest(reference)
         if got is None:
-            return None
+            return None, False
         ref, body, _, media = got
         deadline = Deadline(self.total_s)
         ep = self.client.endpoint(ref.domain)
@@ -341,26 +366,30 @@ class Registry:
             if media in INDEX_TYPES or (isinstance(data, dict) and data.get("mediaType") in INDEX_TYPES):
                 entry = _platform_entry(data)
                 if entry is None:
-                    return None
+                    return None, False
                 reply = self.client.manifest(ep, ref.path, entry, "GET", deadline)
                 if reply.status != 200 or sha256_digest(reply.body) != entry:
-                    return None
+                    return None, False
                 data = json.loads(reply.body)
             config = data["config"]["digest"]
             if not isinstance(config, str) or not is_digest(config):
-                return None
+                return None, False
             blob = self.client.request(
                 ep, "GET", ep.url(f"/v2/{ref.path}/blobs/{config}"), ref.path, deadline,
                 accept="application/json", cap=MANIFEST_CAP,
             )  # fmt: skip
-            if blob.status != 200 or sha256_digest(blob.body) != config:
-                return None
-            return _timestamp(json.loads(blob.body).get("created"))
         except (Blocked, Unreachable) as exc:
             log.info("cannot tell when %s was created: %s", reference, exc)
+            return None, False
         except (ValueError, KeyError, TypeError, AttributeError):
-            pass  # not the JSON an image config is
-        return None
+            return None, False  # not the JSON a manifest is
+        if blob.status != 200 or sha256_digest(blob.body) != config:
+            return None, False
+        try:
+            stated = json.loads(blob.body).get("created")
+        except (ValueError, AttributeError):
+            stated = None  # not the JSON an image config is: no time, for good
+        return _timestamp(stated), True
 
     def _get_manifest(self, reference: str) -> tuple[Reference, bytes, str | None, str | None] | None:
         try:

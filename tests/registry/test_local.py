@@ -351,3 +351,38 @@ def test_created_reads_the_image_config(registry_open):
         assert reg.created(r.ref("age/app", "3.0")) is None
         assert reg.created(r.ref("age/app", "4.0")) is None
         assert reg.created(r.ref("age/app", "9.9")) is None
+
+
+def test_when_an_image_was_created_is_kept_by_its_digest(registry_open, tmp_path):
+    """A second run (another process: the store is shared) asks the registry nothing more for
+    the release age: a config's ``created`` never changes for the bytes a digest names, and a
+    config that states no time is an answer too. Another tag of the same bytes costs its check."""
+    import datetime as dt
+
+    from bot.registry.cache import SQLiteStore
+
+    r = registry_open
+    _push_created(r, "age/kept", "1.0", "2026-12-01T00:00:00Z")
+    _push_created(r, "age/kept", "2.0", None)
+    store = tmp_path / "cache.sqlite3"
+
+    def run(ref: str) -> tuple[dt.datetime | None, list[str]]:
+        with Registry(r.config(), store=SQLiteStore(store)) as reg:
+            seen: list[str] = []
+            build = reg.client.http.build_request
+
+            def counted(method: str, url: object, **kw: object) -> object:
+                seen.append(f"{method} {url}")
+                return build(method, url, **kw)  # type: ignore[arg-type]
+
+            reg.client.http.build_request = counted  # type: ignore[assignment,method-assign]
+            return reg.created(ref), seen
+
+    when, first = run(r.ref("age/kept", "1.0"))
+    assert when == dt.datetime(2026, 12, 1, tzinfo=dt.UTC) and any("/blobs/" in s for s in first)
+    assert run(r.ref("age/kept", "1.0")) == (when, [])
+    none, first = run(r.ref("age/kept", "2.0"))
+    assert none is None and first and run(r.ref("age/kept", "2.0")) == (None, [])
+    _push_created(r, "age/kept", "1.1", "2026-12-01T00:00:00Z")  # the very bytes of 1.0
+    again, asked = run(r.ref("age/kept", "1.1"))
+    assert again == when and [a.split()[0] for a in asked] == ["HEAD"]  # its check; the time is kept
