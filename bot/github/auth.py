@@ -109,11 +109,11 @@ class _Signer:
 
     def __call__(self, claims: dict[str, object]) -> str:
         import jwt
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        from jwt.algorithms import RSAAlgorithm
 
         with self._lock:
             if self._key is None:  # first use: a bad key fails where it always did, at signing
-                self._key = load_pem_private_key(self._pem.encode(), password=None)
+                self._key = RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(self._pem)
         return jwt.encode(claims, self._key, algorithm="RS256")  # type: ignore[arg-type]
 
 
