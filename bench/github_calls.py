@@ -148,17 +148,23 @@ def install(tmp: Path, reg: LocalRegistry) -> None:
         pr = sum(c.values()) - labels - board
         detail = ", ".join(f"{op} {k}" for op, k in sorted(c.items()))
         print(f"install: {len(opened)} PRs opened; scan {sum(scan.values())} calls")
-        print(f"  publisher {sum(c.values())} calls = {pr} PR + {labels} labels + {board} dashboard read;"
-              f" error answers {errors}")
+        print(
+            f"  publisher {sum(c.values())} calls = {pr} PR + {labels} labels + {board} dashboard read;"
+            f" error answers {errors}"
+        )
         print(f"          {detail}")
-        print(f"  per PR opened: {pr / n:.1f} (labels apart, target <= 6), {sum(c.values()) / n:.1f} all in;"
-              f" create-label {c['issues/create-label']}, pulls/list {c['pulls/list']},"
-              f" tree re-reads {sum(1 for e in fake.log if e.operation == 'git/get-tree')}")
+        print(
+            f"  per PR opened: {pr / n:.1f} (labels apart, target <= 6), {sum(c.values()) / n:.1f} all in;"
+            f" create-label {c['issues/create-label']}, pulls/list {c['pulls/list']},"
+            f" tree re-reads {sum(1 for e in fake.log if e.operation == 'git/get-tree')}"
+        )
         fake.push(repo, {"docs/notes.md": "notes\n"})
         _, c, errors, _ = run_once()
         rewrites = sum(c[o] for o in BRANCH_WRITES)
-        print(f"push:    an unrelated file pushed: {rewrites} branch writes on the {n} open PRs"
-              f" (target 0), {sum(c.values())} publisher calls\n")
+        print(
+            f"push:    an unrelated file pushed: {rewrites} branch writes on the {n} open PRs"
+            f" (target 0), {sum(c.values())} publisher calls\n"
+        )
 
 
 def large(tmp: Path, n: int) -> None:
@@ -178,8 +184,10 @@ def large(tmp: Path, n: int) -> None:
             fake.reset_log()
             result = reader.scan_repository(s)
             calls = sum(1 for e in fake.log if e.operation != "codeload" and "access_tokens" not in e.path)
-            print(f"large:   {n} manifests, {how:<12}: {calls:>5} API calls, {len(result.refs)} references,"
-                  f" {result.archived} files from the archive, {result.fetched} blobs")
+            print(
+                f"large:   {n} manifests, {how:<12}: {calls:>5} API calls, {len(result.refs)} references,"
+                f" {result.archived} files from the archive, {result.fetched} blobs"
+            )
 
 
 def main() -> None:

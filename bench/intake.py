@@ -93,9 +93,15 @@ def main() -> int:
         Queue(settings)  # create the tables before the web workers race to
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("APP_ID", "REDIS_URL")}
-        env |= {"WEBHOOK_SECRET": SECRET, "PULLABLE_DATA_DIR": str(settings.data_dir), "LOG_LEVEL": "warning",
-                "HOST": "127.0.0.1", "PORT": str(port), "APP_ID": "1",
-                "PRIVATE_KEY": app_key()}  # fmt: skip  (deliveries need an App)
+        env |= {
+            "WEBHOOK_SECRET": SECRET,
+            "PULLABLE_DATA_DIR": str(settings.data_dir),
+            "LOG_LEVEL": "warning",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "APP_ID": "1",
+            "PRIVATE_KEY": app_key(),
+        }  # fmt: skip  (deliveries need an App)
         server = subprocess.Popen([sys.executable, "-c", SERVE], cwd=ROOT, env=env)
         stack.callback(server.wait, 30)
         stack.callback(server.terminate)

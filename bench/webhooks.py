@@ -110,9 +110,14 @@ def main() -> int:
         settings = Settings(webhook_secret=SECRET, data_dir=Path(tmp) / "data", redis_url=redis_url)
         Queue(settings)  # create the tables before the web workers race to
         port = free_port()
-        env = {**os.environ, "WEBHOOK_SECRET": SECRET, "PULLABLE_DATA_DIR": str(settings.data_dir),
-               "REDIS_URL": redis_url, "LOG_LEVEL": "warning",
-               "APP_ID": "1"}  # fmt: skip  (create_app takes deliveries only once the App exists)
+        env = {
+            **os.environ,
+            "WEBHOOK_SECRET": SECRET,
+            "PULLABLE_DATA_DIR": str(settings.data_dir),
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "warning",
+            "APP_ID": "1",
+        }  # fmt: skip  (create_app takes deliveries only once the App exists)
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
              "--worker-class", "gthread", "--threads", "8", "--log-level", "warning", "bot.web:create_app()"],

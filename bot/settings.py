@@ -204,5 +204,7 @@ def _public_url(value: str) -> str:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise SettingsError(f"PULLABLE_PUBLIC_URL={value!r} is not an http(s) URL such as https://pullable.example.com")
+        raise SettingsError(
+            f"PULLABLE_PUBLIC_URL={value!r} is not an http(s) URL such as https://pullable.example.com"
+        )
     return value.rstrip("/")

@@ -136,4 +136,3 @@ class _Gunzip(io.RawIOBase):
         b[:got] = self._buf[:got]
         del self._buf[:got]
         return got
-

@@ -25,6 +25,7 @@ __all__ = [
     "check", "command", "merge_check", "merge_scan", "scan", "scanned_key", "schedule",
 ]  # fmt: skip
 
+
 def scanned_key(repo: str) -> str:
     """The journal note of a repository's last full scan (its time, and its ``schedule:``), which
     the ``scan`` job writes and the ``schedule`` job reads to decide whether it is due."""

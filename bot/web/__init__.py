@@ -170,8 +170,10 @@ def health(q: Queue, settings: Settings, now: float | None = None) -> dict[str, 
     stalled = waiting > 0 and oldest >= limit and (beat is None or beat >= limit)
     if stalled:
         body["ok"] = False
-        seen = "no worker has ever taken jobs from this queue" if beat is None else (
-            f"no worker heartbeat for {beat:.0f} s"
+        seen = (
+            "no worker has ever taken jobs from this queue"
+            if beat is None
+            else (f"no worker heartbeat for {beat:.0f} s")
         )
         body["error"] = f"{int(waiting)} job(s) waiting up to {oldest:.0f} s and {seen}" + (
             "" if settings.redis_url else f" (queue: {settings.data_dir / 'pullable.db'})"

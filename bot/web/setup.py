@@ -183,8 +183,7 @@ def setup() -> Response:
         + owner
         + f"<form action='{escape(new_app_url(settings, org, state))}' method='post'>"
         f"<input type='hidden' name='manifest' value='{escape(json.dumps(m))}'>"
-        f"<button type='submit'>Register GitHub App{under}</button></form>"
-        + other
+        f"<button type='submit'>Register GitHub App{under}</button></form>" + other
     )
     return _page("Set up Pullable", body)
 

@@ -33,8 +33,12 @@ def app_key() -> str:
 
 def settings_for(data_dir: Path, **overrides: Any) -> Settings:
     base = Settings(
-        webhook_secret=SECRET, data_dir=data_dir, retry_base=0.2, job_lease=30,
-        app_id="1", private_key=app_key(),
+        webhook_secret=SECRET,
+        data_dir=data_dir,
+        retry_base=0.2,
+        job_lease=30,
+        app_id="1",
+        private_key=app_key(),
     )
     return replace(base, **overrides)
 

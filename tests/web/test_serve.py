@@ -210,9 +210,7 @@ def test_serve_and_worker_started_anywhere_share_one_queue_and_one_metrics_view(
     assert "Listening at" not in web_err.read_text() and "Booting worker" not in web_err.read_text()
 
 
-@pytest.mark.parametrize(
-    ("drop", "word"), [("APP_ID", "APP_ID is not set"), ("PRIVATE_KEY", "PRIVATE_KEY")]
-)
+@pytest.mark.parametrize(("drop", "word"), [("APP_ID", "APP_ID is not set"), ("PRIVATE_KEY", "PRIVATE_KEY")])
 def test_worker_without_the_app_credentials_stops_at_start_with_one_line(
     tmp_path: Path, drop: str, word: str
 ) -> None:
@@ -225,8 +223,11 @@ def test_worker_without_the_app_credentials_stops_at_start_with_one_line(
 
 @pytest.mark.parametrize(
     ("extra", "word"),
-    [({"PRIVATE_KEY": "junk"}, "PRIVATE_KEY"), ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
-     ({"APP_ID": "x"}, "APP_ID")],
+    [
+        ({"PRIVATE_KEY": "junk"}, "PRIVATE_KEY"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"APP_ID": "x"}, "APP_ID"),
+    ],
 )
 def test_serve_with_a_bad_setting_stops_at_start_with_one_line(
     tmp_path: Path, extra: dict, word: str
