@@ -83,9 +83,12 @@ def _context(preload: Sequence[str]) -> Any:
     process (the App) can copy a lock some other thread holds. A forked worker's address-space
     limit counts what it inherits: a one-thread CLI process is about 45 MB of the 1 GiB."""
     import multiprocessing
+    import sys
     import threading
 
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+    # Linux only: on macOS a forked child may die in system frameworks the parent touched
+    # (why Python itself stopped forking there by default).
+    if threading.active_count() == 1 and sys.platform.startswith("linux"):
         for name in preload:  # imported once here, not by every worker after the fork
             importlib.import_module(name)
         return multiprocessing.get_context("fork")

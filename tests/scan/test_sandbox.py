@@ -138,6 +138,8 @@ import sys, threading
 from bot.scan import sandbox
 if sys.argv[1] == "threaded":
     threading.Thread(target=threading.Event().wait, daemon=True).start()
+if sys.argv[1] == "macos":
+    sys.platform = "darwin"
 print(sandbox._context(("bot.scan.kubernetes",)).get_start_method())
 """
 
@@ -171,5 +173,6 @@ def test_one_thread_forks_and_a_threaded_process_uses_the_forkserver() -> None:
 
     assert run(_FORKED, "alone") == "fork"
     assert run(_FORKED, "threaded") == "forkserver"
+    assert run(_FORKED, "macos") == "forkserver"  # fork there can die in system frameworks
     # a forked worker that dies costs its file, as a forkserver's does
     assert run(_CRASH_FORKED) == "1 ['a:1', 'b:1'] True"
