@@ -14,7 +14,7 @@ message per file so the parent always knows which file a dead worker was on. A f
 a sibling file (a chart's ``Chart.yaml``) asks the parent, which owns the repository (a checkout,
 or GitHub's API with its blob cache and read tracking).
 
-Workers are forked from the scanning process when it has one thread (the CLI), or come from a
+Workers are forked from the scanning process when it has one thread on Linux (the CLI), or come from a
 ``forkserver`` (fork is unsafe in the threaded App worker), started once per process with the
 finders preloaded, so a new worker costs a fork, not an interpreter start.
 Who contains what: the App's scans always go through a sandbox (``bot.jobs.reader``); the CLI's
@@ -78,7 +78,7 @@ class _Worker:
 
 
 def _context(preload: Sequence[str]) -> Any:
-    """``fork`` from a process with one thread (the CLI: a worker costs milliseconds, and what
+    """``fork`` from a process with one thread on Linux (the CLI: a worker costs milliseconds, and what
     the parent imported is already there); ``forkserver`` otherwise, as forking a threaded
     process (the App) can copy a lock some other thread holds. A forked worker's address-space
     limit counts what it inherits: a one-thread CLI process is about 45 MB of the 1 GiB."""
