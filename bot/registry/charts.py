@@ -647,8 +647,10 @@ class _Capped(io.RawIOBase):
 
 def read_archive(data: bytes, repository: str, name: str, version: str, digest: str) -> Chart:
     """The chart in a ``.tgz``, read in memory with the caps and refusals described above."""
-    files = _members(data, [UNPACKED_CAP], 0)
-    return _assemble(files, repository, name, version=version, digest=digest, budget=[UNPACKED_CAP], depth=0)
+    budget = [UNPACKED_CAP]  # one budget for the archive and every sub-chart archive inside it
+    files = _members(data, budget, 0)
+    return _chart_at(files, _top(files, name), repository, name, version=version, digest=digest,
+                     budget=budget, depth=0)  # fmt: skip
 
 
 def _members(data: bytes, budget: list[int], depth: int) -> dict[str, bytes]:
@@ -713,19 +715,10 @@ def _wanted(path: str) -> bool:
     return len(rest) >= 2 and rest[0] == "templates" and rest[-1].endswith((".yaml", ".yml", ".tpl"))
 
 
-def _assemble(
-    files: dict[str, bytes],
-    repository: str,
-    name: str,
-    *,
-    version: str,
-    digest: str,
-    budget: list[int],
-    depth: int,
-) -> Chart:
+def _top(files: dict[str, bytes], name: str) -> str:
+    """The archive's top directory: the chart's name when present, else the first."""
     tops = {p.split("/", 1)[0] for p in files}
-    top = name if name in tops else (sorted(tops)[0] if tops else name)
-    return _chart_at(files, top, repository, name, version=version, digest=digest, budget=budget, depth=depth)
+    return name if name in tops else (sorted(tops)[0] if tops else name)
 
 
 def _chart_at(
@@ -772,9 +765,10 @@ def _chart_at(
             if depth + 1 > MAX_DEPTH:
                 raise ChartError("hostile", "sub-charts nested too deep")
             inner = _members(files[p], budget, depth + 1)
-            sub = _assemble(
-                inner, repository, rest[:-4], version="", digest="", budget=budget, depth=depth + 1
-            )
+            sub = _chart_at(
+                inner, _top(inner, rest[:-4]), repository, rest[:-4],
+                version="", digest="", budget=budget, depth=depth + 1,
+            )  # fmt: skip
             subs[sub.name] = sub
         else:
             d = rest.split("/", 1)[0]

@@ -187,6 +187,35 @@ def test_a_gzip_bomb_stops_at_the_unpacked_cap() -> None:
     assert err.value.code == "too-large"
 
 
+def test_the_unpacked_cap_counts_a_sub_chart_archive_with_its_parent() -> None:
+    """One budget for the whole chart: a parent and its bundled sub-chart that each unpack to
+    under the cap, but together past it, are refused."""
+
+    def filled(top: str, size: int, extra: dict[str, bytes] | None = None) -> bytes:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            for path, data in {f"{top}/Chart.yaml": f"name: {top}\n".encode(), **(extra or {})}.items():
+                info = tarfile.TarInfo(path)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(f"{top}/filler.bin")
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"\0" * size))
+        return gzip.compress(raw.getvalue(), compresslevel=9)
+
+    half = UNPACKED_CAP * 6 // 10
+    sub = filled("sub", half)
+    with pytest.raises(ChartError) as err:
+        read_archive(
+            filled("pg", half, {"pg/charts/sub-1.0.0.tgz": sub}), "https://x", "pg", "1.0.0", "sha256:x"
+        )
+    assert err.value.code == "too-large"
+    alone = read_archive(
+        filled("pg", half // 2, {"pg/charts/sub-1.0.0.tgz": sub}), "https://x", "pg", "1", "d"
+    )
+    assert set(alone.subcharts) == {"sub"}
+
+
 def test_not_an_archive() -> None:
     with pytest.raises(ChartError) as err:
         read_archive(b"<html>nope</html>", "https://x", "pg", "1.0.0", "sha256:x")
