@@ -165,6 +165,7 @@ class _Attempt:
     reasons: list[str] = field(default_factory=list)
     listed: versions.TagList | None = None
     held: dict[str, str] = field(default_factory=dict)  # tag -> why (too young), passed over
+    unheld: tuple[int, versions.TagList] | None = None  # (len(held), listed minus held)
 
     @property
     def status(self) -> Status:
@@ -213,7 +214,10 @@ class _Attempt:
                     outage=True,
                 ) from None
         if self.held:  # tags held back by the minimum release age are no candidates
-            return versions.TagList(t for t in self.listed if t not in self.held)
+            if self.unheld is None or self.unheld[0] != len(self.held):  # held only grows
+                kept = versions.TagList(t for t in self.listed if t not in self.held)
+                self.unheld = (len(self.held), kept)  # parsed once per tag held back
+            return self.unheld[1]
         return self.listed
 
     def check(self, reference: str) -> Resolution:
