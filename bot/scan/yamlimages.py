@@ -566,13 +566,12 @@ def _tag_only(
     nests other maps (a table of images), and only in Helm values."""
     if not where.values or any(isinstance(v, MappingNode) for _key, _k, v in items(node)):
         return None
-    written = [
-        (key, v, role, text)
-        for slot, role in (("tag", Role.TAG), ("digest", Role.DIGEST))
-        if slot in chosen
-        for key, v in [chosen[slot]]
-        if isinstance(v, ScalarNode) and (text := text_of(v, numeric=True)) is not None
-    ]
+    written: list[tuple[str, ScalarNode, Role, str]] = []
+    for slot, role in (("tag", Role.TAG), ("digest", Role.DIGEST)):
+        key, v = chosen.get(slot, ("", None))
+        text = text_of(v, numeric=True) if isinstance(v, ScalarNode) else None
+        if isinstance(v, ScalarNode) and text is not None:
+            written.append((key, v, role, text))
     if not written:
         return None
     where.seen.update(id(v) for _key, v, _role, _text in written)
